@@ -1,0 +1,109 @@
+"""The run directory: config.json, results.json, report.md, figures, and the verdict table.
+
+Files are written atomically (to a temporary name, then renamed), so a run that fails or is
+killed leaves either the previous file or none, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import tempfile
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are files; no display is ever needed
+import matplotlib.pyplot as plt  # noqa: E402
+
+STALE_ON_START = ("results.json", "report.md", "metrics.jsonl")
+
+
+def write_atomic(path: str | pathlib.Path, text: str) -> None:
+    """Writes `text` to `path` via a temporary file in the same directory and a rename."""
+    path = pathlib.Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def prepare_workdir(workdir: str | pathlib.Path, config) -> pathlib.Path:
+    """Creates `workdir`, writes config.json and removes results of an earlier run there."""
+    workdir = pathlib.Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in STALE_ON_START:
+        (workdir / name).unlink(missing_ok=True)
+    write_atomic(workdir / "config.json", config.to_json_best_effort(indent=2, sort_keys=True))
+    return workdir
+
+
+def save_figure(fig, workdir: str | pathlib.Path, name: str) -> str:
+    """Saves a matplotlib figure as `workdir/name` (PNG), closes it and returns the file name."""
+    path = pathlib.Path(workdir) / name
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return name
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _measured_text(claim: dict[str, Any]) -> str:
+    text = _fmt(claim["measured"])
+    if claim.get("interval"):
+        lo, hi = claim["interval"]
+        text += f" [{lo:.4g}, {hi:.4g}]"
+    return text
+
+
+def verdict_rows(payload: dict[str, Any]) -> list[list[str]]:
+    """One row per claim: id, source, expected, measured (with interval), holds."""
+    return [[c["id"], c["source"], c["expected"], _measured_text(c),
+             "yes" if c["holds"] else "NO"] for c in payload["claims"]]
+
+
+_HEADER = ["claim", "source", "expected", "measured", "holds"]
+
+
+def verdict_table(payload: dict[str, Any]) -> str:
+    """The verdict table as aligned plain text, for the terminal."""
+    rows = [_HEADER] + verdict_rows(payload)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(_HEADER))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    held = sum(c["holds"] for c in payload["claims"])
+    lines.append(f"{held}/{len(payload['claims'])} claims hold "
+                 f"({payload['experiment']}:{payload['preset']}, {payload['wall_s']:.1f} s)")
+    return "\n".join(lines)
+
+
+def _markdown(payload: dict[str, Any]) -> str:
+    rows = verdict_rows(payload)
+    table = ["| " + " | ".join(_HEADER) + " |", "|" + "---|" * len(_HEADER)]
+    table += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    statements = [f"- **{c['id']}**: {c['statement']}" for c in payload["claims"]]
+    figures = [f"![{name}]({name})" for name in payload["figures"]]
+    env = payload["env"]
+    return "\n".join([
+        f"# {payload['experiment']} ({payload['preset']})", "",
+        *table, "", "## Claims", "", *statements, "", "## Figures", "", *figures, "",
+        "## Environment", "",
+        f"jax {env['versions']['jax']} on {env['device_count']} x {env['device_kind']} "
+        f"({env['backend']}); precision {env['precision_policy']}; config {env['config_hash']}; "
+        f"wall {payload['wall_s']:.1f} s", ""])
+
+
+def write_report(payload: dict[str, Any], workdir: str | pathlib.Path) -> None:
+    """Writes results.json and report.md for a finished run."""
+    workdir = pathlib.Path(workdir)
+    write_atomic(workdir / "results.json", json.dumps(payload, indent=2, allow_nan=True) + "\n")
+    write_atomic(workdir / "report.md", _markdown(payload))

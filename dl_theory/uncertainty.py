@@ -1,0 +1,85 @@
+"""Estimates with an uncertainty: power-law rates and means, with bootstrap intervals.
+
+Every rate claim in dl_theory (a slope, an exponent) is fitted here, so that all experiments
+state their intervals the same way. Intervals are percentile bootstrap intervals (Efron &
+Tibshirani 1993, ch. 13): a resample draws, for every x, that x's replicate values (one per
+seed) with replacement, because runs at different x are independent trainings. With a single
+replicate per x the residuals of the fit are resampled instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """A point estimate with a two-sided confidence interval [lo, hi] at `level`."""
+
+    value: float
+    lo: float
+    hi: float
+    level: float = 0.95
+    method: str = "percentile bootstrap"
+
+    def __str__(self) -> str:
+        return f"{self.value:.4g} [{self.lo:.4g}, {self.hi:.4g}]"
+
+
+def _slope(log_x_K: np.ndarray, log_y_K: np.ndarray) -> float:
+    return float(np.polyfit(log_x_K, log_y_K, 1)[0])
+
+
+def fit_loglog_slope(
+    x_K, y_SxK, *, num_resamples: int = 2000, level: float = 0.95, seed: int = 0
+) -> Estimate:
+    """Slope b of log y = a + b log x, with a bootstrap interval.
+
+    Args:
+      x_K: positive abscissae (widths, sample sizes), shape [K], K >= 2.
+      y_SxK: positive measurements, shape [S, K] (S replicates, e.g. seeds) or [K].
+    Returns:
+      An `Estimate` whose value is the least-squares slope through the per-x means of log y
+      (geometric means over replicates). With S >= 2 the interval resamples, independently for
+      every x, its S replicates; with S == 1 it resamples the fit's residuals.
+    """
+    x_K = np.asarray(x_K, dtype=np.float64)
+    y_SxK = np.atleast_2d(np.asarray(y_SxK, dtype=np.float64))
+    if x_K.ndim != 1 or x_K.size < 2 or y_SxK.shape[1] != x_K.size:
+        raise ValueError(f"need x of shape [K>=2] and y of shape [S, K]; got {x_K.shape}, "
+                         f"{y_SxK.shape}")
+    if np.any(x_K <= 0) or np.any(~np.isfinite(y_SxK)) or np.any(y_SxK <= 0):
+        raise ValueError(f"log-log fit needs positive finite values; got x={x_K}, y={y_SxK}")
+    log_x, log_y = np.log(x_K), np.log(y_SxK)
+    value = _slope(log_x, log_y.mean(axis=0))
+    rng = np.random.default_rng(seed)
+    num_rep, num_x = log_y.shape
+    if num_rep >= 2:
+        picks = rng.integers(0, num_rep, size=(num_resamples, num_rep, num_x))
+        resampled = np.take_along_axis(log_y[None], picks, axis=1).mean(axis=1)
+        slopes = np.polyfit(log_x, resampled.T, 1)[0]
+    else:
+        coef = np.polyfit(log_x, log_y[0], 1)
+        fitted = np.polyval(coef, log_x)
+        residuals = log_y[0] - fitted
+        noise = residuals[rng.integers(0, num_x, size=(num_resamples, num_x))]
+        slopes = np.polyfit(log_x, (fitted[None] + noise).T, 1)[0]
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(slopes, [alpha, 1.0 - alpha])
+    return Estimate(value, float(lo), float(hi), level)
+
+
+def bootstrap_mean(
+    values_S, *, num_resamples: int = 2000, level: float = 0.95, seed: int = 0
+) -> Estimate:
+    """Mean of replicate values (shape [S]) with a percentile bootstrap interval."""
+    values_S = np.asarray(values_S, dtype=np.float64).ravel()
+    if values_S.size == 0:
+        raise ValueError("bootstrap_mean needs at least one value")
+    rng = np.random.default_rng(seed)
+    means = values_S[rng.integers(0, values_S.size, size=(num_resamples, values_S.size))]
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(means.mean(axis=1), [alpha, 1.0 - alpha])
+    return Estimate(float(values_S.mean()), float(lo), float(hi), level)
