@@ -11,3 +11,15 @@ import jax  # noqa: E402
 
 # Silent broadcasting of rank-mismatched arrays hides shape bugs; make it an error.
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+import pytest  # noqa: E402
+from harness import run_quick_preset  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def quick_run(request, tmp_path_factory):
+    """The quick preset of the experiment named by the test module's EXPERIMENT, run once per
+    module: (payload, workdir)."""
+    name = request.module.EXPERIMENT
+    workdir = tmp_path_factory.mktemp(name)
+    return run_quick_preset(name, workdir), workdir

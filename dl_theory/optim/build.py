@@ -7,6 +7,7 @@ of models can carry one learning rate per member (`dl_theory.train.state.set_hyp
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import ml_collections
@@ -14,7 +15,16 @@ import optax
 
 BASE_OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
     "sgd": optax.sgd,
+    "momentum": functools.partial(optax.sgd, momentum=0.9),
+    "nesterov": functools.partial(optax.sgd, momentum=0.9, nesterov=True),
     "adam": optax.adam,
+    "adamw": optax.adamw,
+    "amsgrad": optax.amsgrad,
+    "adagrad": optax.adagrad,
+    "adadelta": optax.adadelta,
+    "rmsprop": optax.rmsprop,
+    "lamb": optax.lamb,
+    "lion": optax.lion,
 }
 
 
@@ -41,10 +51,13 @@ def build_schedule(config: ml_collections.ConfigDict,
 def build_optimizer(config: ml_collections.ConfigDict,
                     total_steps: int | None = None) -> optax.GradientTransformation:
     """The optimizer `config.name` with `config.learning_rate` (and `config.schedule`, whose
-    length defaults to `total_steps`)."""
+    length defaults to `total_steps`); `config.kwargs` (optional) go to the optax optimizer,
+    e.g. {"b1": 0.9} for adam or {"momentum": 0.5} for sgd."""
     if config.name not in BASE_OPTIMIZERS:
         raise ValueError(f"optimizer.name={config.name!r}; known: {sorted(BASE_OPTIMIZERS)}")
     if config.learning_rate is None or config.learning_rate <= 0:
         raise ValueError(f"optimizer.learning_rate={config.learning_rate!r}; must be > 0")
     base = BASE_OPTIMIZERS[config.name]
-    return optax.inject_hyperparams(base)(learning_rate=build_schedule(config, total_steps))
+    kwargs = dict(config.get("kwargs", {}))
+    return optax.inject_hyperparams(base)(learning_rate=build_schedule(config, total_steps),
+                                          **kwargs)

@@ -1,0 +1,39 @@
+"""The universal-approximation experiment's quick preset, end to end."""
+
+import json
+
+import pytest
+from harness import assert_every_claim_holds
+
+EXPERIMENT = "universal_approximation"
+pytestmark = pytest.mark.experiment
+
+
+def test_every_claim_holds(quick_run):
+    payload, _ = quick_run
+    assert_every_claim_holds(payload)
+
+
+def test_run_directory_is_complete(quick_run):
+    payload, workdir = quick_run
+    for name in ("config.json", "results.json", "metrics.jsonl", "report.md", *payload["figures"]):
+        assert (workdir / name).is_file(), name
+    on_disk = json.loads((workdir / "results.json").read_text())
+    assert [c["id"] for c in on_disk["claims"]] == [c["id"] for c in payload["claims"]]
+
+
+def test_barron_error_stays_below_bound_at_every_width(quick_run):
+    payload, _ = quick_run
+    bound = payload["metrics"]["barron_bound"]
+    for errors in payload["metrics"]["barron_test_mse"].values():
+        mean = [sum(col) / len(col) for col in zip(*errors)]
+        assert all(e < b for e, b in zip(mean, bound))
+
+
+def test_estimation_error_is_negligible_with_fresh_samples(quick_run):
+    """Fresh samples every step: test error ~ final training loss (|gap| << error)."""
+    payload, _ = quick_run
+    for d, gaps in payload["metrics"]["generalisation_gap"].items():
+        errors = payload["metrics"]["barron_test_mse"][d]
+        for gap_row, err_row in zip(gaps, errors):
+            assert all(abs(g) < 0.5 * e for g, e in zip(gap_row, err_row)), (d, gap_row, err_row)
