@@ -59,12 +59,30 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def _one_line(error: BaseException) -> str:
+    """ml_collections wraps a KeyError (whose str() is a quoted repr) in an AttributeError."""
+    while error.args and isinstance(error.args[0], BaseException):
+        error = error.args[0]
+    text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    return " ".join(str(text).split())
+
+
+def _check_config_argument(argv: list[str]) -> None:
+    """Loads the experiment and its preset before absl parses flags, so that an unknown
+    experiment or preset is reported in one line (absl would print the loader's traceback)."""
+    for arg in argv[1:]:
+        if arg.startswith("--config="):
+            path, preset = _preset_of(arg.split("=", 1)[1])
+            experiment.load_experiment(path).get_config(preset)
+
+
 def _run() -> None:
     try:
+        _check_config_argument(sys.argv)
         app.run(main)
     except (ValueError, FileNotFoundError, KeyError, TypeError, AttributeError) as e:
         # Bad input found while parsing flags or loading the experiment: one line, no traceback.
-        sys.exit(f"launch.py: error: {e}")
+        sys.exit(f"launch.py: error: {_one_line(e)}")
 
 
 if __name__ == "__main__":

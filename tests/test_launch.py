@@ -1,0 +1,88 @@
+"""launch.py end to end on a tiny experiment: run directory, --strict, --list, bad input."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+TINY_EXPERIMENT = '''
+"""Tiny: a measured mean must stay below a threshold (launch.py tests)."""
+import jax.numpy as jnp
+import ml_collections
+from dl_theory.experiment import ClaimSpec, Result, check
+
+CLAIMS = (ClaimSpec("mean_below_threshold", "mean(values) <= threshold", "test"),)
+_PRESETS = {"quick": dict(samples=(1.0, 2.0, 3.0), threshold=2.5, seeds=1)}
+
+def get_config(preset="quick"):
+    if preset not in _PRESETS:
+        raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
+    return ml_collections.ConfigDict(_PRESETS[preset])
+
+def run(config, workdir):
+    measured = float(jnp.mean(jnp.asarray(config.samples)))
+    return Result(claims=[check(CLAIMS[0], measured, at_most=config.threshold)],
+                  metrics={"mean": measured})
+'''
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    path = tmp_path_factory.mktemp("exp") / "tiny.py"
+    path.write_text(TINY_EXPERIMENT)
+    return path
+
+
+def launch(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, str(ROOT / "launch.py"), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_run_writes_a_complete_run_directory(tiny, tmp_path):
+    out = launch(f"--config={tiny}:quick", f"--workdir={tmp_path}", "--config.threshold=3.0")
+    assert out.returncode == 0, out.stderr
+    results = json.loads((tmp_path / "results.json").read_text())
+    for key in ("experiment", "preset", "config", "claims", "metrics", "figures", "env", "wall_s"):
+        assert key in results
+    for key in ("python", "versions", "device_kind", "device_count", "default_matmul_precision",
+                "precision_policy", "seeds", "config_hash", "git"):
+        assert key in results["env"]
+    assert results["config"]["threshold"] == 3.0 and results["preset"] == "quick"
+    claim = results["claims"][0]
+    assert claim["measured"] == 2.0 and claim["holds"] is True and claim["expected"] == "<= 3"
+    assert "mean_below_threshold" in out.stdout and "1/1 claims hold" in out.stdout
+    assert (tmp_path / "report.md").read_text().count("mean_below_threshold") >= 2
+    assert json.loads((tmp_path / "config.json").read_text())["threshold"] == 3.0
+
+
+def test_strict_exits_nonzero_when_a_claim_fails(tiny, tmp_path):
+    lenient = launch(f"--config={tiny}", f"--workdir={tmp_path}/a", "--config.threshold=1.5")
+    strict = launch(f"--config={tiny}", f"--workdir={tmp_path}/b", "--config.threshold=1.5",
+                    "--strict")
+    assert lenient.returncode == 0 and strict.returncode == 1
+    assert json.loads((tmp_path / "b" / "results.json").read_text())["claims"][0]["holds"] is False
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--config=experiments/no_such_theorem.py"], "no_such_theorem"),
+    (["--config={tiny}:paper"], "preset='paper'"),
+    (["--config={tiny}", "--config.thresold=1"], "thresold"),
+    (["--config={tiny}", "--config.threshold=abc"], "abc"),
+])
+def test_bad_input_is_one_clear_line_and_writes_no_results(tiny, tmp_path, args, message):
+    out = launch(*[a.format(tiny=tiny) for a in args], f"--workdir={tmp_path}")
+    assert out.returncode != 0
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_list_shows_every_experiment_with_claim_ids():
+    out = launch("--list")
+    assert out.returncode == 0, out.stderr
+    assert "universal_approximation:" in out.stdout
+    assert "barron_rate_every_dimension" in out.stdout

@@ -1,0 +1,46 @@
+"""Rate fits and bootstrap intervals."""
+
+import numpy as np
+import pytest
+
+from dl_theory.uncertainty import bootstrap_mean, fit_loglog_slope
+
+
+def test_exact_power_law_gives_exact_slope_and_degenerate_interval():
+    x = np.array([2.0, 4.0, 8.0, 16.0])
+    est = fit_loglog_slope(x, np.stack([3.0 * x**-1.5, 3.0 * x**-1.5]))
+    assert est.value == pytest.approx(-1.5, abs=1e-12)
+    assert est.lo == pytest.approx(-1.5, abs=1e-12) and est.hi == pytest.approx(-1.5, abs=1e-12)
+    # Seeds that differ by a constant factor: the geometric mean keeps the exponent exact,
+    # while the runs' spread (independent at each x) widens the interval.
+    spread = fit_loglog_slope(x, np.stack([3.0 * x**-1.5, 5.0 * x**-1.5]))
+    assert spread.value == pytest.approx(-1.5, abs=1e-12) and spread.lo < -1.5 < spread.hi
+
+
+def test_interval_covers_true_slope_under_seed_noise():
+    rng = np.random.default_rng(0)
+    x = np.array([2.0, 4.0, 8.0, 16.0, 32.0])
+    y = x[None] ** -1.0 * np.exp(0.2 * rng.standard_normal((5, 5)))
+    est = fit_loglog_slope(x, y)
+    assert est.lo < -1.0 < est.hi
+    assert est.hi - est.lo < 0.5
+
+
+def test_single_replicate_uses_residual_bootstrap():
+    x = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0])
+    y = x**-2.0 * np.exp(0.05 * np.array([1, -1, 1, -1, 1, -1]))
+    est = fit_loglog_slope(x, y)
+    assert est.lo <= est.value <= est.hi
+    assert est.lo < -1.9 and est.hi > -2.1 and est.hi - est.lo < 0.2
+
+
+def test_bad_input_is_named():
+    with pytest.raises(ValueError, match="positive"):
+        fit_loglog_slope([1.0, 2.0], [[1.0, -1.0]])
+    with pytest.raises(ValueError, match="shape"):
+        fit_loglog_slope([1.0, 2.0, 3.0], [[1.0, 2.0]])
+
+
+def test_bootstrap_mean_interval_contains_mean():
+    est = bootstrap_mean([1.0, 2.0, 3.0, 4.0])
+    assert est.value == 2.5 and est.lo < 2.5 < est.hi
