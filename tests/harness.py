@@ -7,12 +7,18 @@ import pathlib
 from dl_theory import experiment, report
 
 
-def run_quick_preset(name: str, workdir: pathlib.Path, **overrides) -> dict:
-    """Runs experiments/<name>.py with its quick preset (plus overrides) into `workdir`, writing
-    the run directory as launch.py does, and returns the results.json payload."""
+def run_quick_preset(name: str, workdir: pathlib.Path, overrides: dict | None = None) -> dict:
+    """Runs experiments/<name>.py with its quick preset into `workdir`, writing the run
+    directory as launch.py does, and returns the results.json payload. `overrides` maps dotted
+    keys to values, as --config.a.b=value would."""
     module = experiment.load_experiment(name)
     config = module.get_config("quick")
-    config.update(overrides)
+    for dotted, value in (overrides or {}).items():
+        *parents, leaf = dotted.split(".")
+        node = config
+        for parent in parents:
+            node = node[parent]
+        node[leaf] = value
     report.prepare_workdir(workdir, config)
     payload = experiment.run_experiment(module, config, workdir, "quick")
     report.write_report(payload, workdir)

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from harness import assert_every_claim_holds
+from harness import assert_every_claim_holds, run_quick_preset
 
 EXPERIMENT = "universal_approximation"
 pytestmark = pytest.mark.experiment
@@ -37,3 +37,14 @@ def test_estimation_error_is_negligible_with_fresh_samples(quick_run):
         errors = payload["metrics"]["barron_test_mse"][d]
         for gap_row, err_row in zip(gaps, errors):
             assert all(abs(g) < 0.5 * e for g, e in zip(gap_row, err_row)), (d, gap_row, err_row)
+
+
+def test_same_preset_twice_gives_identical_measurements(tmp_path):
+    """Determinism, on a shrunken quick preset (same code path, a few seconds)."""
+    small = {"seeds": 2, "num_test": 1024, "cybenko.widths": (2, 4), "cybenko.steps": 60,
+             "barron.dims": (2, 4), "barron.widths": (2, 4), "barron.steps": 60,
+             "barron.num_partition_samples": 2048}
+    first = run_quick_preset(EXPERIMENT, tmp_path / "a", small)
+    second = run_quick_preset(EXPERIMENT, tmp_path / "b", small)
+    assert [c["measured"] for c in first["claims"]] == [c["measured"] for c in second["claims"]]
+    assert first["metrics"] == second["metrics"]
