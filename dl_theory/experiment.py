@@ -98,7 +98,8 @@ def check(
         value, interval = float(measured), None
         low = high = value
     finite = all(math.isfinite(v) for v in (value, low, high))
-    holds = finite and (at_least is None or low >= at_least) and (at_most is None or high <= at_most)
+    holds = (finite and (at_least is None or low >= at_least)
+             and (at_most is None or high <= at_most))
     expected = _describe_bound(at_least, at_most) + (f" {unit}" if unit else "")
     if interval is not None:
         expected += " (whole 95% interval)"
@@ -169,7 +170,7 @@ def run_experiment(module: types.ModuleType, config, workdir: str | pathlib.Path
         "claims": [c.to_json() for c in result.claims],
         "metrics": result.metrics,
         "figures": list(result.figures),
-        "env": receipt.environment_receipt(config_json, precision=config.get("precision", "float32"),
-                                           seeds=config.get("seeds")),
+        "env": receipt.environment_receipt(
+            config_json, precision=config.get("precision", "float32"), seeds=config.get("seeds")),
         "wall_s": round(wall_s, 3),
     }

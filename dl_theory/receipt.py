@@ -1,4 +1,4 @@
-"""The reproducibility receipt stored in every results.json: versions, devices, config hash, commit."""
+"""The reproducibility receipt in every results.json: versions, devices, config hash, commit."""
 
 from __future__ import annotations
 

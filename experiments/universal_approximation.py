@@ -1,4 +1,4 @@
-"""Universal approximation (Cybenko 1989; Hornik 1991) and Barron's dimension-free rate (Barron 1993).
+"""Universal approximation (Cybenko 1989; Hornik 1991) and Barron's dimension-free rate (1993).
 
 Theorems. Cybenko (1989, Thm 2) / Hornik (1991, Thm 1): one-hidden-layer networks with a
 sigmoidal (Hornik: any bounded non-constant) activation are dense in C(K) for compact K, so
@@ -27,8 +27,8 @@ given the mean of f over it: the grid-like approximation, error ~ n^(-2/d) for L
 on the same targets, whose rate collapses with d — the curse that Barron's rate escapes.
 
 Run: python launch.py --config=experiments/universal_approximation.py:quick --workdir=runs/ua
-quick: ~60 s on 2 CPU cores. paper: d up to 64, widths 2..64 (beyond ~8 units per ridge the optimisation floor, not
-approximation, sets the error), 5 seeds, 20k steps.
+quick: ~55 s on 2 CPU cores. paper: d up to 64, widths 2..64 (beyond ~8 units per ridge the
+optimisation floor, not approximation, sets the error), 5 seeds, 20k steps.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from dl_theory import report
 from dl_theory.data import synthetic
 from dl_theory.experiment import ClaimSpec, Result, check
 from dl_theory.models.mlp import MLP
-from dl_theory.optim import build_optimizer
+from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.metrics_log import MetricsLog
@@ -77,19 +77,19 @@ _PRESETS = {
         seeds=3, batch_size=256, num_test=16384,
         cybenko=dict(target="runge", activation="sigmoid", widths=(1, 2, 4, 8, 16, 32),
                      steps=3000, max_rel_error=0.01,
-                     optimizer=dict(name="adam", learning_rate=3e-2, schedule="cosine")),
+                     optimizer=optimizer_config(name="adam", learning_rate=3e-2, schedule="cosine")),
         barron=dict(dims=(2, 8, 32), widths=(2, 4, 8, 16, 32), steps=3000, activation="tanh",
                     num_ridges=8, constant=3.0, target_seed=0, num_partition_samples=65536,
-                    optimizer=dict(name="adam", learning_rate=1e-2, schedule="cosine"))),
+                    optimizer=optimizer_config(name="adam", learning_rate=1e-2, schedule="cosine"))),
     "paper": dict(
         seeds=5, batch_size=1024, num_test=65536,
         cybenko=dict(target="runge", activation="sigmoid", widths=(1, 2, 4, 8, 16, 32, 64, 128),
                      steps=20000, max_rel_error=0.001,
-                     optimizer=dict(name="adam", learning_rate=1e-2, schedule="cosine")),
+                     optimizer=optimizer_config(name="adam", learning_rate=1e-2, schedule="cosine")),
         barron=dict(dims=(2, 8, 32, 64), widths=(2, 4, 8, 16, 32, 64), steps=20000,
                     activation="tanh", num_ridges=8, constant=3.0, target_seed=0,
                     num_partition_samples=262144,
-                    optimizer=dict(name="adam", learning_rate=3e-3, schedule="cosine"))),
+                    optimizer=optimizer_config(name="adam", learning_rate=3e-3, schedule="cosine"))),
 }
 
 

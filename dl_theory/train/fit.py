@@ -1,4 +1,5 @@
-"""The fit loop: many steps per compiled call, evaluation, metrics.jsonl, NaN detection.
+"""The fit loop: many steps per compiled call, evaluation, metrics.jsonl, NaN detection,
+gradient accumulation, early stopping, and checkpoints that a restarted run resumes from.
 
 `fit` trains one model; `fit_grid` trains a stack of models (seeds, and hyper-parameters
 whose shapes agree) as one XLA program. Both run `eval_every` steps per call as a
@@ -9,6 +10,7 @@ evaluation, not one per step.
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any, Callable, Mapping
 
 import jax
@@ -16,25 +18,54 @@ import jax.numpy as jnp
 import numpy as np
 
 from dl_theory.data.batching import Batch, Sampler
+from dl_theory.train.checkpoint import Checkpointer
+from dl_theory.train.early_stopping import EarlyStopping
 from dl_theory.train.losses import Loss
 from dl_theory.train.metrics_log import MetricsLog
 from dl_theory.train.state import TrainState
 from dl_theory.train.step import MetricFn, make_eval_step, make_train_step
 
 GRID_STRATEGIES = ("vmap", "map")
+_PER_STEP = ("loss", "grad_norm", "learning_rate")
 
 
 class NonFiniteLossError(FloatingPointError):
     """Raised when the training loss becomes NaN or infinite; names the step (and member)."""
 
 
-def _scan_steps(train_step, sample_batch: Sampler, num_steps: int):
+def _micro_batch(sample_batch: Sampler, accumulate_steps: int) -> Callable:
+    """(data, data_key, step) -> the batch of micro-step `step`.
+
+    Without accumulation: sample_batch(data, fold_in(key, step)). With k micro-steps per
+    update, the large batch of update step // k is drawn and its slice step % k returned,
+    with the large batch's mean micro-batch weight as "normalizer" (see
+    `dl_theory.train.step.micro_batch_share`).
+    """
+    if accumulate_steps == 1:
+        return lambda data, key, step: sample_batch(data, jax.random.fold_in(key, step))
+
+    def sample(data, key, step):
+        large = sample_batch(data, jax.random.fold_in(key, step // accumulate_steps))
+        size = large["y"].shape[0]
+        if size % accumulate_steps:
+            raise ValueError(f"batch of {size} examples is not divisible into "
+                             f"accumulate_steps={accumulate_steps} micro-batches")
+        micro = size // accumulate_steps
+        start = (step % accumulate_steps) * micro
+        batch = jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, micro), large)
+        weight = large.get("weight")
+        total = size if weight is None else jnp.sum(weight.astype(jnp.float32))
+        return {**batch, "normalizer": total / accumulate_steps}
+
+    return sample
+
+
+def _scan_steps(train_step, draw_batch, num_steps: int):
     """(state, data, data_key) -> (state, per-step metrics) for `num_steps` steps."""
 
     def run(state: TrainState, data: Batch, data_key: jax.Array):
         def body(state, _):
-            batch = sample_batch(data, jax.random.fold_in(data_key, state.step))
-            return train_step(state, batch)
+            return train_step(state, draw_batch(data, data_key, state.step))
 
         return jax.lax.scan(body, state, None, length=num_steps)
 
@@ -75,17 +106,32 @@ def _summary(values: np.ndarray) -> str:
     return f"median {np.median(finite):.4g} (min {finite.min():.4g}, max {finite.max():.4g})"
 
 
+def _check_positive_int(name: str, value) -> None:
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}={value!r}; must be a positive integer")
+
+
 def _train(state, data, sample_batch, *, loss, steps, eval_data, eval_every, eval_metrics,
-           data_keys, log, tags, label, allow_nonfinite, verbose, grid, strategy, data_axis):
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps={steps!r}; must be a positive integer")
+           data_keys, log, tags, label, allow_nonfinite, verbose, grid, strategy, data_axis,
+           accumulate_steps, early_stopping, checkpointer, checkpoint_every):
+    _check_positive_int("steps", steps)
     eval_every = steps if eval_every is None else eval_every
-    if not isinstance(eval_every, int) or eval_every < 1:
-        raise ValueError(f"eval_every={eval_every!r}; must be a positive integer or None")
+    _check_positive_int("eval_every", eval_every)
+    _check_positive_int("accumulate_steps", accumulate_steps)
+    checkpoint_every = checkpoint_every or eval_every
+    if checkpoint_every % eval_every:
+        raise ValueError(f"checkpoint_every={checkpoint_every} must be a multiple of "
+                         f"eval_every={eval_every}")
     if grid and strategy not in GRID_STRATEGIES:
         raise ValueError(f"strategy={strategy!r}; known: {list(GRID_STRATEGIES)}")
+    if early_stopping is not None and (grid or eval_data is None):
+        raise ValueError("early stopping needs a single model (fit, not fit_grid) and eval_data")
+    if accumulate_steps > 1 and "batch_stats" in state.model_state:
+        warnings.warn(f"{label}: with accumulate_steps={accumulate_steps}, batch-norm statistics "
+                      "are computed per micro-batch, not over the accumulated batch")
 
     train_step = make_train_step(loss)
+    draw_batch = _micro_batch(sample_batch, accumulate_steps)
     eval_step = make_eval_step(loss, eval_metrics)
     if grid:
         eval_step = jax.vmap(eval_step, in_axes=(0, None))
@@ -94,63 +140,114 @@ def _train(state, data, sample_batch, *, loss, steps, eval_data, eval_every, eva
 
     def chunk_fn(num_steps: int) -> Callable:
         if num_steps not in compiled:
-            fn = _scan_steps(train_step, sample_batch, num_steps)
+            fn = _scan_steps(train_step, draw_batch, num_steps)
             compiled[num_steps] = jax.jit(_over_grid(fn, strategy, data_axis) if grid else fn)
         return compiled[num_steps]
 
-    history: dict[str, Any] = {"loss": [], "grad_norm": [], "eval_step": []}
-    start, done = time.perf_counter(), 0
-    while done < steps:
+    history: dict[str, list] = {"eval_step": []}
+    best_state = state
+    # Steps are counted from the state passed in, so calling fit again continues training;
+    # a checkpoint restored below may already be part of the way.
+    first_step = int(np.asarray(state.step).reshape(-1)[0])
+
+    def saved_tree(current):
+        return {"train": current, "best": best_state} if early_stopping else {"train": current}
+
+    if checkpointer is not None:
+        restored = checkpointer.restore_latest(saved_tree(state))
+        if restored is not None:
+            tree, extra = restored
+            state = tree["train"]
+            best_state = tree.get("best", state)
+            history = {k: [np.asarray(v) for v in vs] if k != "eval_step" else list(vs)
+                       for k, vs in extra["history"].items()}
+            if early_stopping is not None:
+                early_stopping = EarlyStopping.from_json(extra["early_stopping"])
+            if verbose:
+                print(f"[{label}] resumed from checkpoint at step {int(extra['step'])}",
+                      flush=True)
+
+    done = int(np.asarray(state.step).reshape(-1)[0]) - first_step
+    start = time.perf_counter()
+    stop = early_stopping is not None and early_stopping.stopped_step is not None
+    while done < steps and not stop:
         num_steps = min(eval_every, steps - done)
         state, metrics = chunk_fn(num_steps)(state, data, data_keys)
         losses = np.asarray(metrics["loss"])
-        bad = _first_nonfinite(losses, done)
+        bad = _first_nonfinite(losses, first_step + done)
         if bad is not None and not allow_nonfinite:
             member, step = bad
             where = f" in grid member {member}" if member is not None else ""
             raise NonFiniteLossError(f"{label}: loss became non-finite at step {step}{where} "
                                      f"(lower the learning rate, clip gradients, or pass "
                                      f"allow_nonfinite=True if divergence is the point)")
-        history["loss"].append(losses)
-        history["grad_norm"].append(np.asarray(metrics["grad_norm"]))
-        if "learning_rate" in metrics:
-            history.setdefault("learning_rate", []).append(np.asarray(metrics["learning_rate"]))
+        for key in _PER_STEP:
+            if key in metrics:
+                history.setdefault(key, []).append(np.asarray(metrics[key]))
         done += num_steps
-        record = {"label": label, **(tags or {}), "step": done,
+        record = {"label": label, **(tags or {}), "step": first_step + done,
                   "train_loss": losses.mean(axis=-1)}
         if eval_data is not None:
             for name, value in eval_step(state, eval_data).items():
                 history.setdefault(f"eval_{name}", []).append(np.asarray(value))
                 record[f"eval_{name}"] = np.asarray(value)
-        history["eval_step"].append(done)
+        history["eval_step"].append(first_step + done)
+        if early_stopping is not None:
+            improved, stop = early_stopping.update(float(record[early_stopping.monitor]),
+                                                   first_step + done)
+            if improved:
+                best_state = state
         if log is not None:
             log.write(record)
         if verbose:
             evals = "".join(f" {k} {_summary(np.asarray(v))}" for k, v in record.items()
                             if k.startswith("eval_"))
-            print(f"[{label}] step {done}/{steps} train_loss {_summary(record['train_loss'])}"
-                  f"{evals} ({time.perf_counter() - start:.1f} s)", flush=True)
+            elapsed = time.perf_counter() - start
+            print(f"[{label}] step {first_step + done}/{first_step + steps} "
+                  f"train_loss {_summary(record['train_loss'])}{evals} ({elapsed:.1f} s)"
+                  + (" early stop" if stop else ""), flush=True)
+        if checkpointer is not None and (done % checkpoint_every == 0 or done == steps or stop):
+            extra = {"step": first_step + done,
+                     "history": {k: [np.asarray(v).tolist() for v in vs]
+                                 for k, vs in history.items()}}
+            if early_stopping is not None:
+                extra["early_stopping"] = early_stopping.to_json()
+            scalars = {k: float(np.mean(v)) for k, v in record.items()
+                       if k.startswith(("eval_", "train_"))}
+            checkpointer.save(first_step + done, saved_tree(state), extra, scalars)
 
-    axis = -1
-    out = {k: np.concatenate(v, axis=axis) for k, v in history.items()
-           if k in ("loss", "grad_norm", "learning_rate")}
+    if early_stopping is not None and early_stopping.restore_best:
+        state = best_state
+    out = {k: np.concatenate(history[k], axis=-1) for k in _PER_STEP if history.get(k)}
     out["eval_step"] = np.asarray(history["eval_step"])
-    out.update({k: np.stack(v, axis=-1) for k, v in history.items() if k.startswith("eval_")
-                and k != "eval_step"})
+    out.update({k: np.stack(v, axis=-1) for k, v in history.items()
+                if k.startswith("eval_") and k != "eval_step"})
+    if early_stopping is not None:
+        out["best_step"] = early_stopping.best_step
+        out["stopped_step"] = early_stopping.stopped_step
     return state, out
 
 
 def fit(state: TrainState, data: Batch, sample_batch: Sampler, *, loss: Loss, steps: int,
         eval_data: Batch | None = None, eval_every: int | None = None,
         eval_metrics: Mapping[str, MetricFn] | None = None, data_seed: int = 0,
+        accumulate_steps: int = 1, early_stopping: EarlyStopping | None = None,
+        checkpointer: Checkpointer | None = None, checkpoint_every: int | None = None,
         log: MetricsLog | None = None, tags: Mapping[str, Any] | None = None,
         label: str = "fit", allow_nonfinite: bool = False, verbose: bool = True):
-    """Trains `state` for `steps` steps of `loss`; returns (state, history).
+    """Trains `state` for `steps` steps; returns (state, history).
 
     Each compiled call runs `eval_every` steps (a `lax.scan`), drawing batch t from
     `sample_batch(data, fold_in(key(data_seed), t))`; then `eval_data` is evaluated, a record
     is appended to `log` and a progress line printed. A non-finite training loss raises
     `NonFiniteLossError` naming the step, unless `allow_nonfinite`.
+
+    accumulate_steps: k micro-steps per optimizer update (build the optimizer with the same
+      `accumulate_steps`); `sample_batch` then draws the large batch, split into k slices.
+    early_stopping: an `EarlyStopping` on an eval metric; stops, and restores the best state.
+    checkpointer: saves every `checkpoint_every` steps (default: every evaluation) and at the
+      end; if it already holds a checkpoint, training resumes from it, and ends with exactly
+      the state an uninterrupted run reaches (the data order depends on (seed, step) only).
 
     history: "loss", "grad_norm" (and "learning_rate" if injected) per step, shape [steps];
     "eval_step" [E]; "eval_loss" and "eval_<metric>" per evaluation, shape [E].
@@ -159,13 +256,16 @@ def fit(state: TrainState, data: Batch, sample_batch: Sampler, *, loss: Loss, st
     return _train(state, data, sample_batch, loss=loss, steps=steps, eval_data=eval_data,
                   eval_every=eval_every, eval_metrics=eval_metrics, data_keys=data_key, log=log,
                   tags=tags, label=label, allow_nonfinite=allow_nonfinite, verbose=verbose,
-                  grid=False, strategy="vmap", data_axis=None)
+                  grid=False, strategy="vmap", data_axis=None, accumulate_steps=accumulate_steps,
+                  early_stopping=early_stopping, checkpointer=checkpointer,
+                  checkpoint_every=checkpoint_every)
 
 
 def fit_grid(states: TrainState, data: Batch, sample_batch: Sampler, *, loss: Loss,
              steps: int, data_seeds, eval_data: Batch | None = None,
              eval_every: int | None = None, eval_metrics: Mapping[str, MetricFn] | None = None,
-             data_axis: int | None = None, strategy: str = "vmap",
+             data_axis: int | None = None, strategy: str = "vmap", accumulate_steps: int = 1,
+             checkpointer: Checkpointer | None = None, checkpoint_every: int | None = None,
              log: MetricsLog | None = None, tags: Mapping[str, Any] | None = None,
              label: str = "grid", allow_nonfinite: bool = False, verbose: bool = True):
     """Trains G stacked models (see `create_train_states`) as one XLA program.
@@ -185,4 +285,6 @@ def fit_grid(states: TrainState, data: Batch, sample_batch: Sampler, *, loss: Lo
     return _train(states, data, sample_batch, loss=loss, steps=steps, eval_data=eval_data,
                   eval_every=eval_every, eval_metrics=eval_metrics, data_keys=data_keys,
                   log=log, tags=tags, label=label, allow_nonfinite=allow_nonfinite,
-                  verbose=verbose, grid=True, strategy=strategy, data_axis=data_axis)
+                  verbose=verbose, grid=True, strategy=strategy, data_axis=data_axis,
+                  accumulate_steps=accumulate_steps, early_stopping=None,
+                  checkpointer=checkpointer, checkpoint_every=checkpoint_every)

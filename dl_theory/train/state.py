@@ -10,6 +10,8 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from dl_theory.optim.build import current_hyperparam, set_hyperparam
+
 
 @struct.dataclass
 class TrainState:
@@ -57,19 +59,17 @@ def create_train_states(model: nn.Module, tx: optax.GradientTransformation, x_ex
 def set_hyperparams(states: TrainState, **values) -> TrainState:
     """Gives each grid member its own numeric hyper-parameter (e.g. learning_rate=[G] values).
 
-    Needs an optimizer built with `optax.inject_hyperparams` (as `build_optimizer` does) and
-    a constant (not scheduled) value for that hyper-parameter: a schedule would overwrite it.
+    Needs an optimizer with the hyper-parameter injected (`build_optimizer` injects
+    learning_rate and weight_decay) and a constant (not scheduled) value for it: a schedule
+    would overwrite it at the next update.
     """
-    hyperparams = getattr(states.opt_state, "hyperparams", None)
-    if hyperparams is None:
-        raise ValueError("set_hyperparams needs an optimizer wrapped in optax.inject_hyperparams")
-    new = dict(hyperparams)
     for name, value in values.items():
-        if name not in hyperparams:
-            raise ValueError(f"hyper-parameter {name!r} is not injected; known: {sorted(new)}")
-        value = jnp.asarray(value, dtype=hyperparams[name].dtype)
-        if value.shape != hyperparams[name].shape:
-            raise ValueError(f"{name}: need shape {hyperparams[name].shape} (one per member), "
+        current = current_hyperparam(states.opt_state, name)
+        if current is None:
+            raise ValueError(f"hyper-parameter {name!r} is not injected in the optimizer state")
+        value = jnp.asarray(value, dtype=current.dtype)
+        if value.shape != current.shape:
+            raise ValueError(f"{name}: need shape {current.shape} (one per member), "
                              f"got {value.shape}")
-        new[name] = value
-    return states.replace(opt_state=states.opt_state._replace(hyperparams=new))
+        values[name] = value
+    return states.replace(opt_state=set_hyperparam(states.opt_state, **values))

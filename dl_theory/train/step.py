@@ -1,7 +1,9 @@
 """Pure training and evaluation steps: `step(state, batch) -> (state, metrics)`.
 
 A batch is a dict with "x" (inputs), "y" (targets) and optionally "weight" (per-example
-weights; 0 marks padding). Nothing here is jitted: callers jit, scan or vmap the steps.
+weights; 0 marks padding) and "normalizer" (under gradient accumulation: the mean total
+weight of the k micro-batches that form one large batch). Nothing here is jitted: callers
+jit, scan or vmap the steps.
 """
 
 from __future__ import annotations
@@ -9,14 +11,28 @@ from __future__ import annotations
 from typing import Callable, Mapping
 
 import jax
+import jax.numpy as jnp
 import optax
 
+from dl_theory.optim.build import current_hyperparam
 from dl_theory.train.losses import Loss
 from dl_theory.train.state import TrainState
 
 Batch = Mapping[str, jax.Array]
 Metrics = dict[str, jax.Array]
 MetricFn = Callable[..., jax.Array]
+
+
+def micro_batch_share(batch: Batch) -> jax.Array | float:
+    """This micro-batch's total weight over the mean micro-batch weight (1 without a
+    "normalizer"). Scaling each micro-batch's mean loss by it makes the mean of k micro-batch
+    gradients (optax.MultiSteps) equal the large batch's gradient sum_i w_i grad l_i /
+    sum_i w_i, also when micro-batches hold different numbers of real examples."""
+    if "normalizer" not in batch:
+        return 1.0
+    weight = batch.get("weight")
+    total = batch["y"].shape[0] if weight is None else jnp.sum(weight.astype(jnp.float32))
+    return total / batch["normalizer"]
 
 
 def make_train_step(loss: Loss) -> Callable[[TrainState, Batch], tuple[TrainState, Metrics]]:
@@ -36,15 +52,17 @@ def make_train_step(loss: Loss) -> Callable[[TrainState, Batch], tuple[TrainStat
             out = state.apply_fn(variables, batch["x"], train=True,
                                  rngs={"dropout": dropout_rng}, mutable=mutable)
             pred, new_model_state = out if mutable else (out, state.model_state)
-            return loss(pred, batch["y"], batch.get("weight")), new_model_state
+            value = loss(pred, batch["y"], batch.get("weight"))
+            return value * micro_batch_share(batch), (value, new_model_state)
 
-        (value, model_state), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+        (_, (value, model_state)), grads = jax.value_and_grad(objective, has_aux=True)(
+            state.params)
         updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         metrics = {"loss": value, "grad_norm": optax.global_norm(grads)}
-        hyperparams = getattr(opt_state, "hyperparams", None)
-        if hyperparams is not None and "learning_rate" in hyperparams:
-            metrics["learning_rate"] = hyperparams["learning_rate"]
+        learning_rate = current_hyperparam(opt_state, "learning_rate")
+        if learning_rate is not None:
+            metrics["learning_rate"] = learning_rate
         new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
                                   model_state=dict(model_state), rng=rng)
         return new_state, metrics
