@@ -47,7 +47,7 @@ class EarlyStopping:
             self.best, self.best_step, self.wait = float(value), step, 0
         else:
             self.wait += 1
-        if self.wait >= self.patience:
+        if self.wait >= self.patience and self.stopped_step is None:
             self.stopped_step = step
         return improved, self.stopped_step is not None
 
