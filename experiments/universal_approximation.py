@@ -77,19 +77,23 @@ _PRESETS = {
         seeds=3, batch_size=256, num_test=16384,
         cybenko=dict(target="runge", activation="sigmoid", widths=(1, 2, 4, 8, 16, 32),
                      steps=3000, max_rel_error=0.01,
-                     optimizer=optimizer_config(name="adam", learning_rate=3e-2, schedule="cosine")),
+                     optimizer=optimizer_config(
+                         name="adam", learning_rate=3e-2, schedule="cosine")),
         barron=dict(dims=(2, 8, 32), widths=(2, 4, 8, 16, 32), steps=3000, activation="tanh",
                     num_ridges=8, constant=3.0, target_seed=0, num_partition_samples=65536,
-                    optimizer=optimizer_config(name="adam", learning_rate=1e-2, schedule="cosine"))),
+                    optimizer=optimizer_config(
+                        name="adam", learning_rate=1e-2, schedule="cosine"))),
     "paper": dict(
         seeds=5, batch_size=1024, num_test=65536,
         cybenko=dict(target="runge", activation="sigmoid", widths=(1, 2, 4, 8, 16, 32, 64, 128),
                      steps=20000, max_rel_error=0.001,
-                     optimizer=optimizer_config(name="adam", learning_rate=1e-2, schedule="cosine")),
+                     optimizer=optimizer_config(
+                         name="adam", learning_rate=1e-2, schedule="cosine")),
         barron=dict(dims=(2, 8, 32, 64), widths=(2, 4, 8, 16, 32, 64), steps=20000,
                     activation="tanh", num_ridges=8, constant=3.0, target_seed=0,
                     num_partition_samples=262144,
-                    optimizer=optimizer_config(name="adam", learning_rate=3e-3, schedule="cosine"))),
+                    optimizer=optimizer_config(
+                        name="adam", learning_rate=3e-3, schedule="cosine"))),
 }
 
 

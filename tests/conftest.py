@@ -4,7 +4,8 @@ import os
 
 # A persistent compilation cache: experiments compiled in one test (or a subprocess) are
 # reused by the next. Harmless on a fresh clone; saves minutes on a re-run.
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(os.path.dirname(__file__), "..", ".jax_cache"))
+_CACHE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".jax_cache")
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 
 import jax  # noqa: E402

@@ -8,7 +8,7 @@ function of (seed, step) alone and a resumed run sees the same batches.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import jax
 

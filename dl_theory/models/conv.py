@@ -11,8 +11,8 @@ References: LeCun et al. 1998 (CNNs); He et al. 2016, "Deep residual learning fo
 recognition" (basic block, projection shortcut); Ioffe & Szegedy 2015 (batch norm).
 """
 
-from collections.abc import Callable, Sequence
 import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import flax.linen as nn

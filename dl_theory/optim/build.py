@@ -13,7 +13,8 @@ under accumulation a warm-up of N steps stays N updates.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import ml_collections
 import optax

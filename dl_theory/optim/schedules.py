@@ -6,7 +6,7 @@ inner optimizer, and so its schedule, advances once per k micro-batches.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import ml_collections
 import optax

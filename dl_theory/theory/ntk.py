@@ -14,7 +14,8 @@ installs within our dependencies nor runs (checked in a throwaway directory).
 
 import functools
 import operator
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

@@ -8,7 +8,8 @@ autodiff cookbook's `hvp`): one HVP costs about one forward and one backward pas
 Hessian itself ([P, P]) is never formed.
 """
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp

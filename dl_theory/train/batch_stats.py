@@ -9,7 +9,7 @@ running mean of b over the batches, whatever the layer's momentum m.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import jax
 import jax.numpy as jnp

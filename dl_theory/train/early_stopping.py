@@ -55,5 +55,5 @@ class EarlyStopping:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "EarlyStopping":
+    def from_json(cls, data: dict[str, Any]) -> EarlyStopping:
         return cls(**data)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import time
 import warnings
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -128,7 +129,7 @@ def _train(state, data, sample_batch, *, loss, steps, eval_data, eval_every, eva
         raise ValueError("early stopping needs a single model (fit, not fit_grid) and eval_data")
     if accumulate_steps > 1 and "batch_stats" in state.model_state:
         warnings.warn(f"{label}: with accumulate_steps={accumulate_steps}, batch-norm statistics "
-                      "are computed per micro-batch, not over the accumulated batch")
+                      "are computed per micro-batch, not over the accumulated batch", stacklevel=3)
 
     train_step = make_train_step(loss)
     draw_batch = _micro_batch(sample_batch, accumulate_steps)

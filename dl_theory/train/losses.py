@@ -7,7 +7,7 @@ micro-batches combine into exactly one large batch when their sums are added.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

@@ -26,7 +26,7 @@ class MetricsLog:
         self.path = pathlib.Path(path)
 
     @classmethod
-    def in_workdir(cls, workdir: str | pathlib.Path) -> "MetricsLog":
+    def in_workdir(cls, workdir: str | pathlib.Path) -> MetricsLog:
         return cls(pathlib.Path(workdir) / "metrics.jsonl")
 
     def write(self, record: dict[str, Any]) -> None:

@@ -1,11 +1,11 @@
 """pydoc_data.topics character corpus: size, vocabulary, windows, and n-gram baselines."""
 
 import math
+from pydoc_data.topics import topics
 
 import jax
 import numpy as np
 import pytest
-from pydoc_data.topics import topics
 
 from dl_theory.data.text import (
     CharVocab,

@@ -8,8 +8,13 @@ import numpy as np
 import optax
 import pytest
 
-from dl_theory.optim import (averaged_params, build_optimizer, build_schedule, current_hyperparam,
-                             optimizer_config)
+from dl_theory.optim import (
+    averaged_params,
+    build_optimizer,
+    build_schedule,
+    current_hyperparam,
+    optimizer_config,
+)
 
 
 def run(tx, grads_seq, params):

@@ -1,0 +1,260 @@
+"""Advantage of depth for smooth targets (Yarotsky 2017, Prop. 2, 3; Liang & Srikant 2017).
+
+Theorems. Yarotsky (2017, "Error bounds for approximations with deep ReLU networks", Prop. 2):
+f_m(x) = x - sum_{s<=m} g_s(x) / 4**s (g_s the s-fold tent map) is computed by m hidden ReLU
+layers of width 3 and sup_{[0,1]} |f_m(x) - x**2| = 2**(-2m-2): the error falls exponentially in
+depth (log2 error = -2m - 2). Prop. 3: products xy on [-1, 1]**2 by polarisation to 2**(-2m-1),
+and from them monomials x**p to (p - 1) 2**(-2m-1) (`constructions.yarotsky_monomial_net`);
+Thm 1 builds every smooth function from these pieces. Lower side (Liang & Srikant 2017, "Why
+deep neural networks for function approximation?", strongly convex lower bounds; here the 1-D
+case, derived in `dl_theory.theory.approximation_bounds.square_pl_sup_error`): a continuous
+piecewise-linear function with t pieces is at sup distance >= 1 / (8 t**2) from x**2 on [0, 1],
+and a one-hidden-layer ReLU net of width n has t <= n + 1 pieces, so shallow error can fall only
+polynomially (as n**-2) in width, hence in parameter count (3n + 1 parameters).
+
+Measured. (1) Sup error of `yarotsky_square_net(m)` on a dyadic grid of [0, 1] (it contains
+the midpoints where the error peaks), evaluated in float64 from its exact weights, against
+2**(-2m-2); the slope of log2 error vs m, fitted with `fit_loglog_slope` on x = 2**m (so the
+log-log slope is exactly d log2(error) / dm). (2) The same for `yarotsky_product_net(m)` on a
+2-D dyadic grid and `yarotsky_monomial_net(p, m)`. (3) One-hidden-layer nets of width n trained
+(Adam, fresh uniform samples) on x**2: sup error on the grid against the optimum 1 / (8 (n+1)**2)
+and its log-log slope vs n. (4) At equal parameter count P, the deepest square construction
+against the best any shallow net with P parameters can do.
+
+Run: python launch.py --config=experiments/advantage_of_depth.py:quick --workdir=runs/aod
+quick: m <= 10, widths 2..16, 4 seeds, 2k steps: 24-34 s at load 5-9 on 2 shared cores.
+paper: m <= 14, widths 2..128, 8 seeds, 20k steps (a few minutes).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from dl_theory import report
+from dl_theory.data.synthetic import Target
+from dl_theory.experiment import ClaimSpec, Result, check
+from dl_theory.models import constructions
+from dl_theory.models.mlp import MLP
+from dl_theory.optim import build_optimizer, optimizer_config
+from dl_theory.theory import regions
+from dl_theory.theory.approximation_bounds import shallow_max_pieces, square_pl_sup_error
+from dl_theory.train.fit import fit_grid
+from dl_theory.train.losses import mean_squared_error
+from dl_theory.train.metrics_log import MetricsLog
+from dl_theory.train.state import create_train_states
+from dl_theory.uncertainty import fit_loglog_slope
+
+YAROTSKY_2 = "Yarotsky 2017, Prop. 2"
+YAROTSKY_3 = "Yarotsky 2017, Prop. 3 (and Thm 1's use of it)"
+LIANG_SRIKANT = "Liang & Srikant 2017 (strongly convex lower bound, 1-D case derived here)"
+
+CLAIMS = (
+    ClaimSpec("square_error_closed_form",
+              "The depth-m construction's sup error on [0, 1] equals 2**(-2m-2) for every m "
+              "(largest |measured / closed form - 1|).", YAROTSKY_2),
+    ClaimSpec("square_error_exponential_in_depth",
+              "log2(sup error) of the square construction falls linearly in depth with slope "
+              "-2 (fitted slope).", YAROTSKY_2),
+    ClaimSpec("product_error_within_bound",
+              "The product construction's sup error on [-1, 1]**2 is <= 2**(-2m-1) for every m "
+              "(largest ratio).", YAROTSKY_3),
+    ClaimSpec("product_error_exponential_in_depth",
+              "log2(sup error) of the product construction falls with slope -2 per unit of m "
+              "(fitted slope).", YAROTSKY_3),
+    ClaimSpec("monomial_error_within_bound",
+              "The x**p construction's sup error on [-1, 1] is <= (p - 1) 2**(-2m-1) for every m "
+              "(largest ratio).", YAROTSKY_3),
+    ClaimSpec("monomial_error_exponential_in_depth",
+              "log2(sup error) of the x**p construction falls with slope -2 per unit of m "
+              "(fitted slope).", YAROTSKY_3),
+    ClaimSpec("shallow_above_pl_optimum",
+              "Trained one-hidden-layer nets of width n stay above 1 / (8 (n+1)**2), the best "
+              "sup error of any n+1-piece function on x**2 (smallest ratio).", LIANG_SRIKANT),
+    ClaimSpec("shallow_error_polynomial_in_width",
+              "The trained shallow nets' sup error decays no faster than polynomially, as "
+              "n**-2 at best: log-log slope vs width >= -2 - tolerance (fitted slope).",
+              LIANG_SRIKANT),
+    ClaimSpec("deep_beats_any_shallow_at_equal_parameters",
+              "The deepest square construction (P parameters) has a smaller sup error than ANY "
+              "one-hidden-layer net with P parameters can reach (optimum shallow error / deep "
+              "error).", f"{YAROTSKY_2}; {LIANG_SRIKANT}"),
+)
+
+_PRESETS = {
+    "quick": dict(
+        seeds=4, batch_size=256, grid_points=2**14 + 1,
+        square=dict(depths=tuple(range(1, 11)), tolerance=1e-9),
+        product=dict(depths=(1, 2, 3, 4, 5, 6), grid_points=2**8 + 1),
+        monomial=dict(power=3, depths=(1, 2, 3, 4, 5, 6, 7)),
+        rate=dict(slope=-2.0, tolerance=0.1),
+        shallow=dict(widths=(2, 4, 8, 16), steps=2000, slope_tolerance=0.3,
+                     optimizer=optimizer_config(
+                         name="adam", learning_rate=1e-2, schedule="cosine"))),
+    "paper": dict(
+        seeds=8, batch_size=1024, grid_points=2**18 + 1,
+        square=dict(depths=tuple(range(1, 15)), tolerance=1e-9),
+        product=dict(depths=(1, 2, 3, 4, 5, 6, 7), grid_points=2**9 + 1),
+        monomial=dict(power=4, depths=(1, 2, 3, 4, 5, 6, 7, 8)),
+        rate=dict(slope=-2.0, tolerance=0.1),
+        shallow=dict(widths=(2, 4, 8, 16, 32, 64, 128), steps=20000, slope_tolerance=0.3,
+                     optimizer=optimizer_config(
+                         name="adam", learning_rate=3e-3, schedule="cosine"))),
+}
+
+
+def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
+    """Preset "quick" (tests, ~30 s) or "paper" (deeper constructions, wider shallow nets)."""
+    if preset not in _PRESETS:
+        raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
+    return ml_collections.ConfigDict(_PRESETS[preset])
+
+
+def _forward_np(layers: regions.Layers, x_NxD: np.ndarray) -> np.ndarray:
+    """A ReLU MLP given as float64 layers evaluated in NumPy; [N, D] -> [N, K]."""
+    h = x_NxD
+    for w, b in layers[:-1]:
+        h = np.maximum(h @ w + b, 0.0)
+    w, b = layers[-1]
+    return h @ w + b
+
+
+def _sup_error(variables, x_NxD: np.ndarray, y_N: np.ndarray) -> tuple[float, int]:
+    """(sup |net - y| on the points, number of parameters) of a construction, in float64."""
+    layers = regions.dense_params_to_layers(variables)
+    error = float(np.max(np.abs(_forward_np(layers, x_NxD)[:, 0] - y_N)))
+    return error, int(sum(w.size + b.size for w, b in layers))
+
+
+def _constructions(config):
+    """Sup errors and parameter counts of the square, product and monomial constructions."""
+    x = np.linspace(0.0, 1.0, config.grid_points)[:, None]
+    square = [_sup_error(constructions.yarotsky_square_net(m)[1], x, x[:, 0] ** 2)
+              for m in config.square.depths]
+    g = np.linspace(-1.0, 1.0, config.product.grid_points)
+    xy = np.stack(np.meshgrid(g, g), axis=-1).reshape(-1, 2)
+    product = [_sup_error(constructions.yarotsky_product_net(m)[1], xy, xy[:, 0] * xy[:, 1])[0]
+               for m in config.product.depths]
+    p = config.monomial.power
+    x_sym = np.linspace(-1.0, 1.0, config.grid_points)[:, None]
+    monomial = [_sup_error(constructions.yarotsky_monomial_net(p, m)[1], x_sym,
+                           x_sym[:, 0] ** p)[0] for m in config.monomial.depths]
+    return square, np.asarray(product), np.asarray(monomial)
+
+
+def _train_shallow(config, log) -> np.ndarray:
+    """Sup errors on the grid, [S, len(widths)], of one-hidden-layer nets trained on x**2."""
+    part = config.shallow
+    target = Target(name="square", dim=1, fn=lambda x: x**2,
+                    sample_inputs=lambda key, n: jax.random.uniform(key, (n, 1)))
+    grid_x = jnp.linspace(0.0, 1.0, config.grid_points)[:, None]
+    grid = {"x": grid_x, "y": target.fn(grid_x)}
+    seeds = list(range(config.seeds))
+    tx = build_optimizer(part.optimizer, total_steps=part.steps)
+    errors = []
+    for width in part.widths:
+        model = MLP(widths=(width,))
+        states = create_train_states(model, tx, grid_x[:2], seeds)
+        states, _ = fit_grid(states, None, target.sampler(config.batch_size),
+                             loss=mean_squared_error, steps=part.steps,
+                             data_seeds=[1000 + s for s in seeds], eval_data=grid,
+                             eval_every=part.steps, log=log, tags={"width": width},
+                             label=f"shallow n={width}", verbose=False)
+        pred = jax.vmap(lambda p: model.apply({"params": p}, grid_x))(states.params)
+        errors.append(np.asarray(jnp.max(jnp.abs(pred - grid["y"][None]), axis=(1, 2))))
+    return np.stack(errors, axis=1)
+
+
+def _figure(config, square, shallow_SxW, product, monomial, workdir) -> str:
+    import matplotlib.pyplot as plt
+
+    fig, (ax_d, ax_p) = plt.subplots(1, 2, figsize=(13, 4.6))
+    m = np.asarray(config.square.depths)
+    ax_d.semilogy(m, [e for e, _ in square], "o", c="C0", label="x**2 construction (measured)")
+    ax_d.semilogy(m, 2.0 ** (-2 * m - 2), "-", c="C0", alpha=0.5, label="2**(-2m-2) (Prop. 2)")
+    mp = np.asarray(config.product.depths)
+    ax_d.semilogy(mp, product, "s", c="C1", label="xy construction (measured)")
+    ax_d.semilogy(mp, 2.0 ** (-2 * mp - 1), "-", c="C1", alpha=0.5, label="bound 2**(-2m-1)")
+    mm, p = np.asarray(config.monomial.depths), config.monomial.power
+    ax_d.semilogy(mm, monomial, "^", c="C2", label=f"x**{p} construction (measured)")
+    ax_d.semilogy(mm, (p - 1) * 2.0 ** (-2 * mm - 1), "-", c="C2", alpha=0.5,
+                  label=f"bound {p - 1} * 2**(-2m-1)")
+    ax_d.set(xlabel="depth parameter m", ylabel="sup error",
+             title="Constructions: error falls exponentially in depth")
+    ax_d.legend(fontsize=7)
+
+    params_deep = np.asarray([q for _, q in square], dtype=float)
+    ax_p.loglog(params_deep, [e for e, _ in square], "o-", c="C0",
+                label="deep: x**2 construction, width 3")
+    widths = np.asarray(config.shallow.widths)
+    params_shallow = 3 * widths + 1
+    ax_p.loglog(params_shallow, shallow_SxW.mean(0), "s-", c="C3",
+                label="shallow: trained, seed mean")
+    n = np.arange(1, int(params_deep.max()) // 3 + 1)
+    ax_p.loglog(3 * n + 1, [square_pl_sup_error(shallow_max_pieces(int(k))) for k in n], "k--",
+                label="best ANY shallow net can do: 1/(8(n+1)^2)")
+    ax_p.set(xlabel="parameters", ylabel="sup error on [0, 1]",
+             title="x**2 at equal parameter count: deep vs shallow")
+    ax_p.legend(fontsize=7)
+    return report.save_figure(fig, workdir, "advantage_of_depth.png")
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> Result:
+    """Measures the constructions, trains shallow nets and checks the claims."""
+    log = MetricsLog.in_workdir(workdir)
+    square, product, monomial = _constructions(config)
+    square_err = np.asarray([e for e, _ in square])
+    m = np.asarray(config.square.depths)
+    closed = 2.0 ** (-2 * m - 2)
+    mp, mm = np.asarray(config.product.depths), np.asarray(config.monomial.depths)
+    p = config.monomial.power
+    product_bound = 2.0 ** (-2 * mp - 1)
+    monomial_bound = (p - 1) * 2.0 ** (-2 * mm - 1)
+    # fit_loglog_slope on x = 2**m fits log y = a + b m log 2, so b = d log2(y) / dm.
+    slope_sq = fit_loglog_slope(2.0**m, square_err)
+    slope_prod = fit_loglog_slope(2.0**mp, product)
+    slope_mono = fit_loglog_slope(2.0**mm, monomial)
+
+    shallow = _train_shallow(config, log)
+    widths = np.asarray(config.shallow.widths)
+    optimum = np.asarray([square_pl_sup_error(shallow_max_pieces(int(n))) for n in widths])
+    slope_shallow = fit_loglog_slope(widths, shallow)
+    deep_err, deep_params = square[-1]
+    shallow_width_at_p = (deep_params - 1) // 3  # 3n + 1 parameters for width n
+    shallow_best_at_p = square_pl_sup_error(shallow_max_pieces(shallow_width_at_p))
+
+    r = config.rate
+    claims = [
+        check(CLAIMS[0], float(np.max(np.abs(square_err / closed - 1.0))),
+              at_most=config.square.tolerance),
+        check(CLAIMS[1], slope_sq, at_least=r.slope - r.tolerance, at_most=r.slope + r.tolerance),
+        check(CLAIMS[2], float(np.max(product / product_bound)), at_most=1.0),
+        check(CLAIMS[3], slope_prod, at_least=r.slope - r.tolerance,
+              at_most=r.slope + r.tolerance),
+        check(CLAIMS[4], float(np.max(monomial / monomial_bound)), at_most=1.0),
+        check(CLAIMS[5], slope_mono, at_least=r.slope - r.tolerance,
+              at_most=r.slope + r.tolerance),
+        check(CLAIMS[6], float(np.min(shallow / optimum[None])), at_least=1.0),
+        check(CLAIMS[7], slope_shallow, at_least=-2.0 - config.shallow.slope_tolerance),
+        check(CLAIMS[8], shallow_best_at_p / deep_err, at_least=1.0),
+    ]
+    figure = _figure(config, square, shallow, product, monomial, workdir)
+    metrics = {
+        "square_depths": m.tolist(), "square_sup_error": square_err.tolist(),
+        "square_params": [q for _, q in square],
+        "product_depths": mp.tolist(), "product_sup_error": product.tolist(),
+        "monomial_power": p, "monomial_depths": mm.tolist(),
+        "monomial_sup_error": monomial.tolist(),
+        "slopes_log2_per_depth": {"square": [slope_sq.value, slope_sq.lo, slope_sq.hi],
+                                  "product": [slope_prod.value, slope_prod.lo, slope_prod.hi],
+                                  "monomial": [slope_mono.value, slope_mono.lo, slope_mono.hi]},
+        "shallow_widths": widths.tolist(), "shallow_sup_error": shallow.tolist(),
+        "shallow_optimum": optimum.tolist(),
+        "shallow_slope": [slope_shallow.value, slope_shallow.lo, slope_shallow.hi],
+        "equal_params": {"params": deep_params, "deep_error": deep_err,
+                         "shallow_width": shallow_width_at_p,
+                         "best_shallow_error": shallow_best_at_p},
+    }
+    return Result(claims=claims, metrics=metrics, figures=[figure])

@@ -1,0 +1,26 @@
+"""The advantage-of-depth experiment's quick preset, end to end."""
+
+import pytest
+from harness import assert_every_claim_holds
+
+EXPERIMENT = "advantage_of_depth"
+pytestmark = pytest.mark.experiment
+
+
+def test_every_claim_holds(quick_run):
+    payload, _ = quick_run
+    assert_every_claim_holds(payload)
+
+
+def test_run_directory_is_complete(quick_run):
+    payload, workdir = quick_run
+    for name in ("config.json", "results.json", "metrics.jsonl", "report.md", *payload["figures"]):
+        assert (workdir / name).is_file(), name
+
+
+def test_square_error_is_exactly_dyadic(quick_run):
+    metrics = quick_run[0]["metrics"]
+    for m, error in zip(metrics["square_depths"], metrics["square_sup_error"]):
+        assert error == 2.0 ** (-2 * m - 2)
+    # 12m - 2 parameters: a width-3 layer per unit of depth.
+    assert metrics["square_params"] == [12 * m - 2 for m in metrics["square_depths"]]
