@@ -1,0 +1,49 @@
+"""The lazy-vs-feature-learning experiment's quick preset, end to end, and its data helper."""
+
+import json
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from harness import assert_every_claim_holds
+
+from dl_theory.experiment import load_experiment
+
+EXPERIMENT = "training_regimes"
+
+
+@pytest.mark.experiment
+def test_every_claim_holds(quick_run):
+    payload, _ = quick_run
+    assert_every_claim_holds(payload)
+
+
+@pytest.mark.experiment
+def test_run_directory_is_complete(quick_run):
+    payload, workdir = quick_run
+    for name in ("config.json", "results.json", "metrics.jsonl", "report.md", *payload["figures"]):
+        assert (workdir / name).is_file(), name
+    on_disk = json.loads((workdir / "results.json").read_text())
+    assert [c["id"] for c in on_disk["claims"]] == [c["id"] for c in payload["claims"]]
+
+
+@pytest.mark.experiment
+def test_ntk_changes_fall_monotonically_and_mean_field_stays_far_above(quick_run):
+    """Lazy nets move less at every doubling; the muP nets move by O(1) at every width."""
+    m = quick_run[0]["metrics"]
+    lazy_kernel = np.mean(m["ntk_kernel_change"], axis=1)
+    lazy_weights = np.mean(m["ntk_weight_change"], axis=1)
+    assert np.all(np.diff(lazy_kernel) < 0) and np.all(np.diff(lazy_weights) < 0)
+    assert np.all(np.mean(m["mean_field_kernel_change"], axis=1) > 10 * lazy_kernel[0])
+
+
+def test_single_index_data_is_standardised_relu_of_first_coordinate():
+    module = load_experiment(EXPERIMENT)
+    train, test = module.single_index_data(dim=4, num_train=20000, num_test=3, seed=0)
+    assert train["x"].shape == (20000, 4) and train["y"].shape == (20000, 1)
+    assert test["x"].shape == (3, 4)
+    z = train["x"][:, :1]
+    expected = (jnp.maximum(z, 0) - 1 / np.sqrt(2 * np.pi)) / np.sqrt(0.5 - 1 / (2 * np.pi))
+    np.testing.assert_allclose(train["y"], expected, rtol=1e-6)
+    # Standardised with the exact moments of relu(z): sample moments agree to Monte Carlo error.
+    assert abs(float(train["y"].mean())) < 0.03 and abs(float(train["y"].std()) - 1) < 0.03
