@@ -17,6 +17,7 @@ import importlib.util
 import json
 import math
 import pathlib
+import sys
 import time
 import types
 from typing import Any
@@ -129,6 +130,9 @@ def load_experiment(name_or_path: str) -> types.ModuleType:
     path = resolve_experiment_path(name_or_path)
     spec = importlib.util.spec_from_file_location(f"dl_theory_experiments.{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
+    # Registered before running, as a normal import is: dataclasses (and so Flax modules)
+    # defined in the experiment resolve their annotations through sys.modules.
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     missing = [a for a in ("CLAIMS", "get_config", "run") if not hasattr(module, a)]
     if missing:

@@ -144,17 +144,20 @@ def build_optimizer(config: ml_collections.ConfigDict,
     return tx
 
 
-def _is_value(path, value) -> bool:
-    # inject_hyperparams keeps a schedule's own state under the same name; skip it.
-    return not isinstance(value, tuple)
+def is_injected_value(path, value) -> bool:
+    """optax.tree_utils filter: a value in inject_hyperparams' `hyperparams` dict (not the
+    schedule state it keeps under the same name in `hyperparams_states`)."""
+    parent = path[-2] if len(path) >= 2 else None
+    return getattr(parent, "name", None) == "hyperparams"
 
 
 def current_hyperparam(opt_state, name: str = "learning_rate"):
     """The injected hyper-parameter `name` as used by the latest update (None if absent),
     wherever it sits in the chain (inside MultiSteps, before SWA, ...)."""
-    return optax.tree_utils.tree_get(opt_state, name, filtering=_is_value)
+    return optax.tree_utils.tree_get(opt_state, name, filtering=is_injected_value)
 
 
 def set_hyperparam(opt_state, **values):
-    """The optimizer state with injected (constant) hyper-parameters replaced by `values`."""
-    return optax.tree_utils.tree_set(opt_state, **values)
+    """The optimizer state with injected hyper-parameters replaced by `values` (the
+    replacement lasts only if the hyper-parameter is constant, not scheduled)."""
+    return optax.tree_utils.tree_set(opt_state, is_injected_value, **values)

@@ -23,11 +23,13 @@ from dl_theory.train.checkpoint import Checkpointer
 from dl_theory.train.early_stopping import EarlyStopping
 from dl_theory.train.losses import Loss
 from dl_theory.train.metrics_log import MetricsLog
+from dl_theory.train.parallel import make_mesh, replicate, shard_grid, shard_sampler
+from dl_theory.train.precision import Policy
 from dl_theory.train.state import TrainState
 from dl_theory.train.step import MetricFn, make_eval_step, make_train_step
 
 GRID_STRATEGIES = ("vmap", "map")
-_PER_STEP = ("loss", "grad_norm", "learning_rate")
+_PER_STEP = ("loss", "grad_norm", "learning_rate", "loss_scale", "grads_finite")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -112,9 +114,32 @@ def _check_positive_int(name: str, value) -> None:
         raise ValueError(f"{name}={value!r}; must be a positive integer")
 
 
+def _distribute(state, data, eval_data, sample_batch, grid: bool, data_axis):
+    """With more than one device visible: data-parallel for one model (state and data
+    replicated, each batch split over the "data" axis), member-parallel for a grid whose
+    member count divides the devices (else replicated). Same computation either way."""
+    mesh = make_mesh()
+    if grid:
+        members = jax.tree.leaves(state.params)[0].shape[0]
+        if members % mesh.size == 0:
+            state = shard_grid(state, mesh)
+            if data is not None and data_axis == 0:
+                data = shard_grid(data, mesh)
+        else:
+            state = replicate(state, mesh)
+    else:
+        state = replicate(state, mesh)
+        sample_batch = shard_sampler(sample_batch, mesh)
+    if data is not None and not (grid and data_axis == 0):
+        data = replicate(data, mesh)
+    if eval_data is not None:
+        eval_data = replicate(eval_data, mesh)
+    return state, data, eval_data, sample_batch
+
+
 def _train(state, data, sample_batch, *, loss, steps, eval_data, eval_every, eval_metrics,
            data_keys, log, tags, label, allow_nonfinite, verbose, grid, strategy, data_axis,
-           accumulate_steps, early_stopping, checkpointer, checkpoint_every):
+           accumulate_steps, early_stopping, checkpointer, checkpoint_every, policy):
     _check_positive_int("steps", steps)
     eval_every = steps if eval_every is None else eval_every
     _check_positive_int("eval_every", eval_every)
@@ -131,7 +156,10 @@ def _train(state, data, sample_batch, *, loss, steps, eval_data, eval_every, eva
         warnings.warn(f"{label}: with accumulate_steps={accumulate_steps}, batch-norm statistics "
                       "are computed per micro-batch, not over the accumulated batch", stacklevel=3)
 
-    train_step = make_train_step(loss)
+    if jax.device_count() > 1:
+        state, data, eval_data, sample_batch = _distribute(state, data, eval_data, sample_batch,
+                                                           grid, data_axis)
+    train_step = make_train_step(loss, policy)
     draw_batch = _micro_batch(sample_batch, accumulate_steps)
     eval_step = make_eval_step(loss, eval_metrics)
     if grid:
@@ -234,7 +262,8 @@ def fit(state: TrainState, data: Batch, sample_batch: Sampler, *, loss: Loss, st
         eval_metrics: Mapping[str, MetricFn] | None = None, data_seed: int = 0,
         accumulate_steps: int = 1, early_stopping: EarlyStopping | None = None,
         checkpointer: Checkpointer | None = None, checkpoint_every: int | None = None,
-        log: MetricsLog | None = None, tags: Mapping[str, Any] | None = None,
+        policy: Policy | None = None, log: MetricsLog | None = None,
+        tags: Mapping[str, Any] | None = None,
         label: str = "fit", allow_nonfinite: bool = False, verbose: bool = True):
     """Trains `state` for `steps` steps; returns (state, history).
 
@@ -249,6 +278,11 @@ def fit(state: TrainState, data: Batch, sample_batch: Sampler, *, loss: Loss, st
     checkpointer: saves every `checkpoint_every` steps (default: every evaluation) and at the
       end; if it already holds a checkpoint, training resumes from it, and ends with exactly
       the state an uninterrupted run reaches (the data order depends on (seed, step) only).
+    policy: a precision policy (`dl_theory.train.precision.get_policy`); build the model with
+      `policy.model_dtypes()` and, for float16, the state with `make_loss_scale(policy)`.
+    With several devices visible the step runs data-parallel (jit + NamedSharding): the
+    batch is split over the devices, and the result equals the 1-device run to float
+    tolerance.
 
     history: "loss", "grad_norm" (and "learning_rate" if injected) per step, shape [steps];
     "eval_step" [E]; "eval_loss" and "eval_<metric>" per evaluation, shape [E].
@@ -259,7 +293,7 @@ def fit(state: TrainState, data: Batch, sample_batch: Sampler, *, loss: Loss, st
                   tags=tags, label=label, allow_nonfinite=allow_nonfinite, verbose=verbose,
                   grid=False, strategy="vmap", data_axis=None, accumulate_steps=accumulate_steps,
                   early_stopping=early_stopping, checkpointer=checkpointer,
-                  checkpoint_every=checkpoint_every)
+                  checkpoint_every=checkpoint_every, policy=policy)
 
 
 def fit_grid(states: TrainState, data: Batch, sample_batch: Sampler, *, loss: Loss,
@@ -267,7 +301,8 @@ def fit_grid(states: TrainState, data: Batch, sample_batch: Sampler, *, loss: Lo
              eval_every: int | None = None, eval_metrics: Mapping[str, MetricFn] | None = None,
              data_axis: int | None = None, strategy: str = "vmap", accumulate_steps: int = 1,
              checkpointer: Checkpointer | None = None, checkpoint_every: int | None = None,
-             log: MetricsLog | None = None, tags: Mapping[str, Any] | None = None,
+             policy: Policy | None = None, log: MetricsLog | None = None,
+        tags: Mapping[str, Any] | None = None,
              label: str = "grid", allow_nonfinite: bool = False, verbose: bool = True):
     """Trains G stacked models (see `create_train_states`) as one XLA program.
 
@@ -288,4 +323,4 @@ def fit_grid(states: TrainState, data: Batch, sample_batch: Sampler, *, loss: Lo
                   log=log, tags=tags, label=label, allow_nonfinite=allow_nonfinite,
                   verbose=verbose, grid=True, strategy=strategy, data_axis=data_axis,
                   accumulate_steps=accumulate_steps, early_stopping=None,
-                  checkpointer=checkpointer, checkpoint_every=checkpoint_every)
+                  checkpointer=checkpointer, checkpoint_every=checkpoint_every, policy=policy)

@@ -19,7 +19,8 @@ class TrainState:
     """Step counter, parameters, optimizer state, model state and RNG of one model.
 
     `model_state` holds the non-parameter variable collections (e.g. {"batch_stats": ...}),
-    empty for stateless models. `apply_fn` and `tx` are static: stacking the states of many
+    empty for stateless models; `loss_scale` is None except under float16. `apply_fn` and `tx`
+    are static: stacking the states of many
     seeds along a leading axis (see `dl_theory.train.grid`) stacks only the arrays.
     """
 
@@ -30,10 +31,11 @@ class TrainState:
     rng: jax.Array
     apply_fn: Callable = struct.field(pytree_node=False)
     tx: optax.GradientTransformation = struct.field(pytree_node=False)
+    loss_scale: Any = None  # flax DynamicScale under float16 (dl_theory.train.precision)
 
 
 def create_train_state(model: nn.Module, tx: optax.GradientTransformation, x_example,
-                       seed) -> TrainState:
+                       seed, loss_scale: Any = None) -> TrainState:
     """Initialises `model` on `x_example` (a batch of inputs) from an integer `seed`.
 
     The seed may be a traced integer, so `jax.vmap(lambda s: create_train_state(..., s))`
@@ -45,16 +47,17 @@ def create_train_state(model: nn.Module, tx: optax.GradientTransformation, x_exa
     variables = dict(variables)
     params = variables.pop("params")
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
-                      model_state=variables, rng=rng, apply_fn=model.apply, tx=tx)
+                      model_state=variables, rng=rng, apply_fn=model.apply, tx=tx,
+                      loss_scale=loss_scale)
 
 
 def create_train_states(model: nn.Module, tx: optax.GradientTransformation, x_example,
-                        seeds) -> TrainState:
+                        seeds, loss_scale: Any = None) -> TrainState:
     """The states of `len(seeds)` models stacked along a leading axis, for `fit_grid`."""
     seeds = jnp.asarray(seeds, dtype=jnp.int32)
     if seeds.ndim != 1 or seeds.size == 0:
         raise ValueError(f"seeds must be a non-empty 1-D sequence; got shape {seeds.shape}")
-    return jax.vmap(lambda s: create_train_state(model, tx, x_example, s))(seeds)
+    return jax.vmap(lambda s: create_train_state(model, tx, x_example, s, loss_scale))(seeds)
 
 
 def set_hyperparams(states: TrainState, **values) -> TrainState:

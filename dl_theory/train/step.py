@@ -9,6 +9,7 @@ jit, scan or vmap the steps.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -16,6 +17,7 @@ import optax
 
 from dl_theory.optim.build import current_hyperparam
 from dl_theory.train.losses import Loss
+from dl_theory.train.precision import Policy
 from dl_theory.train.state import TrainState
 
 Batch = Mapping[str, jax.Array]
@@ -35,36 +37,66 @@ def micro_batch_share(batch: Batch) -> jax.Array | float:
     return total / batch["normalizer"]
 
 
-def make_train_step(loss: Loss) -> Callable[[TrainState, Batch], tuple[TrainState, Metrics]]:
+def _keep_if(finite: jax.Array, new: Any, old: Any) -> Any:
+    return jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
+
+
+def make_train_step(loss: Loss, policy: Policy | None = None
+                    ) -> Callable[[TrainState, Batch], tuple[TrainState, Metrics]]:
     """A step of the optimizer `state.tx` on `loss(model(x), y, weight)`.
 
-    Metrics: "loss" (before the update), "grad_norm" and, when the optimizer injects it,
-    "learning_rate".
+    With a precision `policy` (`dl_theory.train.precision`), x is cast to the compute dtype
+    (the model, built with `policy.model_dtypes()`, casts its float32 parameters per layer),
+    the prediction to the output dtype, and the loss reduces in float32; gradients arrive in
+    the parameter dtype, so the optimizer state stays float32. With `state.loss_scale` (float16),
+    the gradient of S * loss is divided by S; a non-finite gradient skips the update (params,
+    opt_state and model_state unchanged; step and rng advance) and lowers S.
+
+    Metrics: "loss" (before the update), "grad_norm", "learning_rate" when injected, and with a
+    loss scale "loss_scale" (the S used) and "grads_finite" (1.0 or 0.0).
     """
 
     def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
         rng, dropout_rng = jax.random.split(state.rng)
         # flax returns (out, updates) for any mutable other than False, even an empty list.
         mutable = list(state.model_state) or False
+        x = batch["x"] if policy is None else policy.cast_to_compute(batch["x"])
 
         def objective(params):
             variables = {"params": params, **state.model_state}
-            out = state.apply_fn(variables, batch["x"], train=True,
-                                 rngs={"dropout": dropout_rng}, mutable=mutable)
+            out = state.apply_fn(variables, x, train=True, rngs={"dropout": dropout_rng},
+                                 mutable=mutable)
             pred, new_model_state = out if mutable else (out, state.model_state)
+            if policy is not None:
+                pred = policy.cast_to_output(pred)
             value = loss(pred, batch["y"], batch.get("weight"))
             return value * micro_batch_share(batch), (value, new_model_state)
 
-        (_, (value, model_state)), grads = jax.value_and_grad(objective, has_aux=True)(
-            state.params)
+        metrics: Metrics = {}
+        if state.loss_scale is None:
+            (_, (value, model_state)), grads = jax.value_and_grad(objective, has_aux=True)(
+                state.params)
+            finite, loss_scale = None, None
+        else:
+            grad_fn = state.loss_scale.value_and_grad(objective, has_aux=True)
+            loss_scale, finite, (_, (value, model_state)), grads = grad_fn(state.params)
+            metrics["loss_scale"] = state.loss_scale.scale
+            metrics["grads_finite"] = finite.astype(jnp.float32)
+        if policy is not None:
+            grads = policy.cast_to_param(grads)
         updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = {"loss": value, "grad_norm": optax.global_norm(grads)}
+        model_state = dict(model_state)
+        if finite is not None:
+            params = _keep_if(finite, params, state.params)
+            opt_state = _keep_if(finite, opt_state, state.opt_state)
+            model_state = _keep_if(finite, model_state, dict(state.model_state))
+        metrics.update(loss=value, grad_norm=optax.tree.norm(grads))
         learning_rate = current_hyperparam(opt_state, "learning_rate")
         if learning_rate is not None:
             metrics["learning_rate"] = learning_rate
         new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
-                                  model_state=dict(model_state), rng=rng)
+                                  model_state=model_state, rng=rng, loss_scale=loss_scale)
         return new_state, metrics
 
     return train_step

@@ -1,0 +1,354 @@
+"""Adam's non-convergence and AMSGrad (Reddi, Kale & Kumar 2018); RMSProp/Adam criticality and
+the autoencoder comparison with Nesterov (De, Mukherjee & Ullah 2018).
+
+Theorems. Reddi et al. 2018 (ICLR, "On the convergence of Adam and beyond", Sec. 3, Thm 1):
+on the online problem f_t(x) = C x for t mod 3 = 1 and f_t(x) = -x otherwise, x in F = [-1, 1],
+C > 2, Adam with beta1 = 0, beta2 = 1/(1 + C^2) and alpha_t = alpha / sqrt(t) (alpha <
+sqrt(1 - beta2)), projected onto F after every step, drifts to x = +1: the large gradient C comes
+once in three steps, and the exponential average forgets it so fast that the two small
+gradients -1 move x up by more than C moves it down. Each period of 3 rounds costs
+(C - 2)(x + 1) regret against the optimum x* = -1, so R_T / T -> 2 (C - 2) / 3. AMSGrad
+(their Alg. 2: v_hat_t = max(v_hat_{t-1}, v_t), no bias correction) keeps the large v and
+converges to x* (Thm 4: R_T = O(sqrt(T log T)) here). optax.adam bias-corrects v; with
+beta2 = 0.1 the correction factor is 1 - 0.1^t, 1 to 1e-3 after 3 steps, so it is the paper's
+algorithm for all purposes.
+
+De et al. 2018 (arXiv:1807.06766, Thm 3.1 deterministic RMSProp, Thm 3.2 deterministic Adam):
+for an L-smooth f whose gradients are bounded by sigma, RMSProp with xi > 0 added to sqrt(v)
+and a constant step alpha < 2 xi / L reaches an eps-critical point (||grad f|| <= eps) within
+T = O(1 / eps^2) steps; Adam does when beta1 is small enough (their condition ties beta1 to
+eps / sigma; beta1 = 0 meets it for every eps). The explicit T is the descent-lemma argument of
+their proof: the preconditioner D = diag(1 / (sqrt(v) + xi)) has entries in [1/(sigma + xi),
+1/xi] because v (and Adam's bias-corrected v_hat) is a convex combination of squared gradient
+entries <= sigma^2, so f(x_{t+1}) <= f(x_t) - alpha (1 - L alpha / (2 xi)) ||g_t||^2 /
+(sigma + xi) and
+
+    min_{t <= T} ||grad f(x_t)|| <= eps   once   T >= 2 xi (sigma + xi) (f(x_1) - f*) /
+                                                       (alpha (2 xi - L alpha) eps^2).
+
+The objective is Cauchy-loss robust regression f(w) = (1/m) sum_i log(1 + (a_i . w - b_i)^2):
+non-convex, f* >= 0, ||grad f|| <= ||A||_2 / sqrt(m) = sigma, L = 2 ||A||_2^2 / m (the loss's
+second derivative lies in [-1/4, 2]). Empirically De et al. (Sec. 5) report that on autoencoders
+Adam with beta1 = 0.99 reaches lower training and test losses than a tuned NAG, and that NAG can
+win against Adam at beta1 = 0.9. Here: an MLP autoencoder on MNIST-1D inputs, each optimizer at
+its best learning rate from a grid (lowest final training loss, seed mean); the claim is theirs
+for beta1 = 0.99, reported with the measured numbers whichever wins.
+
+Measured. (1) x_t and R_t / t of projected Adam and AMSGrad on the counterexample. (2) The
+running minimum of ||grad f|| of RMSProp and Adam (beta1 = 0) against the guaranteed envelope
+eps(T) from the bound, and the first step reaching each eps against T(eps). (3) Final
+training/test reconstruction error of NAG, RMSProp and Adam (beta1 0.9, 0.99) at tuned rates.
+
+Run: python launch.py --config=experiments/optimizer_convergence.py:quick --workdir=runs/oc
+quick: ~35 s on 2 CPU cores (autoencoder: 1,500 steps, 2 seeds, 4 rates per optimizer).
+paper: 300k online rounds, 6,000 autoencoder steps, 3 seeds, 7 rates (the paper trains deeper
+autoencoders on MNIST for many epochs; this is the closest a 2-core CPU allows in minutes).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from dl_theory import report
+from dl_theory.data.batching import minibatches
+from dl_theory.data.mnist1d import load_mnist1d
+from dl_theory.experiment import ClaimSpec, Result, check
+from dl_theory.models.autoencoder import MLPAutoencoder
+from dl_theory.optim import build_optimizer
+from dl_theory.train.fit import fit_grid
+from dl_theory.train.losses import mean_squared_error
+from dl_theory.train.metrics_log import MetricsLog
+from dl_theory.train.state import create_train_states, set_hyperparams
+
+REDDI = "Reddi, Kale & Kumar 2018, Sec. 3, Thm 1 and Thm 4"
+DE_THEORY = "De, Mukherjee & Ullah 2018, Thm 3.1 (RMSProp), Thm 3.2 (Adam)"
+DE_EMPIRICAL = "De, Mukherjee & Ullah 2018, Sec. 5 (autoencoders)"
+
+CLAIMS = (
+    ClaimSpec("adam_converges_to_wrong_point",
+              "On Reddi's online counterexample, projected Adam (beta1 = 0, beta2 = 1/(1+C^2)) "
+              "ends at the worst point x = +1 (mean x over the last 3 rounds).", REDDI),
+    ClaimSpec("amsgrad_reaches_optimum",
+              "AMSGrad with the same parameters ends at the optimum x* = -1 (mean x over the "
+              "last 3 rounds).", REDDI),
+    ClaimSpec("adam_regret_does_not_vanish",
+              "Adam's average regret R_T/T stays near its limit 2(C-2)/3 (measured as the "
+              "fraction of that limit reached).", REDDI),
+    ClaimSpec("amsgrad_regret_vanishes",
+              "AMSGrad's average regret R_T/T is a small fraction of Adam's limit 2(C-2)/3 "
+              "(measured: R_T / T divided by 2(C-2)/3).", REDDI),
+    ClaimSpec("rmsprop_critical_within_bound",
+              "Deterministic RMSProp reaches ||grad f|| <= eps no later than the theorem's "
+              "T(eps) for every eps tested (worst ratio first-hit step / T(eps)).", DE_THEORY),
+    ClaimSpec("adam_critical_within_bound",
+              "Deterministic Adam with beta1 = 0 reaches ||grad f|| <= eps no later than T(eps) "
+              "for every eps tested (worst ratio first-hit step / T(eps)).", DE_THEORY),
+    ClaimSpec("adam099_beats_nag_train",
+              "At tuned learning rates, Adam with beta1 = 0.99 ends with a lower autoencoder "
+              "training loss than NAG (ratio Adam / NAG).", DE_EMPIRICAL),
+    ClaimSpec("adam099_beats_nag_test",
+              "At the same tuned rates, Adam with beta1 = 0.99 ends with a lower test "
+              "reconstruction loss than NAG (ratio Adam / NAG).", DE_EMPIRICAL),
+)
+
+# Rate grids bracket each optimizer's best rate at the quick budget (the best rate must not sit
+# on the edge of its grid, or "tuned" would mean "clipped").
+_AE_OPTIMIZERS = dict(
+    nag=dict(name="nesterov", rates=(1e-3, 3e-3, 1e-2, 3e-2), kwargs=dict(momentum=0.9)),
+    rmsprop=dict(name="rmsprop", rates=(1e-4, 3e-4, 1e-3, 3e-3),
+                 kwargs=dict(decay=0.999, eps=1e-8)),
+    adam_b1_0p9=dict(name="adam", rates=(1e-3, 3e-3, 1e-2, 3e-2), kwargs=dict(b1=0.9)),
+    adam_b1_0p99=dict(name="adam", rates=(1e-3, 3e-3, 1e-2, 3e-2), kwargs=dict(b1=0.99)),
+)
+
+
+def _half_decades(grid: dict) -> dict:
+    """The same optimizers on a grid twice as fine (half-decade steps over the same span)."""
+    return {k: dict(v, rates=tuple(float(x) for x in np.geomspace(v["rates"][0],
+                                                                    v["rates"][-1], 7)))
+            for k, v in grid.items()}
+
+
+_PRESETS = {
+    "quick": dict(
+        seeds=2,
+        reddi=dict(C=3.0, alpha=0.5, rounds=30_000, x_init=1.0, eps=1e-8,
+                   adam_min_x=0.9, amsgrad_max_x=-0.9, adam_min_regret_fraction=0.5,
+                   amsgrad_max_regret_fraction=0.1),
+        critical=dict(dim=20, num_rows=100, outlier_fraction=0.2, outlier_scale=10.0,
+                      init_scale=3.0, xi=0.1, step_fraction=1.0, beta2=0.999,
+                      eps_fractions=(0.1, 0.03, 0.01), steps=5000, problem_seed=0),
+        autoencoder=dict(widths=(64, 32), code_dim=8, activation="relu", batch_size=128,
+                         steps=1500, optimizers=_AE_OPTIMIZERS)),
+    "paper": dict(
+        seeds=3,
+        reddi=dict(C=3.0, alpha=0.5, rounds=300_000, x_init=1.0, eps=1e-8,
+                   adam_min_x=0.9, amsgrad_max_x=-0.9, adam_min_regret_fraction=0.5,
+                   amsgrad_max_regret_fraction=0.1),
+        critical=dict(dim=50, num_rows=400, outlier_fraction=0.2, outlier_scale=10.0,
+                      init_scale=3.0, xi=0.1, step_fraction=1.0, beta2=0.999,
+                      eps_fractions=(0.1, 0.03, 0.01, 0.003), steps=200_000, problem_seed=0),
+        autoencoder=dict(
+            widths=(128, 64, 32), code_dim=8, activation="relu", batch_size=128, steps=6000,
+            optimizers=_half_decades(_AE_OPTIMIZERS))),
+}
+
+
+def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
+    """Preset "quick" (tests, ~35 s on 2 cores) or "paper" (longer runs, larger grids)."""
+    if preset not in _PRESETS:
+        raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
+    return ml_collections.ConfigDict(_PRESETS[preset])
+
+
+# --- Reddi et al.: the online counterexample ---------------------------------------------------
+
+def _online_run(tx: optax.GradientTransformation, cfg) -> tuple[np.ndarray, np.ndarray]:
+    """x_t and losses f_t(x_t), each [rounds], of a projected optimizer on Reddi's sequence.
+
+    Round t = 1, 2, ... has gradient C if t mod 3 == 1 else -1; after each update x is
+    projected onto [-1, 1] (clipping is the Euclidean projection in one dimension).
+    """
+
+    def round_(carry, t):
+        x, opt_state = carry
+        grad = jnp.where(t % 3 == 1, cfg.C, -1.0)
+        updates, opt_state = tx.update(grad, opt_state, x)
+        return (jnp.clip(x + updates, -1.0, 1.0), opt_state), (x, grad * x)
+
+    x0 = jnp.asarray(cfg.x_init, jnp.float32)
+    rounds = jnp.arange(1, cfg.rounds + 1)
+    _, (xs, losses) = jax.jit(lambda: jax.lax.scan(round_, (x0, tx.init(x0)), rounds))()
+    return np.asarray(xs), np.asarray(losses)
+
+
+def _reddi(cfg) -> dict[str, np.ndarray]:
+    b2 = 1.0 / (1.0 + cfg.C ** 2)
+    # alpha_t = alpha / sqrt(t); optax counts from 0.
+    schedule = lambda count: cfg.alpha / jnp.sqrt(count + 1.0)  # noqa: E731
+    optimizers = {
+        "adam": optax.adam(schedule, b1=0.0, b2=b2, eps=cfg.eps),
+        "amsgrad": optax.amsgrad(schedule, b1=0.0, b2=b2, eps=cfg.eps,
+                                 bias_correction_mu=False, bias_correction_nu=False),
+    }
+    out = {}
+    t = np.arange(1, cfg.rounds + 1)
+    optimum_loss = np.where(t % 3 == 1, -cfg.C, 1.0)  # f_t(-1)
+    for name, tx in optimizers.items():
+        xs, losses = _online_run(tx, cfg)
+        out[f"{name}_x"] = xs
+        out[f"{name}_avg_regret"] = np.cumsum(losses - optimum_loss) / t
+    return out
+
+
+# --- De et al.: criticality on a smooth non-convex objective ------------------------------------
+
+def _cauchy_problem(cfg):
+    """A, b, the start w_1, sigma = ||A||_2 / sqrt(m) and L = 2 ||A||_2^2 / m."""
+    rng = np.random.default_rng(cfg.problem_seed)
+    a = rng.standard_normal((cfg.num_rows, cfg.dim)).astype(np.float32)
+    b = a @ rng.standard_normal(cfg.dim).astype(np.float32)
+    outliers = rng.random(cfg.num_rows) < cfg.outlier_fraction
+    b = b + outliers * cfg.outlier_scale * rng.standard_normal(cfg.num_rows).astype(np.float32)
+    w1 = cfg.init_scale * rng.standard_normal(cfg.dim).astype(np.float32)
+    norm_a = float(np.linalg.norm(a, 2))
+    return jnp.asarray(a), jnp.asarray(b), jnp.asarray(w1), norm_a / np.sqrt(cfg.num_rows), \
+        2.0 * norm_a ** 2 / cfg.num_rows
+
+
+def _criticality(cfg) -> dict:
+    a, b, w1, sigma, lipschitz = _cauchy_problem(cfg)
+
+    def f(w):
+        return jnp.mean(jnp.log1p((a @ w - b) ** 2))
+
+    alpha = cfg.step_fraction * cfg.xi / lipschitz  # alpha = xi / L minimises the bound's T
+    optimizers = {
+        "rmsprop": optax.rmsprop(alpha, decay=cfg.beta2, eps=cfg.xi, eps_in_sqrt=False),
+        "adam": optax.adam(alpha, b1=0.0, b2=cfg.beta2, eps=cfg.xi),
+        "adam_b1_0p9": optax.adam(alpha, b1=0.9, b2=cfg.beta2, eps=cfg.xi),
+    }
+    f1 = float(f(w1))
+    # T(eps) * eps^2: the bound with f* >= 0 (so f(w_1) - f* <= f(w_1)).
+    bound_const = 2 * cfg.xi * (sigma + cfg.xi) * f1 / (alpha * (2 * cfg.xi - lipschitz * alpha))
+    eps = sigma * np.asarray(cfg.eps_fractions)
+    out = {"sigma": sigma, "L": lipschitz, "alpha": alpha, "f1": f1, "eps": eps.tolist(),
+           "bound_steps": (bound_const / eps ** 2).tolist(), "bound_const": bound_const}
+    for name, tx in optimizers.items():
+        def step(carry, _):
+            w, s = carry
+            g = jax.grad(f)(w)
+            u, s = tx.update(g, s, w)
+            return (w + u, s), jnp.linalg.norm(g)
+
+        _, norms = jax.jit(lambda: jax.lax.scan(step, (w1, tx.init(w1)), None,
+                                                length=cfg.steps))()
+        running_min = np.minimum.accumulate(np.asarray(norms))
+        hit = [int(np.argmax(running_min <= e)) + 1 if running_min[-1] <= e else None
+               for e in eps]
+        out[name] = {"running_min_grad_norm": running_min, "first_hit_step": hit}
+    return out
+
+
+def _worst_ratio(crit: dict, name: str) -> float:
+    ratios = [np.inf if h is None else h / t
+              for h, t in zip(crit[name]["first_hit_step"], crit["bound_steps"])]
+    return float(max(ratios))
+
+
+# --- De et al.: autoencoders ----------------------------------------------------------------------
+
+def _autoencoder(config, log) -> dict:
+    cfg = config.autoencoder
+    data = load_mnist1d()
+    train = {"x": jnp.asarray(data["train"]["x"]), "y": jnp.asarray(data["train"]["x"])}
+    test = {"x": jnp.asarray(data["test"]["x"]), "y": jnp.asarray(data["test"]["x"])}
+    model = MLPAutoencoder(widths=tuple(cfg.widths), code_dim=cfg.code_dim,
+                           activation=cfg.activation)
+    seeds = list(range(config.seeds))
+    out = {}
+    for label, opt in cfg.optimizers.items():
+        rates = np.repeat(np.asarray(opt.rates, dtype=np.float32), len(seeds))
+        members = [s for _ in opt.rates for s in seeds]
+        tx = build_optimizer(ml_collections.ConfigDict(
+            dict(name=opt.name, learning_rate=float(opt.rates[0]), kwargs=dict(opt.kwargs))))
+        states = set_hyperparams(create_train_states(model, tx, train["x"][:2], members),
+                                 learning_rate=rates)
+        states, history = fit_grid(
+            states, train, minibatches(cfg.batch_size), loss=mean_squared_error,
+            steps=cfg.steps, data_seeds=[100 + s for s in members], eval_data=test,
+            eval_every=cfg.steps // 3, log=log, tags={"part": "autoencoder", "optimizer": label},
+            label=f"autoencoder {label}", allow_nonfinite=True)
+
+        def full_loss(params, batch):
+            return mean_squared_error(model.apply({"params": params}, batch["x"]), batch["y"])
+
+        train_loss = np.asarray(jax.vmap(full_loss, in_axes=(0, None))(states.params, train))
+        test_loss = np.asarray(history["eval_loss"][:, -1])
+        shape = (len(opt.rates), len(seeds))
+        train_loss = np.where(np.isfinite(train_loss), train_loss, np.inf).reshape(shape)
+        best = int(np.argmin(train_loss.mean(axis=1)))
+        curves = np.asarray(history["loss"]).reshape(*shape, -1)[best]
+        out[label] = {"rates": list(opt.rates), "train_loss": train_loss.tolist(),
+                      "test_loss": test_loss.reshape(shape).tolist(), "best_rate": opt.rates[best],
+                      "best_train": float(train_loss[best].mean()),
+                      "best_test": float(test_loss.reshape(shape)[best].mean()),
+                      "best_curve": curves.mean(axis=0)}
+    return out
+
+
+def _figure(config, reddi, crit, ae, workdir) -> str:
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.4))
+    r = config.reddi
+    t = np.arange(1, r.rounds + 1)
+    for name in ("adam", "amsgrad"):
+        axes[0].semilogx(t, reddi[f"{name}_x"], label=name)
+        axes[1].loglog(t, np.maximum(reddi[f"{name}_avg_regret"], 1e-6), label=name)
+    axes[0].axhline(-1, c="k", ls=":", label="optimum x* = -1")
+    axes[0].axhline(1, c="r", ls=":", label="Adam's limit (Thm 1): +1")
+    axes[0].set(xlabel="round t", ylabel="x_t", title=f"Reddi et al. counterexample, C={r.C:g}")
+    limit = 2 * (r.C - 2) / 3
+    axes[1].axhline(limit, c="r", ls=":", label="2(C-2)/3: regret of x = +1")
+    axes[1].loglog(t, np.sqrt(np.log(t + 1) / t), "k--", lw=0.8,
+                   label="sqrt(log t / t) (AMSGrad, Thm 4)")
+    axes[1].set(xlabel="round t", ylabel="R_t / t", title="average regret")
+    steps = np.arange(1, config.critical.steps + 1)
+    for name in ("rmsprop", "adam", "adam_b1_0p9"):
+        axes[2].loglog(steps, crit[name]["running_min_grad_norm"], label=name.replace("_", " "))
+    axes[2].loglog(steps, np.sqrt(crit["bound_const"] / steps), "k-", lw=2,
+                   label="guarantee: eps(T) = sqrt(const / T)")
+    for e in crit["eps"]:
+        axes[2].axhline(e, c="gray", ls=":", lw=0.8)
+    axes[2].set(xlabel="step T", ylabel="min_{t<=T} ||grad f(x_t)||",
+                title="De et al.: deterministic criticality (Cauchy regression)")
+    for label, res in ae.items():
+        axes[3].semilogy(res["best_curve"], lw=0.8,
+                         label=f"{label} lr={res['best_rate']:g}: train {res['best_train']:.3f}"
+                               f", test {res['best_test']:.3f}")
+    axes[3].set(xlabel="step", ylabel="minibatch reconstruction MSE",
+                title="MNIST-1D autoencoder at tuned rates")
+    for ax in axes:
+        ax.legend(fontsize=7)
+    return report.save_figure(fig, workdir, "optimizer_convergence.png")
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> Result:
+    """Runs the online counterexample, the criticality runs and the autoencoder grids."""
+    log = MetricsLog.in_workdir(workdir)
+    r = config.reddi
+    reddi = _reddi(r)
+    crit = _criticality(config.critical)
+    ae = _autoencoder(config, log)
+
+    limit = 2 * (r.C - 2) / 3
+    nag, adam99 = ae["nag"], ae["adam_b1_0p99"]
+    claims = [
+        check(CLAIMS[0], float(reddi["adam_x"][-3:].mean()), at_least=r.adam_min_x),
+        check(CLAIMS[1], float(reddi["amsgrad_x"][-3:].mean()), at_most=r.amsgrad_max_x),
+        check(CLAIMS[2], float(reddi["adam_avg_regret"][-1] / limit),
+              at_least=r.adam_min_regret_fraction),
+        check(CLAIMS[3], float(reddi["amsgrad_avg_regret"][-1] / limit),
+              at_most=r.amsgrad_max_regret_fraction),
+        check(CLAIMS[4], _worst_ratio(crit, "rmsprop"), at_most=1.0),
+        check(CLAIMS[5], _worst_ratio(crit, "adam"), at_most=1.0),
+        check(CLAIMS[6], adam99["best_train"] / nag["best_train"], at_most=1.0),
+        check(CLAIMS[7], adam99["best_test"] / nag["best_test"], at_most=1.0),
+    ]
+    figure = _figure(config, reddi, crit, ae, workdir)
+    metrics = {
+        "reddi_final_x": {k: float(reddi[f"{k}_x"][-1]) for k in ("adam", "amsgrad")},
+        "reddi_avg_regret": {k: float(reddi[f"{k}_avg_regret"][-1]) for k in ("adam", "amsgrad")},
+        "reddi_regret_limit": limit,
+        "critical": {k: v for k, v in crit.items() if not isinstance(v, dict)},
+        "critical_first_hit_step": {k: crit[k]["first_hit_step"]
+                                    for k in ("rmsprop", "adam", "adam_b1_0p9")},
+        "autoencoder": {k: {kk: vv for kk, vv in v.items() if kk != "best_curve"}
+                        for k, v in ae.items()},
+    }
+    return Result(claims=claims, metrics=metrics, figures=[figure])

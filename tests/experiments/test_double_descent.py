@@ -1,0 +1,43 @@
+"""The double-descent experiment's quick preset, end to end."""
+
+import json
+
+import numpy as np
+import pytest
+from harness import assert_every_claim_holds
+
+EXPERIMENT = "double_descent"
+pytestmark = pytest.mark.experiment
+
+
+def test_every_claim_holds(quick_run):
+    payload, _ = quick_run
+    assert_every_claim_holds(payload)
+
+
+def test_run_directory_is_complete(quick_run):
+    payload, workdir = quick_run
+    for name in ("config.json", "results.json", "metrics.jsonl", "report.md", *payload["figures"]):
+        assert (workdir / name).is_file(), name
+    on_disk = json.loads((workdir / "results.json").read_text())
+    assert [c["id"] for c in on_disk["claims"]] == [c["id"] for c in payload["claims"]]
+
+
+def test_tolerance_is_justified_by_finite_size_gap_and_monte_carlo_error(quick_run):
+    """The stated tolerance must exceed, at every gamma it covers, the finite-n gap of the
+    asymptotic formula plus 2 Monte-Carlo standard errors (both relative)."""
+    payload, _ = quick_run
+    m = payload["metrics"]
+    away = np.asarray(m["away_from_singularity"])
+    allowance = (np.asarray(m["finite_n_rel_gap"]) + 2 * np.asarray(m["ridgeless_rel_std_error"]))
+    assert allowance[away].max() < payload["config"]["linear"]["max_rel_deviation"]
+
+
+def test_measured_risk_is_below_null_risk_far_from_the_peak(quick_run):
+    """For gamma >= 2 the min-norm risk is below the null risk r^2 (the zero estimator)."""
+    payload, _ = quick_run
+    m = payload["metrics"]
+    signal = payload["config"]["linear"]["signal"]
+    for g, r in zip(m["gamma"], m["ridgeless_mean"]):
+        if g >= 2:
+            assert r < signal, (g, r)
