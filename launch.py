@@ -3,6 +3,11 @@
   python launch.py --config=experiments/universal_approximation.py:quick --workdir=runs/ua
   python launch.py --config=experiments/universal_approximation.py --config.seeds=5 --strict
   python launch.py --list
+  python launch.py --config=experiments/half_precision.py --dtypes    # per-layer dtype table
+
+On several hosts, start the same command on each with --coordinator_address=HOST:PORT
+--num_processes=P --process_id=I (or --distributed to detect them from SLURM / Open MPI);
+every process trains its share, process 0 alone writes the run directory.
 """
 
 from __future__ import annotations
@@ -11,10 +16,12 @@ import datetime
 import pathlib
 import sys
 
+import jax
 from absl import app, flags
 from ml_collections import config_flags
 
 from dl_theory import experiment, report
+from dl_theory.train import parallel, precision
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "experiments/NAME.py[:PRESET]; override any key with --config.KEY=VALUE.",
@@ -22,6 +29,17 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (default runs/NAME-PRESET-TIME).")
 _STRICT = flags.DEFINE_bool("strict", False, "Exit with status 1 if any claim does not hold.")
 _LIST = flags.DEFINE_bool("list", False, "List the experiments with their claims and exit.")
+_DTYPES = flags.DEFINE_bool("dtypes", False, "Print the per-layer dtype table (params, "
+                            "activations, gradients, optimizer state) of the experiment's "
+                            "example model under its config's precision policy, and exit.")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "HOST:PORT of process 0 for "
+                                   "multi-host runs.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes (hosts).")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index in [0, P).")
+_DISTRIBUTED = flags.DEFINE_bool("distributed", False, "Join a multi-host run whose "
+                                 "coordinates jax.distributed detects from the cluster.")
+_DISTRIBUTED_TIMEOUT = flags.DEFINE_integer("distributed_timeout_s", 300, "Seconds to wait "
+                                            "for the other processes before failing.")
 
 
 def _list_experiments() -> None:
@@ -37,6 +55,22 @@ def _preset_of(config_arg: str) -> tuple[str, str]:
     return path, preset or "quick"
 
 
+def _join_processes() -> None:
+    if _COORDINATOR.value is None and _NUM_PROCESSES.value is None and not _DISTRIBUTED.value:
+        return
+    parallel.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
+                                    timeout_s=_DISTRIBUTED_TIMEOUT.value)
+
+
+def _print_dtypes(module, config) -> None:
+    if not hasattr(module, "example_model"):
+        raise ValueError(f"experiment {module.__name__!r} defines no example_model(config); "
+                         "--dtypes needs it")
+    model, x_example, tx = module.example_model(config)
+    variables = model.init(jax.random.PRNGKey(0), x_example)
+    print(precision.format_dtype_table(precision.dtype_table(model, variables, x_example, tx)))
+
+
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -47,10 +81,18 @@ def main(argv: list[str]) -> int:
         raise app.UsageError("--config=experiments/NAME.py[:PRESET] is required (or --list)")
     path, preset = _preset_of(config_flags.get_config_filename(flags.FLAGS["config"]))
     module = experiment.load_experiment(path)
+    if _DTYPES.value:
+        _print_dtypes(module, _CONFIG.value)
+        return 0
+    _join_processes()
+    writer = jax.process_index() == 0
     workdir = _WORKDIR.value or str(pathlib.Path("runs") / (
         f"{pathlib.Path(path).stem}-{preset}-{datetime.datetime.now():%Y%m%d-%H%M%S}"))
-    report.prepare_workdir(workdir, _CONFIG.value)
+    if writer:
+        report.prepare_workdir(workdir, _CONFIG.value)
     payload = experiment.run_experiment(module, _CONFIG.value, workdir, preset)
+    if not writer:
+        return 0
     report.write_report(payload, workdir)
     print(report.verdict_table(payload))
     print(f"run directory: {workdir}")

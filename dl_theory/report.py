@@ -12,6 +12,7 @@ import pathlib
 import tempfile
 from typing import Any
 
+import jax
 import matplotlib
 
 matplotlib.use("Agg")  # figures are files; no display is ever needed
@@ -45,8 +46,8 @@ def prepare_workdir(workdir: str | pathlib.Path, config) -> pathlib.Path:
 
 def save_figure(fig, workdir: str | pathlib.Path, name: str) -> str:
     """Saves a matplotlib figure as `workdir/name` (PNG), closes it and returns the file name."""
-    path = pathlib.Path(workdir) / name
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    if jax.process_index() == 0:  # the run directory belongs to process 0
+        fig.savefig(pathlib.Path(workdir) / name, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return name
 

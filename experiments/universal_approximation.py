@@ -46,6 +46,7 @@ from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.metrics_log import MetricsLog
+from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 from dl_theory.uncertainty import Estimate, fit_loglog_slope
 
@@ -74,7 +75,7 @@ CLAIMS = (
 
 _PRESETS = {
     "quick": dict(
-        seeds=3, batch_size=256, num_test=16384,
+        seeds=3, batch_size=256, num_test=16384, precision="float32",
         cybenko=dict(target="runge", activation="sigmoid", widths=(1, 2, 4, 8, 16, 32),
                      steps=3000, max_rel_error=0.01,
                      optimizer=optimizer_config(
@@ -84,7 +85,7 @@ _PRESETS = {
                     optimizer=optimizer_config(
                         name="adam", learning_rate=1e-2, schedule="cosine"))),
     "paper": dict(
-        seeds=5, batch_size=1024, num_test=65536,
+        seeds=5, batch_size=1024, num_test=65536, precision="float32",
         cybenko=dict(target="runge", activation="sigmoid", widths=(1, 2, 4, 8, 16, 32, 64, 128),
                      steps=20000, max_rel_error=0.001,
                      optimizer=optimizer_config(
@@ -104,23 +105,33 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(_PRESETS[preset])
 
 
+def example_model(config: ml_collections.ConfigDict):
+    """(model, x_example, optimizer) of the widest Barron net, for `launch.py --dtypes`."""
+    b = config.barron
+    model = MLP(widths=(max(b.widths),), activation=b.activation,
+                **get_policy(config.precision).model_dtypes())
+    return model, jnp.zeros((2, max(b.dims))), build_optimizer(b.optimizer, total_steps=b.steps)
+
+
 def _train_widths(target, part, config, log, label):
     """Test MSE, generalisation gap and Monte-Carlo standard error, each [S, len(widths)], of
     one-hidden-layer nets trained on fresh samples of `target` (config section `part`)."""
     seeds = list(range(config.seeds))
     test = target.sample(jax.random.PRNGKey(10_000), config.num_test)
     tx = build_optimizer(part.optimizer, total_steps=part.steps)
+    policy = get_policy(config.precision)
     errors, gaps, std_errors = [], [], []
     for width in part.widths:
-        model = MLP(widths=(width,), activation=part.activation)
-        states = create_train_states(model, tx, test["x"][:2], seeds)
+        model = MLP(widths=(width,), activation=part.activation, **policy.model_dtypes())
+        states = create_train_states(model, tx, test["x"][:2], seeds, make_loss_scale(policy))
         states, history = fit_grid(
             states, None, target.sampler(config.batch_size), loss=mean_squared_error,
             steps=part.steps, data_seeds=[1000 + s for s in seeds], eval_data=test,
-            eval_every=part.steps // 3, log=log, tags={"part": label, "width": width},
+            eval_every=part.steps // 3, accumulate_steps=part.optimizer.accumulate_steps,
+            policy=policy, log=log, tags={"part": label, "width": width},
             label=f"{label} width={width}")
         pred = jax.vmap(lambda p: model.apply({"params": p}, test["x"]))(states.params)
-        sq_err = (pred - test["y"][None]) ** 2
+        sq_err = (pred.astype(jnp.float32) - test["y"][None]) ** 2
         final = history["eval_loss"][:, -1]
         errors.append(final)
         std_errors.append(np.asarray(jnp.std(sq_err, axis=(1, 2))) / np.sqrt(config.num_test))

@@ -86,3 +86,17 @@ def test_list_shows_every_experiment_with_claim_ids():
     assert out.returncode == 0, out.stderr
     assert "universal_approximation:" in out.stdout
     assert "barron_rate_every_dimension" in out.stdout
+
+
+def test_dtypes_table_follows_the_precision_override():
+    out = launch("--config=experiments/universal_approximation.py", "--dtypes",
+                 "--config.precision=bfloat16")
+    assert out.returncode == 0, out.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in out.stdout.splitlines() if line}
+    assert rows["Dense_0"][:3] == ["float32", "bfloat16", "float32"]  # params, acts, grads
+
+
+def test_unknown_precision_is_named(tmp_path):
+    out = launch("--config=experiments/universal_approximation.py", "--dtypes",
+                 "--config.precision=fp8")
+    assert out.returncode != 0 and "fp8" in out.stderr and "bfloat16" in out.stderr

@@ -6,6 +6,7 @@ import json
 import pathlib
 from typing import Any
 
+import jax
 import numpy as np
 
 
@@ -20,7 +21,8 @@ def _plain(value: Any) -> Any:
 
 
 class MetricsLog:
-    """Appends records to `path` (created with its parent directory on first write)."""
+    """Appends records to `path` (created with its parent directory on first write). In a
+    multi-process run only process 0 writes, as only it owns the run directory."""
 
     def __init__(self, path: str | pathlib.Path):
         self.path = pathlib.Path(path)
@@ -30,6 +32,8 @@ class MetricsLog:
         return cls(pathlib.Path(workdir) / "metrics.jsonl")
 
     def write(self, record: dict[str, Any]) -> None:
+        if jax.process_index() != 0:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as f:
             f.write(json.dumps(_plain(record)) + "\n")
