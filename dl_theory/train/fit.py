@@ -28,7 +28,7 @@ from dl_theory.train.precision import Policy
 from dl_theory.train.state import TrainState
 from dl_theory.train.step import MetricFn, make_eval_step, make_train_step
 
-GRID_STRATEGIES = ("vmap", "map")
+GRID_STRATEGIES = ("vmap", "sequential")
 _PER_STEP = ("loss", "grad_norm", "learning_rate", "loss_scale", "grads_finite")
 
 
@@ -76,16 +76,27 @@ def _scan_steps(train_step, draw_batch, num_steps: int):
 
 
 def _over_grid(fn: Callable, strategy: str, data_axis: int | None) -> Callable:
-    """Lifts fn(state, data, key) to stacked states and keys, as one program."""
+    """Lifts fn(state, data, key) to stacked states and keys [G, ...].
+
+    "vmap": one compiled program steps all members together (batched matmuls).
+    "sequential": one compiled program per member, called G times per chunk (each call runs
+    a whole chunk of steps, so this is G dispatches per evaluation, not per step); on a CPU
+    it beats vmap once a member's matmuls are large enough to use the cores by themselves
+    (benchmarks/sweep.py measures both).
+    """
     if strategy == "vmap":
-        return jax.vmap(fn, in_axes=(0, data_axis, 0))
+        return jax.jit(jax.vmap(fn, in_axes=(0, data_axis, 0)))
+    single = jax.jit(fn)
 
-    def mapped(states, data, keys):
-        if data_axis is None:
-            return jax.lax.map(lambda sk: fn(sk[0], data, sk[1]), (states, keys))
-        return jax.lax.map(lambda sdk: fn(*sdk), (states, data, keys))
+    def sequential(states, data, keys):
+        outs = []
+        for g in range(keys.shape[0]):
+            member = jax.tree.map(lambda a: a[g], states)
+            member_data = data if data_axis is None else jax.tree.map(lambda a: a[g], data)
+            outs.append(single(member, member_data, keys[g]))
+        return jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
 
-    return mapped
+    return sequential
 
 
 def _first_nonfinite(losses: np.ndarray, first_step: int) -> tuple[int | None, int] | None:
@@ -114,12 +125,12 @@ def _check_positive_int(name: str, value) -> None:
         raise ValueError(f"{name}={value!r}; must be a positive integer")
 
 
-def _distribute(state, data, eval_data, sample_batch, grid: bool, data_axis):
+def _distribute(state, data, eval_data, sample_batch, grid: bool, data_axis, strategy):
     """With more than one device visible: data-parallel for one model (state and data
-    replicated, each batch split over the "data" axis), member-parallel for a grid whose
-    member count divides the devices (else replicated). Same computation either way."""
+    replicated, each batch split over the "data" axis), member-parallel for a vmapped grid
+    whose member count divides the devices (else replicated). Same computation either way."""
     mesh = make_mesh()
-    if grid:
+    if grid and strategy == "vmap":
         members = jax.tree.leaves(state.params)[0].shape[0]
         if members % mesh.size == 0:
             state = shard_grid(state, mesh)
@@ -127,10 +138,12 @@ def _distribute(state, data, eval_data, sample_batch, grid: bool, data_axis):
                 data = shard_grid(data, mesh)
         else:
             state = replicate(state, mesh)
+    elif grid:
+        state = replicate(state, mesh)
     else:
         state = replicate(state, mesh)
         sample_batch = shard_sampler(sample_batch, mesh)
-    if data is not None and not (grid and data_axis == 0):
+    if data is not None and not (grid and strategy == "vmap" and data_axis == 0):
         data = replicate(data, mesh)
     if eval_data is not None:
         eval_data = replicate(eval_data, mesh)
@@ -158,7 +171,7 @@ def _train(state, data, sample_batch, *, loss, steps, eval_data, eval_every, eva
 
     if jax.device_count() > 1:
         state, data, eval_data, sample_batch = _distribute(state, data, eval_data, sample_batch,
-                                                           grid, data_axis)
+                                                           grid, data_axis, strategy)
     train_step = make_train_step(loss, policy)
     draw_batch = _micro_batch(sample_batch, accumulate_steps)
     eval_step = make_eval_step(loss, eval_metrics)
@@ -170,7 +183,7 @@ def _train(state, data, sample_batch, *, loss, steps, eval_data, eval_every, eva
     def chunk_fn(num_steps: int) -> Callable:
         if num_steps not in compiled:
             fn = _scan_steps(train_step, draw_batch, num_steps)
-            compiled[num_steps] = jax.jit(_over_grid(fn, strategy, data_axis) if grid else fn)
+            compiled[num_steps] = _over_grid(fn, strategy, data_axis) if grid else jax.jit(fn)
         return compiled[num_steps]
 
     history: dict[str, list] = {"eval_step": []}
@@ -291,7 +304,7 @@ def fit(state: TrainState, data: Batch, sample_batch: Sampler, *, loss: Loss, st
     return _train(state, data, sample_batch, loss=loss, steps=steps, eval_data=eval_data,
                   eval_every=eval_every, eval_metrics=eval_metrics, data_keys=data_key, log=log,
                   tags=tags, label=label, allow_nonfinite=allow_nonfinite, verbose=verbose,
-                  grid=False, strategy="vmap", data_axis=None, accumulate_steps=accumulate_steps,
+                  grid=False, strategy=None, data_axis=None, accumulate_steps=accumulate_steps,
                   early_stopping=early_stopping, checkpointer=checkpointer,
                   checkpoint_every=checkpoint_every, policy=policy)
 
@@ -299,7 +312,8 @@ def fit(state: TrainState, data: Batch, sample_batch: Sampler, *, loss: Loss, st
 def fit_grid(states: TrainState, data: Batch, sample_batch: Sampler, *, loss: Loss,
              steps: int, data_seeds, eval_data: Batch | None = None,
              eval_every: int | None = None, eval_metrics: Mapping[str, MetricFn] | None = None,
-             data_axis: int | None = None, strategy: str = "vmap", accumulate_steps: int = 1,
+             data_axis: int | None = None, strategy: str | None = None,
+             accumulate_steps: int = 1,
              checkpointer: Checkpointer | None = None, checkpoint_every: int | None = None,
              policy: Policy | None = None, log: MetricsLog | None = None,
         tags: Mapping[str, Any] | None = None,
@@ -309,11 +323,16 @@ def fit_grid(states: TrainState, data: Batch, sample_batch: Sampler, *, loss: Lo
     Member g draws its batches from key(data_seeds[g]) exactly as `fit` with
     data_seed=data_seeds[g] would, so each member ends with what training it alone gives (to
     float tolerance). `data` is shared (data_axis=None) or stacked per member (data_axis=0).
-    `strategy`: "vmap" batches the members' steps together; "map" runs them one after the
-    other inside the program (`lax.map`); `benchmarks/sweep.py` measures which is faster.
+    `strategy`: "vmap" batches the members' steps into one program; "sequential" runs one
+    compiled chunk per member (G dispatches per evaluation). Default: "vmap" when several
+    devices are visible (the members are then spread over them), else "sequential", which
+    `benchmarks/sweep.py` measured faster on a 2-core CPU (vmapped matmuls of G members
+    run slower there than G separate ones once a member is larger than a few dozen units).
     History arrays gain a leading member axis [G, ...]. With `allow_nonfinite`, diverged
     members carry NaN losses and the others train on.
     """
+    if strategy is None:
+        strategy = "vmap" if jax.device_count() > 1 else "sequential"
     data_keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(data_seeds))
     num_members = jax.tree.leaves(states.params)[0].shape[0]
     if data_keys.shape[0] != num_members:
