@@ -1,0 +1,343 @@
+"""Linear regions of random ReLU nets grow with the neuron count, not with depth (Hanin & Rolnick).
+
+Theorems. Hanin & Rolnick (2019a, "Complexity of linear regions in deep networks", ICML,
+Thm 3 and Cor. 5): for a ReLU net with N hidden neurons whose biases have conditional densities
+bounded by C_bias and whose pre-activation gradients have moments bounded by C_grad, the
+expected number of breakpoints on a segment of length ell is at most ell * C_grad * C_bias * N:
+linear in the total neuron count, whatever the depth. Hanin & Rolnick (2019b, "Deep ReLU networks
+have surprisingly few activation patterns", NeurIPS, Thm 1): under the same assumptions, for a
+cube K in R^{n_in} and N >= n_in, E[#activation regions meeting K] / vol(K) <= (T N)^{n_in} / n_in!
+with T = C_grad * C_bias (their Thm 1 has a constant of this form; the point is the power n_in
+of N, not of the number of parameters, and no depth). Applied to the restriction of the net to a
+2-D affine plane (itself a ReLU net with n_in = 2): regions per unit area <~ (T N)^2 / 2.
+Against: the maxima. On a line a net with L hidden layers of width m has at most (2m)^L pieces
+(Telgarsky 2015, Lemma 2.1; `regions.telgarsky_pieces_bound`), and the sawtooth (Telgarsky 2016)
+attains 2^L pieces with N = 2L neurons; on a plane the maximum is Serra et al. (2018, Thm 1,
+`regions.serra_upper_bound`), which grows like m^{2L}.
+
+Initialisation (as in Hanin & Rolnick 2019a, Sec. 6): weights ~ N(0, 2 / fan_in) (He normal),
+biases ~ N(0, bias_std^2) with bias_std = 1e-3 (small but non-zero, so that no two neurons'
+zero sets coincide). Input dimension 8.
+
+Measured (all counts exact, `dl_theory.theory.regions`): for depths L and total neuron counts N
+(width N / L), `nets` random nets per (L, N). (1) Breakpoints (pieces - 1) of each net on
+`lines_per_net` segments [a, b] with a, b ~ N(0, I) (segments between two random inputs), averaged
+per net. Breakpoints rather than pieces are fitted because H&R's expectation is linear in them
+(pieces = 1 + breakpoints adds an offset that bends a log-log fit at small N). (2) The same nets
+after `train.steps` of Adam on a random teacher (online samples), on the same segments.
+(3) Activation regions met by the square {c + u e1 + v e2 : |u|, |v| <= half_extent}, c a random
+point of norm sqrt(n_in) (the typical input norm) and (e1, e2) a random orthonormal pair
+orthogonal to c, `slices_per_net` per net; N starts at 64 so that the deepest nets are at least
+16 wide (narrower deep nets lose units to dead ReLUs and fall below the depth-free count).
+The fitted log-log slope of the count vs N (`fit_loglog_slope`, bootstrap over nets) is the
+rate. The 2-D overlay draws H&R's bound with T estimated from (1): T_hat = (pi / 2) x
+breakpoints per unit length per neuron (the pi / 2 converts the density along a line into the
+gradient norm for isotropic boundaries, E|g . u| = (2 / pi)|g| in 2-D); it is a drawn guide, not
+a claim, because T_hat is estimated.
+
+Run: python launch.py --config=experiments/linear_regions.py:quick --workdir=runs/lr
+quick: 27 s of CPU; 48-75 s wall measured at load 4-8 on the shared 2 cores.
+paper: N up to 1024 on lines, 256 on slices, depths 1..8, 10 nets, 2000 training steps (H&R
+use widths up to 64 x depth 3 on MNIST; this is the closest synthetic analogue a 2-core CPU runs
+in ~10 min; not run here).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from dl_theory import report
+from dl_theory.data import synthetic
+from dl_theory.experiment import ClaimSpec, Result, check
+from dl_theory.models.constructions import sawtooth_net
+from dl_theory.models.mlp import MLP
+from dl_theory.optim import build_optimizer, optimizer_config
+from dl_theory.theory import regions
+from dl_theory.train.fit import fit_grid
+from dl_theory.train.losses import mean_squared_error
+from dl_theory.train.metrics_log import MetricsLog
+from dl_theory.train.state import TrainState
+from dl_theory.uncertainty import Estimate, fit_loglog_slope
+
+HR_LINE = "Hanin & Rolnick 2019a (ICML), Thm 3 / Cor. 5"
+HR_AREA = "Hanin & Rolnick 2019b (NeurIPS), Thm 1"
+TELGARSKY = "Telgarsky 2015, Lemma 2.1; Telgarsky 2016, Thm 1.1"
+
+CLAIMS = (
+    ClaimSpec("line_count_linear_in_neurons",
+              "At initialisation the number of breakpoints on a random segment grows linearly "
+              "with the total neuron count N: the log-log slope of breakpoints vs N is in "
+              "[0.8, 1.2] for every depth (the depth whose interval reaches farthest from 1 is "
+              "reported).", HR_LINE),
+    ClaimSpec("line_count_independent_of_depth",
+              "At fixed N the breakpoint count hardly depends on depth: at the largest N, the "
+              "largest over the smallest depth-mean count is at most 1.5.", HR_LINE),
+    ClaimSpec("line_count_far_below_maximum",
+              "For the deepest nets the pieces on a segment are a tiny fraction of Telgarsky's "
+              "maximum (2m)^L (largest ratio pieces / (2m)^L over N).", HR_LINE + "; " + TELGARSKY),
+    ClaimSpec("sawtooth_attains_exponential",
+              "The sawtooth net with L hidden layers of width 2 has exactly 2^L pieces on [0, 1] "
+              "(smallest ratio pieces / 2^L over L; expected exactly 1).", TELGARSKY),
+    ClaimSpec("trained_line_count_linear_in_neurons",
+              "After training on a teacher the breakpoint count still grows linearly with N: "
+              "log-log slope in [0.8, 1.2] for every trained depth (worst reported).",
+              "Hanin & Rolnick 2019a, Sec. 6 (empirical)"),
+    ClaimSpec("slice_regions_quadratic_in_neurons",
+              "On a 2-D slice the number of activation regions grows like N^2 (the input "
+              "dimension of the slice), whatever the depth: log-log slope of regions vs N in "
+              "[1.6, 2.4], nets of all depths pooled (H&R's bound has no depth in it).", HR_AREA),
+    ClaimSpec("slice_regions_far_below_maximum",
+              "For the deepest nets the regions on a slice are a tiny fraction of the maximum "
+              "number of regions of a 2-input net of that architecture (Serra et al. 2018).",
+              HR_AREA + "; Serra et al. 2018, Thm 1"),
+)
+
+_PRESETS = {
+    "quick": dict(
+        seeds=6, input_dim=8, bias_std=1e-3, depths=(1, 2, 4), sawtooth_depths=(1, 2, 4, 6, 8),
+        line=dict(neurons=(16, 32, 64, 128, 256), lines_per_net=8, max_depth_ratio=1.5,
+                  max_fraction_of_maximum=1e-2, slope_range=(0.8, 1.2)),
+        slice=dict(neurons=(64, 128, 256), slices_per_net=2, half_extent=0.5,
+                   slope_range=(1.6, 2.4), max_fraction_of_maximum=1e-2),
+        train=dict(depths=(4,), neurons=(16, 64, 256), steps=600, batch_size=128,
+                   teacher_width=32, teacher_depth=2,
+                   optimizer=optimizer_config(name="adam", learning_rate=1e-3, schedule="constant"))),
+    "paper": dict(
+        seeds=10, input_dim=8, bias_std=1e-3, depths=(1, 2, 4, 8),
+        sawtooth_depths=(1, 2, 4, 6, 8, 10, 12),
+        line=dict(neurons=(16, 32, 64, 128, 256, 512, 1024), lines_per_net=16,
+                  max_depth_ratio=1.5, max_fraction_of_maximum=1e-2, slope_range=(0.8, 1.2)),
+        slice=dict(neurons=(64, 128, 256), slices_per_net=4, half_extent=0.5,
+                   slope_range=(1.6, 2.4), max_fraction_of_maximum=1e-2),
+        train=dict(depths=(1, 2, 4, 8), neurons=(16, 32, 64, 128, 256), steps=2000,
+                   batch_size=256, teacher_width=64, teacher_depth=3,
+                   optimizer=optimizer_config(name="adam", learning_rate=1e-3, schedule="constant"))),
+}
+
+
+def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
+    """Preset "quick" (tests, < 1 min on 2 cores) or "paper" (larger N, more depths and nets)."""
+    if preset not in _PRESETS:
+        raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
+    return ml_collections.ConfigDict(_PRESETS[preset])
+
+
+def he_normal_layers(rng: np.random.Generator, input_dim: int, widths,
+                     bias_std: float) -> regions.Layers:
+    """[(W, b), ...] with W ~ N(0, 2 / fan_in) (He et al. 2015) and b ~ N(0, bias_std^2), for
+    hidden `widths` and one linear output (the Hanin & Rolnick initialisation)."""
+    sizes = [input_dim, *widths, 1]
+    return [(rng.normal(size=(fan_in, fan_out)) * math.sqrt(2.0 / fan_in),
+             bias_std * rng.normal(size=fan_out)) for fan_in, fan_out in zip(sizes[:-1], sizes[1:])]
+
+
+def _init_nets(config, depth: int, neurons: int) -> list[regions.Layers]:
+    """`config.seeds` He-normal nets of `depth` layers of width neurons / depth (the same nets
+    are counted at init and trained)."""
+    widths = [neurons // depth] * depth
+    return [he_normal_layers(np.random.default_rng([depth, neurons, s]), config.input_dim,
+                             widths, config.bias_std) for s in range(config.seeds)]
+
+
+def _stack_as_flax(nets: list[regions.Layers]) -> dict:
+    """Flax MLP params {"Dense_i": {"kernel", "bias"}} stacked over nets, float32."""
+    return {f"Dense_{i}": {"kernel": jnp.asarray(np.stack([net[i][0] for net in nets]),
+                                                  jnp.float32),
+                           "bias": jnp.asarray(np.stack([net[i][1] for net in nets]), jnp.float32)}
+            for i in range(len(nets[0]))}
+
+
+def _unstack_flax(params) -> list[regions.Layers]:
+    num = jax.tree.leaves(params)[0].shape[0]
+    return [regions.dense_params_to_layers(jax.tree.map(lambda a: np.asarray(a[s]), params))
+            for s in range(num)]
+
+
+def _segments(config, member: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(50_000 + member)
+    return [(rng.normal(size=config.input_dim), rng.normal(size=config.input_dim))
+            for _ in range(config.line.lines_per_net)]
+
+
+def _mean_breakpoints(config, nets) -> tuple[np.ndarray, np.ndarray]:
+    """Per net: mean breakpoints on its segments and mean breakpoints per unit length; [S]."""
+    counts, densities = [], []
+    for s, layers in enumerate(nets):
+        per_line = [(regions.count_linear_pieces(layers, a, b) - 1, np.linalg.norm(b - a))
+                    for a, b in _segments(config, s)]
+        counts.append(np.mean([c for c, _ in per_line]))
+        densities.append(np.mean([c / length for c, length in per_line]))
+    return np.asarray(counts), np.asarray(densities)
+
+
+def _mean_slice_regions(config, nets) -> np.ndarray:
+    """Per net: mean number of activation regions met by its square slices; [S]."""
+    out = []
+    h = config.slice.half_extent
+    for s, layers in enumerate(nets):
+        rng = np.random.default_rng(60_000 + s)
+        counts = []
+        for _ in range(config.slice.slices_per_net):
+            # Centre at the typical input norm sqrt(n_in), plane orthogonal to it: with tiny
+            # biases the region density scales like 1 / |x|^2, so a random |c| would add
+            # variance that has nothing to do with N.
+            frame, _ = np.linalg.qr(rng.normal(size=(config.input_dim, 3)))
+            c = math.sqrt(config.input_dim) * frame[:, 0]
+            counts.append(regions.count_slice_regions(layers, c, frame[:, 1], frame[:, 2],
+                                                      (-h, h)))
+        out.append(np.mean(counts))
+    return np.asarray(out)
+
+
+def _train(config, depth: int, neurons: int, nets, log) -> list[regions.Layers]:
+    """The `nets` after config.train.steps of Adam on fresh teacher samples."""
+    t = config.train
+    teacher = synthetic.teacher_network(config.input_dim, width=t.teacher_width,
+                                        depth=t.teacher_depth, seed=7)
+    model = MLP(widths=[neurons // depth] * depth, activation="relu")
+    tx = build_optimizer(t.optimizer, total_steps=t.steps)
+    seeds = list(range(config.seeds))
+    params = _stack_as_flax(nets)
+    # Built directly rather than by create_train_states: the He-normal params replace Flax's
+    # LeCun init anyway, and skipping model.init saves a compilation per architecture.
+    states = TrainState(step=jnp.zeros(len(seeds), jnp.int32), params=params,
+                        opt_state=jax.vmap(tx.init)(params), model_state={},
+                        rng=jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds)),
+                        apply_fn=model.apply, tx=tx)
+    states, _ = fit_grid(states, None, teacher.sampler(t.batch_size), loss=mean_squared_error,
+                         steps=t.steps, data_seeds=[2000 + s for s in seeds], log=log,
+                         tags={"depth": depth, "neurons": neurons},
+                         label=f"train L={depth} N={neurons}", verbose=False)
+    return _unstack_flax(states.params)
+
+
+def _sawtooth_pieces(depths) -> list[int]:
+    out = []
+    for k in depths:
+        _, variables = sawtooth_net(k)
+        layers = regions.dense_params_to_layers(variables)
+        out.append(regions.count_linear_pieces(layers, np.zeros(1), np.ones(1)))
+    return out
+
+
+def _worst_slope(slopes: dict, target: float) -> Estimate:
+    """The slope estimate whose interval reaches farthest from `target`."""
+    return max(slopes.values(), key=lambda e: max(abs(e.lo - target), abs(e.hi - target)))
+
+
+def _figure(config, line, trained, slices, density, sawtooth, workdir) -> str:
+    import matplotlib.pyplot as plt
+
+    fig, (ax_l, ax_s) = plt.subplots(1, 2, figsize=(13, 5))
+    n_line = np.asarray(config.line.neurons, dtype=float)
+    for depth in config.depths:
+        mean = line[depth].mean(0) + 1
+        base, = ax_l.loglog(n_line, mean, "o-", label=f"L={depth} at init")
+        if depth in trained:
+            n_t = np.asarray(config.train.neurons, dtype=float)
+            ax_l.loglog(n_t, trained[depth].mean(0) + 1, "s--", c=base.get_color(), alpha=0.7,
+                        label=f"L={depth} trained")
+        bound = [regions.telgarsky_pieces_bound(int(n) // depth, depth) for n in n_line]
+        ax_l.loglog(n_line, bound, ":", c=base.get_color(), label=f"(2m)^L, L={depth}")
+    all_line = np.concatenate([line[d] for d in config.depths], axis=0).mean(0)
+    scale = np.exp(np.mean(np.log(all_line) - np.log(n_line)))
+    ax_l.loglog(n_line, 1 + scale * n_line, "k-", lw=2, label=f"1 + {scale:.2f} N (H&R: linear)")
+    n_saw = 2.0 * np.asarray(config.sawtooth_depths)
+    ax_l.loglog(n_saw, sawtooth, "k^", ms=8, label="sawtooth, 2^(N/2) pieces")
+    ax_l.set(xlabel="total hidden neurons N", ylabel="pieces on a random segment",
+             title="1-D: pieces grow like N, not like the maximum")
+    ax_l.set_ylim(1, 1e8)
+    ax_l.legend(fontsize=7, ncol=2)
+
+    n_sl = np.asarray(config.slice.neurons, dtype=float)
+    area = (2 * config.slice.half_extent) ** 2
+    for depth in config.depths:
+        base, = ax_s.loglog(n_sl, slices[depth].mean(0), "o-", label=f"L={depth}")
+        serra = [regions.serra_upper_bound(2, [int(n) // depth] * depth) for n in n_sl]
+        ax_s.loglog(n_sl, serra, ":", c=base.get_color(), label=f"max (Serra), L={depth}")
+    t_hat = 0.5 * np.pi * density
+    ax_s.loglog(n_sl, area * (t_hat * n_sl) ** 2 / 2, "k-", lw=2,
+                label=f"H&R area x (T N)^2 / 2, T_hat = {t_hat:.3f}")
+    ax_s.set(xlabel="total hidden neurons N",
+             ylabel=f"regions in a {2 * config.slice.half_extent:g} x "
+                    f"{2 * config.slice.half_extent:g} slice",
+             title="2-D slice: regions grow like N^2")
+    ax_s.set_ylim(1, 1e9)
+    ax_s.legend(fontsize=7, ncol=2)
+    return report.save_figure(fig, workdir, "linear_regions.png")
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> Result:
+    """Counts pieces and regions at init and after training, fits the rates, checks the claims."""
+    log = MetricsLog.in_workdir(workdir)
+    line, densities, slices, trained = {}, [], {}, {}
+    for depth in config.depths:
+        rows, slice_rows, trained_rows = [], [], []
+        for n in config.line.neurons:
+            nets = _init_nets(config, depth, n)
+            counts, density = _mean_breakpoints(config, nets)
+            rows.append(counts), densities.append(density / n)
+            if n in config.slice.neurons:
+                slice_rows.append(_mean_slice_regions(config, nets))
+            if depth in config.train.depths and n in config.train.neurons:
+                trained_rows.append(_mean_breakpoints(
+                    config, _train(config, depth, n, nets, log))[0])
+        line[depth] = np.stack(rows, 1)
+        slices[depth] = np.stack(slice_rows, 1)
+        if trained_rows:
+            trained[depth] = np.stack(trained_rows, 1)
+    density_per_neuron = float(np.mean(densities))
+    sawtooth = _sawtooth_pieces(config.sawtooth_depths)
+
+    lo, hi = config.line.slope_range
+    line_slopes = {d: fit_loglog_slope(config.line.neurons, line[d]) for d in config.depths}
+    trained_slopes = {d: fit_loglog_slope(config.train.neurons, trained[d]) for d in trained}
+    s_lo, s_hi = config.slice.slope_range
+    slice_slopes = {d: fit_loglog_slope(config.slice.neurons, slices[d]) for d in config.depths}
+    pooled_slice_slope = fit_loglog_slope(
+        config.slice.neurons, np.concatenate([slices[d] for d in config.depths], axis=0))
+    at_largest = [line[d][:, -1].mean() for d in config.depths]
+    deepest = max(config.depths)
+    line_fraction = max((line[deepest][:, j].mean() + 1)
+                        / regions.telgarsky_pieces_bound(n // deepest, deepest)
+                        for j, n in enumerate(config.line.neurons))
+    slice_fraction = max(slices[deepest][:, j].mean()
+                         / regions.serra_upper_bound(2, [n // deepest] * deepest)
+                         for j, n in enumerate(config.slice.neurons))
+    claims = [
+        check(CLAIMS[0], _worst_slope(line_slopes, 1.0), at_least=lo, at_most=hi),
+        check(CLAIMS[1], max(at_largest) / min(at_largest), at_most=config.line.max_depth_ratio),
+        check(CLAIMS[2], line_fraction, at_most=config.line.max_fraction_of_maximum),
+        check(CLAIMS[3], min(p / 2**k for p, k in zip(sawtooth, config.sawtooth_depths)),
+              at_least=1.0, at_most=1.0),
+        check(CLAIMS[4], _worst_slope(trained_slopes, 1.0), at_least=lo, at_most=hi),
+        check(CLAIMS[5], pooled_slice_slope, at_least=s_lo, at_most=s_hi),
+        check(CLAIMS[6], slice_fraction, at_most=config.slice.max_fraction_of_maximum),
+    ]
+    figure = _figure(config, line, trained, slices, density_per_neuron, sawtooth, workdir)
+
+    def per_depth(values):
+        return {str(d): np.asarray(v).tolist() for d, v in values.items()}
+
+    def slopes_json(slopes):
+        return {str(d): [e.value, e.lo, e.hi] for d, e in slopes.items()}
+
+    metrics = {
+        "line_neurons": list(config.line.neurons), "slice_neurons": list(config.slice.neurons),
+        "train_neurons": list(config.train.neurons),
+        "line_breakpoints_init": per_depth(line), "line_breakpoints_trained": per_depth(trained),
+        "slice_regions_init": per_depth(slices),
+        "line_slope_init": slopes_json(line_slopes),
+        "line_slope_trained": slopes_json(trained_slopes),
+        "slice_slope_init": slopes_json(slice_slopes),
+        "slice_slope_pooled": [pooled_slice_slope.value, pooled_slice_slope.lo,
+                               pooled_slice_slope.hi],
+        "breakpoints_per_unit_length_per_neuron": density_per_neuron,
+        "sawtooth_depths": list(config.sawtooth_depths), "sawtooth_pieces": sawtooth,
+    }
+    return Result(claims=claims, metrics=metrics, figures=[figure])

@@ -1,0 +1,52 @@
+"""The linear-regions experiment: quick preset end to end, plus its initialisation helper."""
+
+import json
+
+import numpy as np
+import pytest
+from harness import assert_every_claim_holds
+
+from dl_theory import experiment
+from dl_theory.theory import regions
+
+EXPERIMENT = "linear_regions"
+
+
+@pytest.mark.experiment
+def test_every_claim_holds(quick_run):
+    payload, _ = quick_run
+    assert_every_claim_holds(payload)
+
+
+@pytest.mark.experiment
+def test_run_directory_is_complete(quick_run):
+    payload, workdir = quick_run
+    for name in ("config.json", "results.json", "metrics.jsonl", "report.md", *payload["figures"]):
+        assert (workdir / name).is_file(), name
+    on_disk = json.loads((workdir / "results.json").read_text())
+    assert [c["id"] for c in on_disk["claims"]] == [c["id"] for c in payload["claims"]]
+
+
+@pytest.mark.experiment
+def test_counts_never_exceed_the_maxima(quick_run):
+    """Exact counts of any net obey the deterministic bounds: pieces <= (2m)^L on a segment and
+    regions <= Serra's maximum on a slice (a violation means a counting bug)."""
+    payload, _ = quick_run
+    m = payload["metrics"]
+    for depth, rows in m["line_breakpoints_init"].items():
+        for j, n in enumerate(m["line_neurons"]):
+            bound = regions.telgarsky_pieces_bound(n // int(depth), int(depth))
+            assert max(r[j] for r in rows) + 1 <= bound
+    for depth, rows in m["slice_regions_init"].items():
+        for j, n in enumerate(m["slice_neurons"]):
+            assert max(r[j] for r in rows) <= regions.serra_upper_bound(2, [n // int(depth)]
+                                                                       * int(depth))
+
+
+def test_he_normal_layers_have_the_stated_variances():
+    module = experiment.load_experiment(EXPERIMENT)
+    layers = module.he_normal_layers(np.random.default_rng(0), 50, [400, 400], bias_std=1e-3)
+    assert [w.shape for w, _ in layers] == [(50, 400), (400, 400), (400, 1)]
+    np.testing.assert_allclose(np.var(layers[0][0]), 2.0 / 50, rtol=0.05)
+    np.testing.assert_allclose(np.var(layers[1][0]), 2.0 / 400, rtol=0.05)
+    np.testing.assert_allclose(np.std(layers[1][1]), 1e-3, rtol=0.15)
