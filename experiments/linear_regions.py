@@ -106,7 +106,8 @@ _PRESETS = {
                    slope_range=(1.6, 2.4), max_fraction_of_maximum=1e-2),
         train=dict(depths=(4,), neurons=(16, 64, 256), steps=600, batch_size=128,
                    teacher_width=32, teacher_depth=2,
-                   optimizer=optimizer_config(name="adam", learning_rate=1e-3, schedule="constant"))),
+                   optimizer=optimizer_config(
+                       name="adam", learning_rate=1e-3, schedule="constant"))),
     "paper": dict(
         seeds=10, input_dim=8, bias_std=1e-3, depths=(1, 2, 4, 8),
         sawtooth_depths=(1, 2, 4, 6, 8, 10, 12),
@@ -116,7 +117,8 @@ _PRESETS = {
                    slope_range=(1.6, 2.4), max_fraction_of_maximum=1e-2),
         train=dict(depths=(1, 2, 4, 8), neurons=(16, 32, 64, 128, 256), steps=2000,
                    batch_size=256, teacher_width=64, teacher_depth=3,
-                   optimizer=optimizer_config(name="adam", learning_rate=1e-3, schedule="constant"))),
+                   optimizer=optimizer_config(
+                       name="adam", learning_rate=1e-3, schedule="constant"))),
 }
 
 
