@@ -154,6 +154,26 @@ def validate_result(module: types.ModuleType, result: Result) -> None:
         raise ValueError(f"{module.__name__}: run returned claims {returned}, declared {declared}")
 
 
+def _precisions(config: dict, prefix: str = "") -> str:
+    """Every `precision` key of a config ("bfloat16", or "mlp.precision=bfloat16, ..." when
+    parts differ); "float32" when the experiment has none."""
+    found = {}
+
+    def walk(node, path):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{path}{key}.")
+            elif key.endswith("precision") and isinstance(value, str):
+                found[f"{path}{key}"] = value
+
+    walk(config, prefix)
+    if not found:
+        return "float32"
+    if list(found) == ["precision"]:
+        return found["precision"]
+    return ", ".join(f"{k}={v}" for k, v in sorted(found.items()))
+
+
 def run_experiment(module: types.ModuleType, config, workdir: str | pathlib.Path,
                    preset: str) -> dict[str, Any]:
     """Runs `module.run(config, workdir)` and returns the results.json payload.
@@ -175,6 +195,7 @@ def run_experiment(module: types.ModuleType, config, workdir: str | pathlib.Path
         "metrics": result.metrics,
         "figures": list(result.figures),
         "env": receipt.environment_receipt(
-            config_json, precision=config.get("precision", "float32"), seeds=config.get("seeds")),
+            config_json, precision=_precisions(json.loads(config_json)),
+            seeds=config.get("seeds")),
         "wall_s": round(wall_s, 3),
     }
