@@ -19,7 +19,9 @@ log-log slope is exactly d log2(error) / dm). (2) The same for `yarotsky_product
 2-D dyadic grid and `yarotsky_monomial_net(p, m)`. (3) One-hidden-layer nets of width n trained
 (Adam, fresh uniform samples) on x**2: sup error on the grid against the optimum 1 / (8 (n+1)**2)
 and its log-log slope vs n. (4) At equal parameter count P, the deepest square construction
-against the best any shallow net with P parameters can do.
+against the best any shallow net with P parameters can do. `config.precision` sets the
+trained nets' compute dtype (parameters stay float32); the constructions are float64 whatever
+it is.
 
 Run: python launch.py --config=experiments/advantage_of_depth.py:quick --workdir=runs/aod
 quick: m <= 10, widths 2..16, 4 seeds, 2k steps: 24-34 s at load 5-9 on 2 shared cores.
@@ -44,6 +46,7 @@ from dl_theory.theory.approximation_bounds import shallow_max_pieces, square_pl_
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.metrics_log import MetricsLog
+from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 from dl_theory.uncertainty import fit_loglog_slope
 
@@ -85,7 +88,7 @@ CLAIMS = (
 
 _PRESETS = {
     "quick": dict(
-        seeds=4, batch_size=256, grid_points=2**14 + 1,
+        seeds=4, batch_size=256, grid_points=2**14 + 1, precision="float32",
         square=dict(depths=tuple(range(1, 11)), tolerance=1e-9),
         product=dict(depths=(1, 2, 3, 4, 5, 6), grid_points=2**8 + 1),
         monomial=dict(power=3, depths=(1, 2, 3, 4, 5, 6, 7)),
@@ -94,7 +97,7 @@ _PRESETS = {
                      optimizer=optimizer_config(
                          name="adam", learning_rate=1e-2, schedule="cosine"))),
     "paper": dict(
-        seeds=8, batch_size=1024, grid_points=2**18 + 1,
+        seeds=8, batch_size=1024, grid_points=2**18 + 1, precision="float32",
         square=dict(depths=tuple(range(1, 15)), tolerance=1e-9),
         product=dict(depths=(1, 2, 3, 4, 5, 6, 7), grid_points=2**9 + 1),
         monomial=dict(power=4, depths=(1, 2, 3, 4, 5, 6, 7, 8)),
@@ -110,6 +113,14 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     if preset not in _PRESETS:
         raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
     return ml_collections.ConfigDict(_PRESETS[preset])
+
+
+def example_model(config: ml_collections.ConfigDict):
+    """(model, x_example, optimizer) of the widest trained shallow net, for
+    `launch.py --dtypes`."""
+    part = config.shallow
+    model = MLP(widths=(max(part.widths),), **get_policy(config.precision).model_dtypes())
+    return model, jnp.zeros((2, 1)), build_optimizer(part.optimizer, total_steps=part.steps)
 
 
 def _forward_np(layers: regions.Layers, x_NxD: np.ndarray) -> np.ndarray:
@@ -153,16 +164,20 @@ def _train_shallow(config, log) -> np.ndarray:
     grid = {"x": grid_x, "y": target.fn(grid_x)}
     seeds = list(range(config.seeds))
     tx = build_optimizer(part.optimizer, total_steps=part.steps)
+    policy = get_policy(config.precision)
     errors = []
     for width in part.widths:
-        model = MLP(widths=(width,))
-        states = create_train_states(model, tx, grid_x[:2], seeds)
+        model = MLP(widths=(width,), **policy.model_dtypes())
+        states = create_train_states(model, tx, grid_x[:2], seeds, make_loss_scale(policy))
         states, _ = fit_grid(states, None, target.sampler(config.batch_size),
                              loss=mean_squared_error, steps=part.steps,
                              data_seeds=[1000 + s for s in seeds], eval_data=grid,
-                             eval_every=part.steps, log=log, tags={"width": width},
-                             label=f"shallow n={width}", verbose=False)
+                             eval_every=part.steps,
+                             accumulate_steps=part.optimizer.accumulate_steps, policy=policy,
+                             log=log, tags={"width": width}, label=f"shallow n={width}",
+                             verbose=False)
         pred = jax.vmap(lambda p: model.apply({"params": p}, grid_x))(states.params)
+        pred = pred.astype(jnp.float32)
         errors.append(np.asarray(jnp.max(jnp.abs(pred - grid["y"][None]), axis=(1, 2))))
     return np.stack(errors, axis=1)
 

@@ -27,6 +27,8 @@ Finding (quick and paper): gradient training from scratch does not find the deep
 the deep nets end with L1 error well above the bound that every shallow net of their size must
 satisfy, i.e. depth's representational advantage is not realised by training here (a gap
 between expressivity and trainability, stated as the claim `trained_deep_nets_miss_construction`).
+`config.precision` sets the trained nets' compute dtype (parameters stay float32); the
+constructions and the piece counts (of the float32 parameters) are float64 whatever it is.
 
 Run: python launch.py --config=experiments/depth_separation.py:quick --workdir=runs/ds
 quick: k = 6, 4 seeds, 3k steps: 46-79 s at load 6-9 on 2 shared cores (never alone).
@@ -52,6 +54,7 @@ from dl_theory.theory.approximation_bounds import sawtooth_l1_lower_bound, shall
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.metrics_log import MetricsLog
+from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import TrainState, create_train_states
 
 TELGARSKY_16 = "Telgarsky 2016, Thm 1.1 (construction in its proof)"
@@ -82,7 +85,7 @@ CLAIMS = (
 
 _PRESETS = {
     "quick": dict(
-        seeds=4, k=6, batch_size=256, grid_points=2**14 + 1,
+        seeds=4, k=6, batch_size=256, grid_points=2**14 + 1, precision="float32",
         construction=dict(ks=tuple(range(1, 11)), tolerance=1e-9),
         random_nets=dict(depths=(1, 2, 3, 4, 6), widths=(2, 4, 8), draws=3, seed=0,
                          segment=(-2.0, 2.0)),
@@ -91,7 +94,7 @@ _PRESETS = {
         train=dict(steps=3000, kink_init_scale=4.0,
                    optimizer=optimizer_config(name="adam", learning_rate=1e-2, schedule="cosine"))),
     "paper": dict(
-        seeds=8, k=6, batch_size=512, grid_points=2**16 + 1,
+        seeds=8, k=6, batch_size=512, grid_points=2**16 + 1, precision="float32",
         construction=dict(ks=tuple(range(1, 17)), tolerance=1e-9),
         random_nets=dict(depths=(1, 2, 3, 4, 6, 8), widths=(2, 4, 8, 16), draws=10, seed=0,
                          segment=(-2.0, 2.0)),
@@ -107,6 +110,14 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     if preset not in _PRESETS:
         raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
     return ml_collections.ConfigDict(_PRESETS[preset])
+
+
+def example_model(config: ml_collections.ConfigDict):
+    """(model, x_example, optimizer) of the widest trained deep net, for `launch.py --dtypes`."""
+    model = MLP(widths=(max(config.deep.widths),) * config.k,
+                **get_policy(config.precision).model_dtypes())
+    return (model, jnp.zeros((2, 1)),
+            build_optimizer(config.train.optimizer, total_steps=config.train.steps))
 
 
 def _forward_np(layers: regions.Layers, x_NxD: np.ndarray) -> np.ndarray:
@@ -188,15 +199,17 @@ def _train(hidden, target, grid, config, log, label):
     widths `hidden`, trained on fresh samples of `target`."""
     seeds = list(range(config.seeds))
     tx = build_optimizer(config.train.optimizer, total_steps=config.train.steps)
-    model = MLP(widths=tuple(hidden))
-    states = create_train_states(model, tx, grid["x"][:2], seeds)
+    policy = get_policy(config.precision)
+    model = MLP(widths=tuple(hidden), **policy.model_dtypes())
+    states = create_train_states(model, tx, grid["x"][:2], seeds, make_loss_scale(policy))
     states = _spread_first_layer_kinks(states, tx, config.train.kink_init_scale, seed=7919)
     states, _ = fit_grid(states, None, target.sampler(config.batch_size), loss=mean_squared_error,
                          steps=config.train.steps, data_seeds=[1000 + s for s in seeds],
-                         eval_data=grid, eval_every=config.train.steps, log=log,
-                         tags={"hidden": list(hidden)}, label=label, verbose=False)
+                         eval_data=grid, eval_every=config.train.steps,
+                         accumulate_steps=config.train.optimizer.accumulate_steps, policy=policy,
+                         log=log, tags={"hidden": list(hidden)}, label=label, verbose=False)
     pred_SxN = np.asarray(jax.vmap(lambda p: model.apply({"params": p}, grid["x"]))(
-        states.params))[..., 0]
+        states.params).astype(jnp.float32))[..., 0]
     l1_S = np.mean(np.abs(pred_SxN - np.asarray(grid["y"])[None, :, 0]), axis=1)
     layers = [regions.dense_params_to_layers(jax.tree.map(lambda a: a[s], states.params))
               for s in range(config.seeds)]

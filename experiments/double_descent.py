@@ -29,12 +29,15 @@ MNIST-1D (`load_mnist1d`) with 20 % of the training labels replaced by a differe
 class, trained to convergence (full-batch Adam, squared loss on one-hot targets, as Belkin et
 al.) over seeds with `fit_grid`; train and test errors vs width. The interpolation width is the
 smallest width whose seed-mean training error is <= `interpolation_train_error`.
+`config.precision` sets the MLPs' compute dtype (parameters stay float32); the linear model's
+Monte-Carlo is NumPy float64 whatever it is.
 
 Run: python launch.py --config=experiments/double_descent.py:quick --workdir=runs/dd
 quick: ~60 s of CPU time on 2 cores (linear: n = 100, 300 trials per gamma; MLP: 500 train
-points, widths 16..512, 2 seeds, 2,000 full-batch steps). paper: n = 400, 1,000 trials; MLP on 1,000 points,
-widths 4..2048, 5 seeds, 4,000 steps (~15 min). The random-ReLU-features result of Hastie et al.
-(Sec. 6) is not reproduced here: its closed form needs the solution of a quartic fixed point.
+points, widths 16..512, 2 seeds, 2,000 full-batch steps). paper: n = 400, 1,000 trials; MLP on
+1,000 points, widths 4..2048, 5 seeds, 4,000 steps (~15 min). The random-ReLU-features result
+of Hastie et al. (Sec. 6) is not reproduced here: its closed form needs the solution of a
+quartic fixed point.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from dl_theory.theory import ridgeless
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import accuracy, mean_squared_error
 from dl_theory.train.metrics_log import MetricsLog
+from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 
 HASTIE = "Hastie, Montanari, Rosset & Tibshirani 2019, Thm 1"
@@ -85,7 +89,7 @@ CLAIMS = (
 
 _PRESETS = {
     "quick": dict(
-        seeds=2,
+        seeds=2, precision="float32",
         linear=dict(n=100, signal=1.0, noise=0.25, ridge_penalty=0.05, trials=300,
                     gammas=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.05, 1.1, 1.2,
                             1.5, 2.0, 3.0, 5.0),
@@ -96,7 +100,7 @@ _PRESETS = {
                  min_fall=0.02, subsample_seed=0,
                  optimizer=optimizer_config(name="adam", learning_rate=3e-3))),
     "paper": dict(
-        seeds=5,
+        seeds=5, precision="float32",
         linear=dict(n=400, signal=1.0, noise=0.25, ridge_penalty=0.05, trials=1000,
                     gammas=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.05, 1.1, 1.2,
                             1.5, 2.0, 3.0, 5.0, 10.0),
@@ -114,6 +118,15 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     if preset not in _PRESETS:
         raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
     return ml_collections.ConfigDict(_PRESETS[preset])
+
+
+def example_model(config: ml_collections.ConfigDict):
+    """(model, x_example, optimizer) of the widest MLP of the width sweep, for
+    `launch.py --dtypes`; MNIST-1D inputs have 40 features."""
+    cfg = config.mlp
+    model = MLP(widths=(max(cfg.widths),), out_dim=NUM_CLASSES, activation="relu",
+                **get_policy(config.precision).model_dtypes())
+    return model, jnp.zeros((2, 40)), build_optimizer(cfg.optimizer, total_steps=cfg.steps)
 
 
 def _linear(cfg) -> dict:
@@ -160,18 +173,22 @@ def _mlp(config, log) -> dict:
     train, test, flipped = _noisy_subsample(cfg)
     seeds = list(range(config.seeds))
     tx = build_optimizer(cfg.optimizer, total_steps=cfg.steps)
+    policy = get_policy(config.precision)
     train_err, test_err = [], []
     for width in cfg.widths:
-        model = MLP(widths=(width,), out_dim=NUM_CLASSES, activation="relu")
-        states = create_train_states(model, tx, train["x"][:2], seeds)
+        model = MLP(widths=(width,), out_dim=NUM_CLASSES, activation="relu",
+                    **policy.model_dtypes())
+        states = create_train_states(model, tx, train["x"][:2], seeds, make_loss_scale(policy))
         states, history = fit_grid(
             states, train, full_batch(), loss=_one_hot_squared_error, steps=cfg.steps,
             data_seeds=seeds, eval_data=test, eval_every=cfg.steps,
-            eval_metrics={"accuracy": accuracy}, log=log, tags={"part": "mlp", "width": width},
+            eval_metrics={"accuracy": accuracy}, accumulate_steps=cfg.optimizer.accumulate_steps,
+            policy=policy, log=log, tags={"part": "mlp", "width": width},
             label=f"mlp width={width}")
 
         def train_accuracy(params):
-            return accuracy(model.apply({"params": params}, train["x"]), train["y"])
+            logits = model.apply({"params": params}, train["x"]).astype(jnp.float32)
+            return accuracy(logits, train["y"])
 
         train_err.append(1.0 - np.asarray(jax.vmap(train_accuracy)(states.params)))
         test_err.append(1.0 - np.asarray(history["eval_accuracy"][:, -1]))

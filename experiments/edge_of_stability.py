@@ -30,6 +30,15 @@ the onset (< 1: it still makes progress). For the small step: max_t S_t eta / 2 
 sharpness never comes near 2/eta). Sharpness is measured every `measure_every` steps;
 between measurements it moves by a few percent at most in the rising phase.
 
+Optimizer and precision. The claim is about gradient descent: `optimizer` is plain SGD
+(`optimizer_config(name="sgd")`) whose rate is replaced per member by the step sizes above, so
+its schedule must stay constant. Other optimizers or techniques set from the command line
+(momentum, Adam, clipping, weight decay) leave Cohen et al.'s GD setting, where 2/eta is no
+longer the stability threshold. `config.precision` sets the net's compute dtype for the GD
+steps (parameters stay float32); the sharpness is always measured in float32, on a float32 copy
+of the net at the same float32 parameters, so the power iteration's accuracy does not change
+with the policy.
+
 Run: python launch.py --config=experiments/edge_of_stability.py:quick --workdir=runs/eos
 quick: 500 examples, width 64, eta in {2/30, 2/35} and 2/200, 3500 steps: 17 s CPU (user)
 time, 45 s wall at load 11 on 2 cores. paper (not yet run): 1000 examples, width 200 (the
@@ -48,10 +57,11 @@ from dl_theory import report
 from dl_theory.data.mnist1d import NUM_CLASSES, load_mnist1d
 from dl_theory.experiment import ClaimSpec, Result, check
 from dl_theory.models.mlp import MLP
-from dl_theory.optim import build_optimizer
+from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.theory.sharpness import hessian_top_eigenvalue
 from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.metrics_log import MetricsLog
+from dl_theory.train.precision import Policy, get_policy, make_loss_scale
 from dl_theory.train.state import TrainState, create_train_states, set_hyperparams
 from dl_theory.train.step import make_train_step
 
@@ -79,12 +89,14 @@ CLAIMS = (
 _PRESETS = {
     "quick": dict(
         seed=0, data_seed=42, num_train=500, widths=(64, 64), activation="tanh",
+        precision="float32", optimizer=optimizer_config(name="sgd", learning_rate=2 / 30),
         edge_learning_rates=(2 / 30, 2 / 35), small_learning_rate=2 / 200, steps=3500,
         measure_every=25, power_iters=30, power_tol=1e-3, onset_fraction=0.95,
         max_initial_ratio=0.9, band=(0.9, 1.1), min_increase_fraction=0.01,
         max_end_to_onset_loss=1.0, max_small_step_ratio=0.9),
     "paper": dict(
         seed=0, data_seed=42, num_train=1000, widths=(200, 200), activation="tanh",
+        precision="float32", optimizer=optimizer_config(name="sgd", learning_rate=2 / 30),
         edge_learning_rates=(2 / 30, 2 / 40, 2 / 50), small_learning_rate=2 / 200,
         steps=10000, measure_every=25, power_iters=50, power_tol=1e-4, onset_fraction=0.95,
         max_initial_ratio=0.9, band=(0.9, 1.1), min_increase_fraction=0.01,
@@ -99,14 +111,28 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(_PRESETS[preset])
 
 
-def _train_and_measure(states: TrainState, data, config):
+def _model(config, policy: Policy) -> MLP:
+    return MLP(widths=tuple(config.widths), out_dim=NUM_CLASSES, activation=config.activation,
+               **policy.model_dtypes())
+
+
+def example_model(config: ml_collections.ConfigDict):
+    """(model, x_example, optimizer) of the GD-trained net, for `launch.py --dtypes`; MNIST-1D
+    inputs have 40 features."""
+    return (_model(config, get_policy(config.precision)), jnp.zeros((2, 40)),
+            build_optimizer(config.optimizer, total_steps=config.steps))
+
+
+def _train_and_measure(states: TrainState, data, config, policy: Policy):
     """GD on every member for config.steps steps, measuring the sharpness every measure_every
     steps, as one compiled program. Returns (loss [G, steps], sharpness [G, M], HVP counts
-    [G, M]) with M = steps / measure_every; sharpness m is taken at step m * measure_every."""
+    [G, M]) with M = steps / measure_every; sharpness m is taken at step m * measure_every.
+    The steps compute under `policy`; the sharpness, in float32."""
     if config.steps % config.measure_every:
         raise ValueError(f"steps={config.steps} is not a multiple of "
                          f"measure_every={config.measure_every}")
-    train_step = make_train_step(mean_squared_error)
+    train_step = make_train_step(mean_squared_error, policy)
+    sharpness_model = _model(config, get_policy("float32"))
     num_chunks = config.steps // config.measure_every
 
     @jax.jit
@@ -114,7 +140,7 @@ def _train_and_measure(states: TrainState, data, config):
         # data is an argument (not a closure over the caller's arrays): no baked-in constants.
         def chunk(state: TrainState, _):
             def loss_fn(params):
-                pred = state.apply_fn({"params": params}, data["x"])
+                pred = sharpness_model.apply({"params": params}, data["x"])
                 return mean_squared_error(pred, data["y"])
 
             top = hessian_top_eigenvalue(loss_fn, state.params, num_iters=config.power_iters,
@@ -181,13 +207,21 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Result:
     split = load_mnist1d(seed=config.data_seed)["train"]
     x = jnp.asarray(split["x"][:config.num_train])
     data = {"x": x, "y": jax.nn.one_hot(split["y"][:config.num_train], NUM_CLASSES)}
+    if config.optimizer.schedule != "constant":
+        raise ValueError(f"optimizer.schedule={config.optimizer.schedule!r}; the step sizes are "
+                         "set per member and must stay constant: use 'constant'")
+    if config.optimizer.accumulate_steps != 1:
+        raise ValueError(f"optimizer.accumulate_steps={config.optimizer.accumulate_steps}; every "
+                         "step here is a full-batch GD step, so it must be 1")
     etas = [float(e) for e in config.edge_learning_rates] + [float(config.small_learning_rate)]
-    model = MLP(widths=tuple(config.widths), out_dim=NUM_CLASSES, activation=config.activation)
-    tx = build_optimizer(ml_collections.ConfigDict(dict(name="sgd", learning_rate=etas[0])))
+    policy = get_policy(config.precision)
+    tx = build_optimizer(config.optimizer, total_steps=config.steps)
     # Same seed for every member: the runs differ by their step size alone.
-    states = create_train_states(model, tx, x[:2], [config.seed] * len(etas))
+    states = create_train_states(_model(config, policy), tx, x[:2], [config.seed] * len(etas),
+                                 make_loss_scale(policy))
     states = set_hyperparams(states, learning_rate=etas)
-    loss, sharpness, iters = (np.asarray(a) for a in _train_and_measure(states, data, config))
+    loss, sharpness, iters = (np.asarray(a) for a in _train_and_measure(states, data, config,
+                                                                        policy))
 
     stats = [edge_statistics(l_T, s_M, eta, config.measure_every, config.onset_fraction)
              for eta, l_T, s_M in zip(etas, loss, sharpness)]

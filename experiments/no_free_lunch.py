@@ -29,7 +29,8 @@ edges {x, x xor e_i} across which f changes (its total sensitivity): beta > 0 fa
 targets, the bias of nearest neighbour, which must then score above 1/2; beta < 0 (the
 reversed prior) favours rough targets, and nearest neighbour must score below 1/2. Only the
 sign is a claim; the margin of 0.01 in the bound keeps the verdict clear of rounding
-(float64, ~1e-15) and is far below the effect at |beta| = 1.
+(float64, ~1e-15) and is far below the effect at |beta| = 1. `config.precision` sets the MLP's
+compute dtype; the uniform claim is exact under every policy (the proof uses no property of h).
 
 Run: python launch.py --config=experiments/no_free_lunch.py:quick --workdir=runs/nfl
 quick: n = 4, m = 8, one MLP, 5 s on 2 CPU cores. paper: m in {4, 6, 8, 10, 12} and three
@@ -54,6 +55,7 @@ from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.metrics_log import MetricsLog
+from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 
 WOLPERT = "Wolpert 1996, Thm 1; Schaffer 1994"
@@ -80,11 +82,13 @@ CLAIMS = (
 _PRESETS = {
     "quick": dict(
         num_bits=4, train_sizes=(8,), train_seed=0, prior_beta=1.0, margin=0.01,
+        precision="float32",
         betas_for_figure=(-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0),
         mlp=dict(widths=(32,), activation="tanh", steps=300, seeds=(0,),
                  optimizer=optimizer_config(name="sgd", learning_rate=0.1))),
     "paper": dict(
         num_bits=4, train_sizes=(4, 6, 8, 10, 12), train_seed=0, prior_beta=1.0, margin=0.01,
+        precision="float32",
         betas_for_figure=(-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0),
         mlp=dict(widths=(64,), activation="tanh", steps=1000, seeds=(0, 1, 2),
                  optimizer=optimizer_config(name="sgd", learning_rate=0.1))),
@@ -96,6 +100,15 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     if preset not in _PRESETS:
         raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
     return ml_collections.ConfigDict(_PRESETS[preset])
+
+
+def example_model(config: ml_collections.ConfigDict):
+    """(model, x_example, optimizer) of the trained MLP, for `launch.py --dtypes`."""
+    mlp = config.mlp
+    model = MLP(widths=tuple(mlp.widths), activation=mlp.activation,
+                **get_policy(config.precision).model_dtypes())
+    return (model, jnp.zeros((2, config.num_bits)),
+            build_optimizer(mlp.optimizer, total_steps=mlp.steps))
 
 
 def hypercube(num_bits: int) -> np.ndarray:
@@ -141,7 +154,8 @@ DETERMINISTIC_LEARNERS = {"nearest_neighbour": nearest_neighbour,
                           "constant_guess": constant_guess, "majority_vote": majority_vote}
 
 
-def _mlp_predictions(train_x, train_y_LxM, test_x, mlp, log, tag) -> dict[str, np.ndarray]:
+def _mlp_predictions(train_x, train_y_LxM, test_x, mlp, policy, log, tag
+                     ) -> dict[str, np.ndarray]:
     """One MLP per (seed, training labeling), all trained by one fit_grid call; for each seed,
     predictions [L, Q] = [output > 0] on the OTS points."""
     num_labelings = train_y_LxM.shape[0]
@@ -150,16 +164,17 @@ def _mlp_predictions(train_x, train_y_LxM, test_x, mlp, log, tag) -> dict[str, n
     y = jnp.asarray(2.0 * train_y_LxM - 1.0, jnp.float32)[:, :, None]
     data = {"x": jnp.broadcast_to(x, (len(seeds),) + x.shape),
             "y": jnp.tile(y, (len(mlp.seeds), 1, 1))}
-    model = MLP(widths=tuple(mlp.widths), activation=mlp.activation)
+    model = MLP(widths=tuple(mlp.widths), activation=mlp.activation, **policy.model_dtypes())
     tx = build_optimizer(mlp.optimizer, total_steps=mlp.steps)
-    states = create_train_states(model, tx, x[:1], seeds)
+    states = create_train_states(model, tx, x[:1], seeds, make_loss_scale(policy))
     states, _ = fit_grid(states, data, batching.full_batch(), loss=mean_squared_error,
                          steps=mlp.steps, data_seeds=list(range(len(seeds))), data_axis=0,
+                         accumulate_steps=mlp.optimizer.accumulate_steps, policy=policy,
                          log=log, tags={"train_size": tag}, label=f"mlp m={tag}",
                          verbose=False)
     test = jnp.asarray(2.0 * test_x - 1.0, jnp.float32)
     outputs = jax.vmap(lambda p: model.apply({"params": p}, test))(states.params)
-    out = np.asarray(outputs)[:, :, 0] > 0
+    out = np.asarray(outputs.astype(jnp.float32))[:, :, 0] > 0
     out = out.reshape(len(mlp.seeds), num_labelings, -1).astype(np.int8)
     return {f"mlp_seed{s}": out[i] for i, s in enumerate(mlp.seeds)}
 
@@ -191,7 +206,8 @@ def _one_train_size(config, points, m, log):
     train_x, test_x = points[train_idx], points[ots_idx]
     train_y = all_labelings(m)
     preds = {name: fn(train_x, train_y, test_x) for name, fn in DETERMINISTIC_LEARNERS.items()}
-    preds.update(_mlp_predictions(train_x, train_y, test_x, config.mlp, log, m))
+    preds.update(_mlp_predictions(train_x, train_y, test_x, config.mlp,
+                                  get_policy(config.precision), log, m))
     preds.update({f"anti_{name}": 1 - p for name, p in list(preds.items())})
     ots = all_labelings(len(ots_idx))
     full = np.zeros((train_y.shape[0], ots.shape[0], points.shape[0]), np.int8)

@@ -39,6 +39,11 @@ running minimum of ||grad f|| of RMSProp and Adam (beta1 = 0) against the guaran
 eps(T) from the bound, and the first step reaching each eps against T(eps). (3) Final
 training/test reconstruction error of NAG, RMSProp and Adam (beta1 0.9, 0.99) at tuned rates.
 
+Precision. `config.precision` (float32 | bfloat16 | float16) applies to the autoencoder only:
+parameters and optimizer state stay float32, the network computes in the policy's dtype. Parts
+(1) and (2) are optimizer arithmetic on a scalar and on a 20-dimensional regression, whose
+claims compare trajectories with closed-form thresholds; they always run in float32.
+
 Run: python launch.py --config=experiments/optimizer_convergence.py:quick --workdir=runs/oc
 quick: ~35 s on 2 CPU cores (autoencoder: 1,500 steps, 2 seeds, 4 rates per optimizer).
 paper: 300k online rounds, 6,000 autoencoder steps, 3 seeds, 7 rates (the paper trains deeper
@@ -58,10 +63,11 @@ from dl_theory.data.batching import minibatches
 from dl_theory.data.mnist1d import load_mnist1d
 from dl_theory.experiment import ClaimSpec, Result, check
 from dl_theory.models.autoencoder import MLPAutoencoder
-from dl_theory.optim import build_optimizer
+from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.metrics_log import MetricsLog
+from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states, set_hyperparams
 
 REDDI = "Reddi, Kale & Kumar 2018, Sec. 3, Thm 1 and Thm 4"
@@ -115,7 +121,7 @@ def _half_decades(grid: dict) -> dict:
 
 _PRESETS = {
     "quick": dict(
-        seeds=2,
+        seeds=2, precision="float32",
         reddi=dict(C=3.0, alpha=0.5, rounds=30_000, x_init=1.0, eps=1e-8,
                    adam_min_x=0.9, amsgrad_max_x=-0.9, adam_min_regret_fraction=0.5,
                    amsgrad_max_regret_fraction=0.1),
@@ -123,9 +129,9 @@ _PRESETS = {
                       init_scale=3.0, xi=0.1, step_fraction=1.0, beta2=0.999,
                       eps_fractions=(0.1, 0.03, 0.01), steps=5000, problem_seed=0),
         autoencoder=dict(widths=(64, 32), code_dim=8, activation="relu", batch_size=128,
-                         steps=1500, optimizers=_AE_OPTIMIZERS)),
+                         steps=1500, accumulate_steps=1, optimizers=_AE_OPTIMIZERS)),
     "paper": dict(
-        seeds=3,
+        seeds=3, precision="float32",
         reddi=dict(C=3.0, alpha=0.5, rounds=300_000, x_init=1.0, eps=1e-8,
                    adam_min_x=0.9, amsgrad_max_x=-0.9, adam_min_regret_fraction=0.5,
                    amsgrad_max_regret_fraction=0.1),
@@ -134,7 +140,7 @@ _PRESETS = {
                       eps_fractions=(0.1, 0.03, 0.01, 0.003), steps=200_000, problem_seed=0),
         autoencoder=dict(
             widths=(128, 64, 32), code_dim=8, activation="relu", batch_size=128, steps=6000,
-            optimizers=_half_decades(_AE_OPTIMIZERS))),
+            accumulate_steps=1, optimizers=_half_decades(_AE_OPTIMIZERS))),
 }
 
 
@@ -143,6 +149,25 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     if preset not in _PRESETS:
         raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
     return ml_collections.ConfigDict(_PRESETS[preset])
+
+
+def _ae_optimizer(cfg, opt) -> optax.GradientTransformation:
+    """The optimizer `opt` (an entry of autoencoder.optimizers) at the first rate of its grid;
+    `set_hyperparams` then gives each grid member its own rate."""
+    return build_optimizer(optimizer_config(
+        name=opt.name, learning_rate=float(opt.rates[0]), kwargs=dict(opt.kwargs),
+        accumulate_steps=cfg.accumulate_steps))
+
+
+def example_model(config: ml_collections.ConfigDict):
+    """(model, x_example, optimizer) of the autoencoder under its first optimizer, for
+    `launch.py --dtypes`; MNIST-1D inputs have 40 features."""
+    cfg = config.autoencoder
+    model = MLPAutoencoder(widths=tuple(cfg.widths), code_dim=cfg.code_dim,
+                           activation=cfg.activation,
+                           **get_policy(config.precision).model_dtypes())
+    first = next(iter(cfg.optimizers.values()))
+    return model, jnp.zeros((2, 40)), _ae_optimizer(cfg, first)
 
 
 # --- Reddi et al.: the online counterexample ---------------------------------------------------
@@ -247,21 +272,23 @@ def _autoencoder(config, log) -> dict:
     data = load_mnist1d()
     train = {"x": jnp.asarray(data["train"]["x"]), "y": jnp.asarray(data["train"]["x"])}
     test = {"x": jnp.asarray(data["test"]["x"]), "y": jnp.asarray(data["test"]["x"])}
+    policy = get_policy(config.precision)
     model = MLPAutoencoder(widths=tuple(cfg.widths), code_dim=cfg.code_dim,
-                           activation=cfg.activation)
+                           activation=cfg.activation, **policy.model_dtypes())
     seeds = list(range(config.seeds))
     out = {}
     for label, opt in cfg.optimizers.items():
         rates = np.repeat(np.asarray(opt.rates, dtype=np.float32), len(seeds))
         members = [s for _ in opt.rates for s in seeds]
-        tx = build_optimizer(ml_collections.ConfigDict(
-            dict(name=opt.name, learning_rate=float(opt.rates[0]), kwargs=dict(opt.kwargs))))
-        states = set_hyperparams(create_train_states(model, tx, train["x"][:2], members),
-                                 learning_rate=rates)
+        tx = _ae_optimizer(cfg, opt)
+        states = create_train_states(model, tx, train["x"][:2], members,
+                                     make_loss_scale(policy))
+        states = set_hyperparams(states, learning_rate=rates)
         states, history = fit_grid(
             states, train, minibatches(cfg.batch_size), loss=mean_squared_error,
             steps=cfg.steps, data_seeds=[100 + s for s in members], eval_data=test,
-            eval_every=cfg.steps // 3, log=log, tags={"part": "autoencoder", "optimizer": label},
+            eval_every=cfg.steps // 3, accumulate_steps=cfg.accumulate_steps, policy=policy,
+            log=log, tags={"part": "autoencoder", "optimizer": label},
             label=f"autoencoder {label}", allow_nonfinite=True)
 
         def full_loss(params, batch):

@@ -39,6 +39,16 @@ and the widest mean-field net must reach a lower test error than its own initial
 model, both trained for the same time and run to convergence (t = inf: ridgeless kernel
 regression), whichever of the two is better.
 
+Optimizer and precision. The theorems are about gradient descent: `optimizer` is plain SGD on
+the full batch (`optimizer_config(name="sgd")`; its rate is scaled per width by
+`learning_rate_scale`), and the closed-form linearised model assumes exactly that. Any other
+optimizer, schedule or technique set from the command line leaves the theorems' setting, and
+the linearisation claim then compares the net with the wrong model. `config.precision` sets the
+nets' compute dtype (parameters stay float32); the empirical NTKs, the initial predictions and
+the closed-form linearised model are always computed in float32 from the float32 parameters,
+with a float32 copy of the net, so only the trained net's own predictions (its test MSE and
+f_T in the linearisation gap) carry the compute dtype.
+
 Run: python launch.py --config=experiments/training_regimes.py:quick --workdir=runs/tr
 quick: widths 64..1024, 3 seeds, 1000 steps: 37 s CPU (user) time, 125 s wall at load 10 on
 2 cores. paper (not yet run): widths 64..4096, 5 seeds, 4000 steps, 256 samples (Lee et al.
@@ -59,11 +69,12 @@ from dl_theory import report
 from dl_theory.data import batching
 from dl_theory.experiment import ClaimSpec, Result, check
 from dl_theory.models.ntk_mlp import NTKMLP, learning_rate_scale
-from dl_theory.optim import build_optimizer
+from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.theory import ntk
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.metrics_log import MetricsLog
+from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 from dl_theory.uncertainty import fit_loglog_slope
 
@@ -96,13 +107,15 @@ _PRESETS = {
     "quick": dict(
         seeds=3, dim=16, num_train=128, num_test=512, data_seed=0, activation="relu",
         bias_scale=0.1, widths=(64, 128, 256, 512, 1024), steps=1000, eval_every=250,
-        learning_rate=0.5, ntk_batch_size=128,
+        precision="float32", optimizer=optimizer_config(name="sgd", learning_rate=0.5),
+        ntk_batch_size=128,
         slope_tolerance=0.15, max_linearization_gap=0.1, min_mean_field_slope=-0.25,
         max_error_ratio=1.0),
     "paper": dict(
         seeds=5, dim=16, num_train=256, num_test=1024, data_seed=0, activation="relu",
         bias_scale=0.1, widths=(64, 128, 256, 512, 1024, 2048, 4096), steps=4000,
-        eval_every=500, learning_rate=0.5, ntk_batch_size=128,
+        eval_every=500, precision="float32",
+        optimizer=optimizer_config(name="sgd", learning_rate=0.5), ntk_batch_size=128,
         slope_tolerance=0.15, max_linearization_gap=0.1, min_mean_field_slope=-0.25,
         max_error_ratio=1.0),
 }
@@ -113,6 +126,23 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     if preset not in _PRESETS:
         raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
     return ml_collections.ConfigDict(_PRESETS[preset])
+
+
+def _gradient_descent(config, width: int, scaling: str):
+    """(optimizer, rate) of one width: config.optimizer with its rate scaled for `scaling`."""
+    lr = config.optimizer.learning_rate * learning_rate_scale(scaling, width)
+    opt = config.optimizer.copy_and_resolve_references()
+    opt.learning_rate = lr
+    return build_optimizer(opt, total_steps=config.steps), lr
+
+
+def example_model(config: ml_collections.ConfigDict):
+    """(model, x_example, optimizer) of the widest NTK-parameterised net, for
+    `launch.py --dtypes`."""
+    width = max(config.widths)
+    model = NTKMLP(widths=(width,), activation=config.activation, param_scaling="ntk",
+                   bias_scale=config.bias_scale, **get_policy(config.precision).model_dtypes())
+    return model, jnp.zeros((2, config.dim)), _gradient_descent(config, width, "ntk")[0]
 
 
 def single_index_data(dim: int, num_train: int, num_test: int, seed: int):
@@ -167,21 +197,26 @@ def _closed_form(theta0, theta_test, f0_train, f0_test, net_test, y_train, y_tes
 def _sweep(scaling: str, train, test, config, log):
     """Trains every width in `scaling`; per width the per-seed measurements and curves."""
     seeds = list(range(config.seeds))
+    policy = get_policy(config.precision)
     out = []
     for width in config.widths:
+        # The float32 net of the closed-form analysis; the trained net has the policy's dtypes.
         model = NTKMLP(widths=(width,), activation=config.activation, param_scaling=scaling,
                        bias_scale=config.bias_scale)
-        lr = config.learning_rate * learning_rate_scale(scaling, width)
-        tx = build_optimizer(ml_collections.ConfigDict(dict(name="sgd", learning_rate=lr)))
-        initial = create_train_states(model, tx, train["x"][:2], seeds)
+        trained = model.clone(**policy.model_dtypes())
+        tx, lr = _gradient_descent(config, width, scaling)
+        initial = create_train_states(trained, tx, train["x"][:2], seeds,
+                                      make_loss_scale(policy))
         final, history = fit_grid(
             initial, train, batching.full_batch(), loss=mean_squared_error, steps=config.steps,
-            data_seeds=seeds, eval_data=test, eval_every=config.eval_every, log=log,
+            data_seeds=seeds, eval_data=test, eval_every=config.eval_every,
+            accumulate_steps=config.optimizer.accumulate_steps, policy=policy, log=log,
             tags={"scaling": scaling, "width": width}, label=f"{scaling} n={width}",
             verbose=False)
         # One apply function per width, reused for every kernel and seed: it compiles once.
         apply_fn = functools.partial(_scalar_apply, model)
         predict = jax.jit(apply_fn)
+        predict_trained = jax.jit(lambda p, x: _scalar_apply(trained, p, x).astype(jnp.float32))
         per_seed = []
         for s in seeds:
             p0 = jax.tree.map(lambda a: a[s], initial.params)
@@ -191,7 +226,8 @@ def _sweep(scaling: str, train, test, config, log):
             theta0, theta_t = kernel(p0, train["x"]), kernel(pt, train["x"])
             measured = _closed_form(theta0, kernel(p0, test["x"], train["x"]),
                                     predict(p0, train["x"]), predict(p0, test["x"]),
-                                    predict(pt, test["x"]), train["y"][:, 0], test["y"][:, 0],
+                                    predict_trained(pt, test["x"]), train["y"][:, 0],
+                                    test["y"][:, 0],
                                     lr, steps=config.steps)
             measured["weight_change"] = _relative_weight_change(p0, pt)
             measured["kernel_change"] = ntk.relative_kernel_change(theta_t, theta0)

@@ -27,7 +27,8 @@ is an optimisation failure, not the theorem). Claims, all in the sup norm of the
 width-2 floor holds at every depth (measured floor = the smallest width-2 sup error), width 3
 goes below it, and the width-3 sup error falls at every depth doubling. The RMSE is reported,
 not claimed: in the quick preset the width-3 RMSE halves from depth 2 to 4 and then stays flat
-to depth 8 (the 3k-step training budget, not the width, limits it there).
+to depth 8 (the 3k-step training budget, not the width, limits it there). `config.precision`
+sets the nets' compute dtype (parameters stay float32); errors are computed in float32.
 
 Run: python launch.py --config=experiments/width_limits.py:quick --workdir=runs/wl
 quick: widths 2, 3; depths 2, 4, 8; 6 seeds; 3k steps: 33-68 s at load 5-6 on 2 shared cores.
@@ -49,6 +50,7 @@ from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.metrics_log import MetricsLog
+from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 
 JOHNSON = "Johnson 2019, Thm 1; Lu et al. 2017, Thm 2 (floor derived in the docstring)"
@@ -70,11 +72,12 @@ CLAIMS = (
 _PRESETS = {
     "quick": dict(
         seeds=6, batch_size=256, grid_side=201, radius=0.6, floor=0.5, narrow_width=2,
-        wide_width=3, widths=(2, 3), depths=(2, 4, 8), steps=3000,
+        wide_width=3, widths=(2, 3), depths=(2, 4, 8), steps=3000, precision="float32",
         optimizer=optimizer_config(name="adam", learning_rate=1e-2, schedule="cosine")),
     "paper": dict(
         seeds=16, batch_size=1024, grid_side=401, radius=0.6, floor=0.5, narrow_width=2,
         wide_width=3, widths=(2, 3, 4, 5), depths=(1, 2, 4, 8, 16), steps=20000,
+        precision="float32",
         optimizer=optimizer_config(name="adam", learning_rate=3e-3, schedule="cosine")),
 }
 
@@ -84,6 +87,14 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     if preset not in _PRESETS:
         raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
     return ml_collections.ConfigDict(_PRESETS[preset])
+
+
+def example_model(config: ml_collections.ConfigDict):
+    """(model, x_example, optimizer) of the widest, deepest trained net, for
+    `launch.py --dtypes`."""
+    model = MLP(widths=(max(config.widths),) * max(config.depths),
+                **get_policy(config.precision).model_dtypes())
+    return model, jnp.zeros((2, 2)), build_optimizer(config.optimizer, total_steps=config.steps)
 
 
 def _check(config) -> None:
@@ -104,14 +115,17 @@ def _train(width: int, depth: int, target: Target, grid, config, log):
     """Sup errors [S], RMSEs [S] and predictions [S, N] of width x depth MLPs."""
     seeds = list(range(config.seeds))
     tx = build_optimizer(config.optimizer, total_steps=config.steps)
-    model = MLP(widths=(width,) * depth)
-    states = create_train_states(model, tx, grid["x"][:2], seeds)
+    policy = get_policy(config.precision)
+    model = MLP(widths=(width,) * depth, **policy.model_dtypes())
+    states = create_train_states(model, tx, grid["x"][:2], seeds, make_loss_scale(policy))
     states, _ = fit_grid(states, None, target.sampler(config.batch_size), loss=mean_squared_error,
                          steps=config.steps, data_seeds=[1000 + s for s in seeds],
-                         eval_data=grid, eval_every=config.steps, log=log,
-                         tags={"width": width, "depth": depth},
+                         eval_data=grid, eval_every=config.steps,
+                         accumulate_steps=config.optimizer.accumulate_steps, policy=policy,
+                         log=log, tags={"width": width, "depth": depth},
                          label=f"width={width} depth={depth}", verbose=False)
     pred = jax.vmap(lambda p: model.apply({"params": p}, grid["x"]))(states.params)
+    pred = pred.astype(jnp.float32)
     diff = np.asarray(pred - grid["y"][None])[..., 0]
     return np.max(np.abs(diff), axis=1), np.sqrt(np.mean(diff**2, axis=1)), np.asarray(pred)
 

@@ -174,7 +174,7 @@ def _train(state, data, sample_batch, *, loss, steps, eval_data, eval_every, eva
                                                            grid, data_axis, strategy)
     train_step = make_train_step(loss, policy)
     draw_batch = _micro_batch(sample_batch, accumulate_steps)
-    eval_step = make_eval_step(loss, eval_metrics)
+    eval_step = make_eval_step(loss, eval_metrics, policy)
     if grid:
         eval_step = jax.vmap(eval_step, in_axes=(0, None))
     eval_step = jax.jit(eval_step)

@@ -102,15 +102,19 @@ def make_train_step(loss: Loss, policy: Policy | None = None
     return train_step
 
 
-def make_eval_step(loss: Loss, extra: Mapping[str, MetricFn] | None = None
-                   ) -> Callable[[TrainState, Batch], Metrics]:
+def make_eval_step(loss: Loss, extra: Mapping[str, MetricFn] | None = None,
+                   policy: Policy | None = None) -> Callable[[TrainState, Batch], Metrics]:
     """Evaluation (train=False: no dropout, running batch statistics) of "loss" and of each
-    `extra` metric `fn(pred, y, weight)` on one batch."""
+    `extra` metric `fn(pred, y, weight)` on one batch; under a precision `policy` the inputs
+    are cast to the compute dtype and the predictions to the output dtype (float32), as in
+    training."""
     extra = dict(extra or {})
 
     def eval_step(state: TrainState, batch: Batch) -> Metrics:
-        pred = state.apply_fn({"params": state.params, **state.model_state}, batch["x"],
-                              train=False)
+        x = batch["x"] if policy is None else policy.cast_to_compute(batch["x"])
+        pred = state.apply_fn({"params": state.params, **state.model_state}, x, train=False)
+        if policy is not None:
+            pred = policy.cast_to_output(pred)
         weight = batch.get("weight")
         metrics = {"loss": loss(pred, batch["y"], weight)}
         metrics.update({name: fn(pred, batch["y"], weight) for name, fn in extra.items()})
