@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
 
 from dl_theory import experiment, report
@@ -22,7 +23,17 @@ def run_quick_preset(name: str, workdir: pathlib.Path, overrides: dict | None = 
     report.prepare_workdir(workdir, config)
     payload = experiment.run_experiment(module, config, workdir, "quick")
     report.write_report(payload, workdir)
+    assert_run_directory_is_complete(payload, pathlib.Path(workdir))
     return payload
+
+
+def assert_run_directory_is_complete(payload: dict, workdir: pathlib.Path) -> None:
+    """config.json, results.json (with the payload's claims), metrics.jsonl (when the run
+    trained), report.md and every figure are on disk."""
+    for name in ("config.json", "results.json", "report.md", *payload["figures"]):
+        assert (workdir / name).is_file(), f"{name} missing from {workdir}"
+    on_disk = json.loads((workdir / "results.json").read_text())
+    assert [c["id"] for c in on_disk["claims"]] == [c["id"] for c in payload["claims"]]
 
 
 def assert_every_claim_holds(payload: dict) -> None:

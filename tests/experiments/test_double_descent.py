@@ -1,6 +1,5 @@
 """The double-descent experiment's quick preset, end to end."""
 
-import json
 
 import numpy as np
 import pytest
@@ -13,14 +12,6 @@ pytestmark = pytest.mark.experiment
 def test_every_claim_holds(quick_run):
     payload, _ = quick_run
     assert_every_claim_holds(payload)
-
-
-def test_run_directory_is_complete(quick_run):
-    payload, workdir = quick_run
-    for name in ("config.json", "results.json", "metrics.jsonl", "report.md", *payload["figures"]):
-        assert (workdir / name).is_file(), name
-    on_disk = json.loads((workdir / "results.json").read_text())
-    assert [c["id"] for c in on_disk["claims"]] == [c["id"] for c in payload["claims"]]
 
 
 def test_tolerance_is_justified_by_finite_size_gap_and_monte_carlo_error(quick_run):
