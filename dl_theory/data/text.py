@@ -3,9 +3,10 @@
 The topics (79 in CPython 3.11, ~465k characters, ~100 distinct characters) are joined in
 sorted-key order; the last `val_fraction` of the characters is the validation split. Windows
 of L + 1 consecutive characters give next-character prediction pairs (x = first L, y = last L),
-as in char-rnn / nanoGPT's shakespeare_char. Unigram and bigram bits-per-character with add-one
-(Laplace) smoothing are the baselines a language model must beat (Shannon 1951; Manning &
-Schutze 1999, Sec. 6.2.2 for Laplace's law).
+as in char-rnn / nanoGPT's shakespeare_char (`window_batches` draws them inside the training
+loop; `contiguous_windows` tiles the validation split for evaluation). Unigram and bigram
+bits-per-character with add-one (Laplace) smoothing are the baselines a language model must
+beat (Shannon 1951; Manning & Schutze 1999, Sec. 6.2.2 for Laplace's law).
 """
 
 import dataclasses
@@ -16,6 +17,8 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from dl_theory.data.batching import Batch, Sampler
 
 
 def corpus_text() -> str:
@@ -118,6 +121,47 @@ def window_sampler(
         return {"x": windows_BxW[:, :-1], "y": windows_BxW[:, 1:]}
 
     return sample
+
+
+def window_batches(seq_len: int, batch_size: int) -> Sampler:
+    """A training-loop sampler `sample(data, key) -> {"x": [B, L] int32, "y": [B, L] int32}`.
+
+    The same windows as `window_sampler`, drawn from `data["ids"]` (shape [T] int32, passed
+    to the compiled program as an argument): B starts s ~ U{0, ..., T - L - 1}, x =
+    ids[s : s + L], y = ids[s + 1 : s + L + 1]. Follows `dl_theory.data.batching`'s protocol,
+    so it plugs into `fit` / `fit_grid` with data={"ids": train_ids}.
+    """
+    for name, value in (("seq_len", seq_len), ("batch_size", batch_size)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}={value!r}; must be a positive integer")
+    offsets_W = jnp.arange(seq_len + 1)
+
+    def sample(data: Batch, key: jax.Array) -> dict[str, jax.Array]:
+        ids_T = data["ids"]
+        if ids_T.ndim != 1 or not seq_len < ids_T.shape[0]:
+            raise ValueError(f"seq_len={seq_len}; need data['ids'] of shape [T] with "
+                             f"T > seq_len, got shape {ids_T.shape}")
+        starts_B = jax.random.randint(key, (batch_size,), 0, ids_T.shape[0] - seq_len)
+        windows_BxW = ids_T[starts_B[:, None] + offsets_W[None, :]].astype(jnp.int32)
+        return {"x": windows_BxW[:, :-1], "y": windows_BxW[:, 1:]}
+
+    return sample
+
+
+def contiguous_windows(ids_T: np.ndarray, seq_len: int, num_windows: int) -> dict[str, np.ndarray]:
+    """Non-overlapping evaluation windows {"x": [W, L], "y": [W, L]} from the start of ids.
+
+    Window k is x = ids[kL : kL + L], y = ids[kL + 1 : kL + L + 1], so the y's tile
+    ids[1 : WL + 1]: exactly the positions `unigram_bpc` / `bigram_bpc` score on
+    ids[: WL + 1], which makes a model's bits per character comparable to theirs.
+    """
+    ids_T = np.asarray(ids_T)
+    if seq_len < 1 or num_windows < 1 or num_windows * seq_len + 1 > len(ids_T):
+        raise ValueError(f"seq_len={seq_len}, num_windows={num_windows}; need both >= 1 and "
+                         f"num_windows * seq_len + 1 <= len(ids) = {len(ids_T)}")
+    span = num_windows * seq_len
+    return {"x": ids_T[:span].reshape(num_windows, seq_len).astype(np.int32),
+            "y": ids_T[1:span + 1].reshape(num_windows, seq_len).astype(np.int32)}
 
 
 def _check_ids(train_ids: np.ndarray, val_ids: np.ndarray, vocab_size: int) -> None:

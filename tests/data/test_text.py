@@ -10,9 +10,11 @@ import pytest
 from dl_theory.data.text import (
     CharVocab,
     bigram_bpc,
+    contiguous_windows,
     corpus_text,
     load_char_corpus,
     unigram_bpc,
+    window_batches,
     window_sampler,
 )
 
@@ -77,6 +79,35 @@ def test_window_starts_cover_exactly_every_valid_position():
     starts = x[:, 0]
     np.testing.assert_array_equal(x, starts[:, None] + np.arange(3)[None, :])
     assert set(starts.tolist()) == set(range(7))
+
+
+def test_window_batches_follow_the_sampler_protocol_and_draw_the_same_windows():
+    ids = np.arange(10, dtype=np.int32)
+    sample = window_batches(seq_len=3, batch_size=2000)
+    batch = jax.jit(sample)({"ids": ids}, jax.random.key(0))
+    x, y = np.asarray(batch["x"]), np.asarray(batch["y"])
+    assert x.shape == y.shape == (2000, 3) and x.dtype == np.int32
+    np.testing.assert_array_equal(x, x[:, :1] + np.arange(3)[None, :])
+    np.testing.assert_array_equal(y, x + 1)
+    assert set(x[:, 0].tolist()) == set(range(7))
+    # Same key, same windows as the key-first window_sampler.
+    np.testing.assert_array_equal(x, np.asarray(window_sampler(ids, 3)(jax.random.key(0),
+                                                                        2000)["x"]))
+
+
+def test_window_batches_refuse_bad_sizes():
+    with pytest.raises(ValueError, match="batch_size=0"):
+        window_batches(seq_len=3, batch_size=0)
+    with pytest.raises(ValueError, match="seq_len=10"):
+        window_batches(seq_len=10, batch_size=2)({"ids": np.arange(10)}, jax.random.key(0))
+
+
+def test_contiguous_windows_tile_the_positions_the_baselines_score():
+    windows = contiguous_windows(np.arange(20, dtype=np.int32), seq_len=4, num_windows=3)
+    np.testing.assert_array_equal(windows["x"], np.arange(12).reshape(3, 4))
+    np.testing.assert_array_equal(windows["y"], np.arange(1, 13).reshape(3, 4))
+    with pytest.raises(ValueError, match="num_windows=5"):
+        contiguous_windows(np.arange(20), seq_len=4, num_windows=5)
 
 
 @pytest.mark.parametrize("seq_len", [0, 10, 11])

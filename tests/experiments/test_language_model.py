@@ -1,6 +1,5 @@
 """The language-model experiment's quick preset end to end, and its decoding helpers."""
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -1,6 +1,5 @@
 """The sequence-memory experiment's quick preset end to end, and its gate initialisation."""
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
