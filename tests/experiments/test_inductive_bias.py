@@ -1,0 +1,103 @@
+"""The inductive-bias experiment's quick preset, end to end, and its exact-equivariance tools."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from harness import assert_run_directory_is_complete
+
+from dl_theory import experiment
+from dl_theory.data.mnist1d import SEQ_LEN, position_permutation
+from dl_theory.models.conv import CNN
+from dl_theory.models.transformer import ConvTransformerClassifier
+
+EXPERIMENT = "inductive_bias"
+MODULE = experiment.load_experiment(EXPERIMENT)
+PERM = position_permutation(0)
+X = jax.random.normal(jax.random.PRNGKey(0), (16, SEQ_LEN))
+
+
+def _apply(name, params, x):
+    model = MODULE.build_model(name, MODULE.get_config("quick"))
+    return model.apply({"params": params}, MODULE._inputs(np.asarray(x), name))
+
+
+def _init(name, seed=0):
+    model = MODULE.build_model(name, MODULE.get_config("quick"))
+    return model.init(jax.random.PRNGKey(seed), MODULE._inputs(np.asarray(X[:2]), name))["params"]
+
+
+@pytest.mark.parametrize("name", ["logreg", "mlp", "transformer"])
+def test_aligned_first_layer_computes_the_same_function_on_shuffled_inputs(name):
+    params = _init(name)
+    aligned = MODULE.ARCHITECTURES[name].align(params, PERM)
+    original = _apply(name, params, X)
+    np.testing.assert_allclose(_apply(name, aligned, X[:, PERM]), original, atol=1e-5)
+    # Without alignment the shuffled input gives another function: the test can fail.
+    assert float(jnp.max(jnp.abs(_apply(name, params, X[:, PERM]) - original))) > 1e-2
+
+
+@pytest.mark.parametrize("name", ["mlp", "transformer"])
+def test_aligned_twins_stay_equal_through_adam_steps(name):
+    """Adam is coordinatewise, so it commutes with the permutation: after 20 steps the twins
+    still compute the same logits (to float rounding)."""
+    y = jnp.arange(16) % 10
+    tx = optax.adam(1e-2)
+
+    def train(params, x):
+        state = tx.init(params)
+        for _ in range(20):
+            grads = jax.grad(lambda p: optax.softmax_cross_entropy_with_integer_labels(
+                _apply(name, p, x), y).mean())(params)
+            updates, state = tx.update(grads, state, params)
+            params = optax.apply_updates(params, updates)
+        return params
+
+    params = _init(name)
+    twin = train(MODULE.ARCHITECTURES[name].align(params, PERM), X[:, PERM])
+    np.testing.assert_allclose(_apply(name, twin, X[:, PERM]), _apply(name, train(params, X), X),
+                               atol=1e-4)
+
+
+@pytest.mark.parametrize("model", [
+    CNN(10, channels=(6, 5), kernel_size=5, readout="flatten", spatial_dims=1),
+    ConvTransformerClassifier(10, conv_channels=(8, 8), kernel_size=4, conv_stride=2,
+                              d_model=8, num_heads=2, num_layers=1, mlp_dim=8, max_len=40)])
+def test_conv_as_matmul_equals_lax_conv(model):
+    variables = model.init(jax.random.PRNGKey(1), X)
+    with nn.intercept_methods(MODULE._conv_as_matmul):
+        same_tree = model.init(jax.random.PRNGKey(1), X)
+        out = model.apply(variables, X)
+    assert jax.tree.map(jnp.shape, same_tree) == jax.tree.map(jnp.shape, variables)
+    np.testing.assert_allclose(out, model.apply(variables, X), atol=1e-5)
+
+
+def test_unknown_model_name_is_rejected():
+    with pytest.raises(ValueError, match="known"):
+        MODULE.build_model("lstm9", MODULE.get_config("quick"))
+
+
+@pytest.mark.experiment
+def test_verdicts_are_the_recorded_ones(quick_run):
+    payload, _ = quick_run
+    verdicts = {c["id"]: c["holds"] for c in payload["claims"]}
+    # Measured, kept failing: float rounding of the permuted sums (~1e-6) is amplified by
+    # 500 Adam steps of a non-convex net to seed-scale differences (MLP: 3.4 points);
+    # logistic regression (convex) stays exact.
+    expected_failures = {"aligned_first_layer_is_exact"}
+    assert verdicts == {k: k not in expected_failures for k in verdicts}, verdicts
+
+
+@pytest.mark.experiment
+def test_run_directory_and_table(quick_run):
+    payload, workdir = quick_run
+    assert_run_directory_is_complete(payload, workdir)
+    table = payload["metrics"]["table"]
+    assert set(table) == set(MODULE.ARCHITECTURES)
+    logreg = table["logreg"]
+    # Convex logistic regression: the aligned twin lands on the original accuracy exactly.
+    assert logreg["aligned"] == logreg["original"]
+    for row in table.values():
+        assert row["params"] > 0 and all(0.1 <= a <= 1.0 for a in row["original"])
