@@ -142,8 +142,9 @@ def load_experiment(name_or_path: str) -> types.ModuleType:
 
 
 def summary_line(module: types.ModuleType) -> str:
-    """The first line of an experiment's docstring."""
-    return (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else ""
+    """The first paragraph of an experiment's docstring, on one line."""
+    first_paragraph = (module.__doc__ or "").strip().split("\n\n")[0]
+    return " ".join(first_paragraph.split())
 
 
 def validate_result(module: types.ModuleType, result: Result) -> None:
