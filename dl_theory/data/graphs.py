@@ -43,7 +43,7 @@ def karate_club() -> dict[str, np.ndarray | int]:
     except ImportError as err:
         raise ImportError(
             "the karate club graph comes from networkx, which is not installed:"
-            " pip install -e '.[graphs]' (or pip install networkx)"
+            " pip install networkx (a dependency of dl_theory; reinstall with pip install -e .)"
         ) from err
     graph = networkx.karate_club_graph()
     u_P, v_P = np.array(list(graph.edges())).T
