@@ -19,6 +19,7 @@ import optax
 from dl_theory.data import batching
 from dl_theory.models.mlp import MLP
 from dl_theory.train import parallel
+from dl_theory.train.checkpoint import Checkpointer
 from dl_theory.train.fit import fit, fit_grid
 from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.state import create_train_state, create_train_states
@@ -92,7 +93,7 @@ def references():
 def run_devices(out):
     model, tx, data = problem()
     mesh = parallel.make_mesh()
-    report = {"num_devices": len(jax.devices())}
+    report = {"num_devices": len(jax.devices()), "out": str(out)}
     rep, by_data = parallel.replicated_sharding(mesh), parallel.data_sharding(mesh)
 
     state = parallel.replicate(init_state(model, tx, data["x"][:1]), mesh)
@@ -104,6 +105,9 @@ def run_devices(out):
     arrays = flat_params(trained.params, "step")
     # fit sees 4 devices and runs data-parallel by itself: plain state, data and sampler.
     fitted = fit_steps(init_state(model, tx, data["x"][:1]), data)
+    # Saved from 4 devices (replicated arrays); test_parallel restores it on 1 device.
+    Checkpointer(f"{out}/checkpoint").save(int(fitted.step), {"train": fitted},
+                                           {"step": int(fitted.step)})
     arrays.update(flat_params(fitted.params, "fit"))
     try:
         parallel.shard_batch({"x": data["x"][:6], "y": data["y"][:6]}, mesh)

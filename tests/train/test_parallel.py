@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from dl_theory.train import parallel
+from dl_theory.train.checkpoint import Checkpointer
 
 WORKER = Path(__file__).with_name("parallel_worker.py")
 # Summation order differs across devices (all-reduce of partial gradients), nothing else.
@@ -109,6 +110,17 @@ def test_data_parallel_steps_on_4_devices_match_1_device(four_devices, reference
 
 def test_fit_on_4_devices_runs_data_parallel_and_matches_1_device(four_devices, reference):
     assert_same_params(four_devices[1], reference, "fit")
+
+
+def test_checkpoint_written_on_4_devices_restores_on_1(four_devices):
+    report, arrays, _ = four_devices
+    worker = load_worker()
+    model, tx, data = worker.problem()
+    like = worker.init_state(model, tx, data["x"][:1])
+    out = Path(report["out"])
+    restored, extra = Checkpointer(out / "checkpoint").restore_latest({"train": like})
+    assert extra["step"] == int(restored["train"].step) > 0
+    assert_same_params(worker.flat_params(restored["train"].params, "fit"), arrays, "fit")
 
 
 def test_batch_not_divisible_by_the_devices_is_a_clear_error(four_devices):
