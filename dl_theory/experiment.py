@@ -22,6 +22,8 @@ import time
 import types
 from typing import Any
 
+import ml_collections
+
 from dl_theory import receipt
 from dl_theory.uncertainty import Estimate
 
@@ -105,6 +107,13 @@ def check(
     if interval is not None:
         expected += " (whole 95% interval)"
     return Claim(spec.id, spec.statement, spec.source, value, expected, bool(holds), interval)
+
+
+def config_from_presets(presets: dict[str, dict], preset: str):
+    """The ConfigDict of `presets[preset]`; a clear error naming the known presets."""
+    if preset not in presets:
+        raise ValueError(f"preset={preset!r}; known presets: {sorted(presets)}")
+    return ml_collections.ConfigDict(presets[preset])
 
 
 def resolve_experiment_path(name_or_path: str) -> pathlib.Path:

@@ -37,7 +37,7 @@ import numpy as np
 
 from dl_theory import report
 from dl_theory.data.synthetic import Target
-from dl_theory.experiment import ClaimSpec, Result, check
+from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
 from dl_theory.models import constructions
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer, optimizer_config
@@ -110,9 +110,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, ~30 s) or "paper" (deeper constructions, wider shallow nets)."""
-    if preset not in _PRESETS:
-        raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
-    return ml_collections.ConfigDict(_PRESETS[preset])
+    return config_from_presets(_PRESETS, preset)
 
 
 def example_model(config: ml_collections.ConfigDict):

@@ -59,7 +59,7 @@ import numpy as np
 
 from dl_theory import report
 from dl_theory.data.synthetic import Target
-from dl_theory.experiment import ClaimSpec, Result, check
+from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
 from dl_theory.models.mlp import MLP, get_activation
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.theory.kernel_ridge import kernel_ridge_predict, tune_kernel_ridge
@@ -121,9 +121,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests: d = 4, 8) or "paper" (d = 4, 8, 16, larger n; not run here)."""
-    if preset not in _PRESETS:
-        raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
-    return ml_collections.ConfigDict(_PRESETS[preset])
+    return config_from_presets(_PRESETS, preset)
 
 
 def _check_power_of_two(dim: int) -> None:

@@ -50,7 +50,7 @@ import numpy as np
 from dl_theory import report
 from dl_theory.data.batching import full_batch
 from dl_theory.data.mnist1d import NUM_CLASSES, load_mnist1d
-from dl_theory.experiment import ClaimSpec, Result, check
+from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.theory import ridgeless
@@ -115,9 +115,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, ~40 s on 2 cores) or "paper" (larger n, more widths and seeds)."""
-    if preset not in _PRESETS:
-        raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
-    return ml_collections.ConfigDict(_PRESETS[preset])
+    return config_from_presets(_PRESETS, preset)
 
 
 def example_model(config: ml_collections.ConfigDict):

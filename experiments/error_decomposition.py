@@ -52,7 +52,7 @@ import numpy as np
 
 from dl_theory import report
 from dl_theory.data import synthetic
-from dl_theory.experiment import ClaimSpec, Result, check
+from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.fit import fit_grid
@@ -99,9 +99,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests) or "paper" (wider, more samples, more restarts)."""
-    if preset not in _PRESETS:
-        raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
-    config = ml_collections.ConfigDict(_PRESETS[preset])
+    config = config_from_presets(_PRESETS, preset)
     if config.estimation_width not in config.widths:
         raise ValueError(f"estimation_width={config.estimation_width}; must be one of "
                          f"widths={tuple(config.widths)}")

@@ -57,7 +57,7 @@ import numpy as np
 from dl_theory import report
 from dl_theory.data import graphs
 from dl_theory.data.batching import full_batch
-from dl_theory.experiment import ClaimSpec, Result, check
+from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
 from dl_theory.models.graph import GCN, Graph
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer, optimizer_config
@@ -110,9 +110,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, ~20 s on 2 cores) or "paper" (larger SBMs, more seeds)."""
-    if preset not in _PRESETS:
-        raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
-    return ml_collections.ConfigDict(_PRESETS[preset])
+    return config_from_presets(_PRESETS, preset)
 
 
 class NodeMLP(nn.Module):

@@ -58,7 +58,7 @@ from dl_theory import report
 from dl_theory.data.batching import minibatches
 from dl_theory.data.mnist1d import NUM_CLASSES, load_mnist1d
 from dl_theory.data.text import bigram_bpc, load_char_corpus, window_sampler
-from dl_theory.experiment import ClaimSpec, Result, check
+from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
 from dl_theory.models.mlp import MLP
 from dl_theory.models.transformer import CausalLM
 from dl_theory.optim import build_optimizer, optimizer_config
@@ -153,9 +153,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests) or "paper" (longer runs, more seeds); see the module docstring."""
-    if preset not in _PRESETS:
-        raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
-    return ml_collections.ConfigDict(_PRESETS[preset])
+    return config_from_presets(_PRESETS, preset)
 
 
 def _lm(config, policy: Policy, vocab_size: int) -> CausalLM:

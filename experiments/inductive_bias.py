@@ -77,7 +77,7 @@ import numpy as np
 from dl_theory import report
 from dl_theory.data.batching import minibatches
 from dl_theory.data.mnist1d import NUM_CLASSES, SEQ_LEN, load_mnist1d, position_permutation
-from dl_theory.experiment import ClaimSpec, Result, check
+from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
 from dl_theory.models.conv import CNN
 from dl_theory.models.mlp import MLP
 from dl_theory.models.recurrent import RCNN, SequenceClassifier
@@ -249,9 +249,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, ~2 min on 2 shared cores) or "paper" (the paper's budget)."""
-    if preset not in _PRESETS:
-        raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
-    return ml_collections.ConfigDict(_PRESETS[preset])
+    return config_from_presets(_PRESETS, preset)
 
 
 def build_model(name: str, config: ml_collections.ConfigDict) -> nn.Module:

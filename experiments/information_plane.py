@@ -55,7 +55,7 @@ import numpy as np
 
 from dl_theory import report
 from dl_theory.data.batching import minibatches
-from dl_theory.experiment import ClaimSpec, Result, check
+from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
 from dl_theory.models.mlp import get_activation
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.theory.mutual_information import binned_information_plane
@@ -109,9 +109,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, ~40 s on 2 cores) or "paper" (longer training, more seeds)."""
-    if preset not in _PRESETS:
-        raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
-    return ml_collections.ConfigDict(_PRESETS[preset])
+    return config_from_presets(_PRESETS, preset)
 
 
 def example_model(config: ml_collections.ConfigDict):

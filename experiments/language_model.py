@@ -46,7 +46,7 @@ import numpy as np
 
 from dl_theory import report
 from dl_theory.data import text
-from dl_theory.experiment import ClaimSpec, Result, check
+from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
 from dl_theory.models.transformer import CausalLM, generate, init_cache
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.fit import fit_grid
@@ -99,9 +99,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, ~75 s on 2 cores) or "paper" (4 sizes, 5k steps)."""
-    if preset not in _PRESETS:
-        raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
-    return ml_collections.ConfigDict(_PRESETS[preset])
+    return config_from_presets(_PRESETS, preset)
 
 
 def build_model(config: ml_collections.ConfigDict, size, vocab_size: int) -> CausalLM:

@@ -53,7 +53,7 @@ import numpy as np
 
 from dl_theory import report
 from dl_theory.data import synthetic
-from dl_theory.experiment import ClaimSpec, Result, check
+from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
 from dl_theory.models.constructions import sawtooth_net
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer, optimizer_config
@@ -124,9 +124,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, < 1 min on 2 cores) or "paper" (larger N, more depths and nets)."""
-    if preset not in _PRESETS:
-        raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
-    return ml_collections.ConfigDict(_PRESETS[preset])
+    return config_from_presets(_PRESETS, preset)
 
 
 def he_normal_layers(rng: np.random.Generator, input_dim: int, widths,

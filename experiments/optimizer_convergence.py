@@ -61,7 +61,7 @@ import optax
 from dl_theory import report
 from dl_theory.data.batching import minibatches
 from dl_theory.data.mnist1d import load_mnist1d
-from dl_theory.experiment import ClaimSpec, Result, check
+from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
 from dl_theory.models.autoencoder import MLPAutoencoder
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.fit import fit_grid
@@ -146,9 +146,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, ~35 s on 2 cores) or "paper" (longer runs, larger grids)."""
-    if preset not in _PRESETS:
-        raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
-    return ml_collections.ConfigDict(_PRESETS[preset])
+    return config_from_presets(_PRESETS, preset)
 
 
 def _ae_optimizer(cfg, opt) -> optax.GradientTransformation:

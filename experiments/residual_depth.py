@@ -54,7 +54,7 @@ import numpy as np
 from dl_theory import report
 from dl_theory.data.batching import minibatches
 from dl_theory.data.mnist1d import NUM_CLASSES, SEQ_LEN, load_mnist1d
-from dl_theory.experiment import ClaimSpec, Result, check
+from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
 from dl_theory.models.residual import ResidualMLP
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.fit import fit_grid
@@ -110,9 +110,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, ~45 s on 2 cores) or "paper" (wider, deeper, longer)."""
-    if preset not in _PRESETS:
-        raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
-    return ml_collections.ConfigDict(_PRESETS[preset])
+    return config_from_presets(_PRESETS, preset)
 
 
 def build_model(config: ml_collections.ConfigDict, variant: str, depth: int) -> ResidualMLP:

@@ -51,7 +51,7 @@ import numpy as np
 
 from dl_theory import report
 from dl_theory.data.sequence_tasks import delayed_recall, delayed_recall_sampler
-from dl_theory.experiment import ClaimSpec, Result, check
+from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
 from dl_theory.models.recurrent import SequenceClassifier
 from dl_theory.models.transformer import TransformerClassifier
 from dl_theory.optim import build_optimizer, optimizer_config
@@ -104,9 +104,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, ~80 s on 2 cores) or "paper" (delays up to 512)."""
-    if preset not in _PRESETS:
-        raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
-    return ml_collections.ConfigDict(_PRESETS[preset])
+    return config_from_presets(_PRESETS, preset)
 
 
 def build_model(config: ml_collections.ConfigDict, architecture: str, seq_len: int):

@@ -67,7 +67,7 @@ import numpy as np
 
 from dl_theory import report
 from dl_theory.data import batching
-from dl_theory.experiment import ClaimSpec, Result, check
+from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
 from dl_theory.models.ntk_mlp import NTKMLP, learning_rate_scale
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.theory import ntk
@@ -123,9 +123,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, ~40 s on 2 idle cores) or "paper" (wider nets, more seeds)."""
-    if preset not in _PRESETS:
-        raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
-    return ml_collections.ConfigDict(_PRESETS[preset])
+    return config_from_presets(_PRESETS, preset)
 
 
 def _gradient_descent(config, width: int, scaling: str):

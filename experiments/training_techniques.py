@@ -71,7 +71,7 @@ from jax.flatten_util import ravel_pytree
 from dl_theory import report
 from dl_theory.data import synthetic
 from dl_theory.data.batching import full_batch, minibatches
-from dl_theory.experiment import ClaimSpec, Result, check
+from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
 from dl_theory.models.mlp import MLP, Perceptron
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.optim.swa import swa_state
@@ -221,9 +221,7 @@ _PRESETS["paper"] = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests; every part tiny) or "paper" (more seeds, steps and draws)."""
-    if preset not in _PRESETS:
-        raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
-    return ml_collections.ConfigDict(_PRESETS[preset])
+    return config_from_presets(_PRESETS, preset)
 
 
 # --- shared data ---------------------------------------------------------------------------

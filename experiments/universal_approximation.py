@@ -40,7 +40,7 @@ import numpy as np
 
 from dl_theory import report
 from dl_theory.data import synthetic
-from dl_theory.experiment import ClaimSpec, Result, check
+from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.fit import fit_grid
@@ -100,9 +100,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, ~1 min on 2 cores) or "paper" (the full sweep)."""
-    if preset not in _PRESETS:
-        raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
-    return ml_collections.ConfigDict(_PRESETS[preset])
+    return config_from_presets(_PRESETS, preset)
 
 
 def example_model(config: ml_collections.ConfigDict):
