@@ -2,17 +2,20 @@
 
   python launch.py --config=experiments/universal_approximation.py:quick --workdir=runs/ua
   python launch.py --config=experiments/universal_approximation.py --config.seeds=5 --strict
+  python launch.py --config=experiments/universal_approximation.py --parts=barron --rerun
   python launch.py --list
   python launch.py --config=experiments/half_precision.py --dtypes    # per-layer dtype table
 
 On several hosts, start the same command on each with --coordinator_address=HOST:PORT
 --num_processes=P --process_id=I (or --distributed to detect them from SLURM / Open MPI);
 every process trains its share, process 0 alone writes the run directory.
+
+A rerun into the same --workdir skips the parts whose config and code are unchanged
+(dl_theory.parts); the layout of the run directory is in dl_theory.run_directory.
 """
 
 from __future__ import annotations
 
-import datetime
 import pathlib
 import sys
 
@@ -20,14 +23,21 @@ import jax
 from absl import app, flags
 from ml_collections import config_flags
 
-from dl_theory import experiment, report
+from dl_theory import experiment, report, run_directory
 from dl_theory.train import parallel, precision
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "experiments/NAME.py[:PRESET]; override any key with --config.KEY=VALUE.",
     lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (default runs/NAME-PRESET-TIME).")
-_STRICT = flags.DEFINE_bool("strict", False, "Exit with status 1 if any claim does not hold.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (default "
+                                "runs/NAME-PRESET-TIME-PID, never shared by two launches).")
+_STRICT = flags.DEFINE_bool("strict", False, "Exit with status 1 if any verdict differs from "
+                            "the expected one (a claim that fails, or a known negative result "
+                            "that holds).")
+_PARTS = flags.DEFINE_list("parts", None, "Run only these parts (comma-separated names, see "
+                           "--list); the others come from the workdir's cache when valid.")
+_RERUN = flags.DEFINE_bool("rerun", False, "Recompute the selected parts even when their "
+                           "config and code are unchanged since the run in --workdir.")
 _LIST = flags.DEFINE_bool("list", False, "List the experiments with their claims and exit.")
 _DTYPES = flags.DEFINE_bool("dtypes", False, "Print the per-layer dtype table (params, "
                             "activations, gradients, optimizer state) of the experiment's "
@@ -46,8 +56,11 @@ def _list_experiments() -> None:
     for name, path in experiment.available_experiments().items():
         module = experiment.load_experiment(str(path))
         print(f"{name}: {experiment.summary_line(module)}")
+        if hasattr(module, "PARTS"):
+            print(f"    parts: {', '.join(part.name for part in module.PARTS)}")
         for spec in module.CLAIMS:
-            print(f"    {spec.id}  ({spec.source})")
+            negative = "" if spec.expected_holds else f"  expected NOT to hold: {spec.why}"
+            print(f"    {spec.id}  {spec.bound_text()}  ({spec.source}){negative}")
 
 
 def _preset_of(config_arg: str) -> tuple[str, str]:
@@ -86,17 +99,20 @@ def main(argv: list[str]) -> int:
         return 0
     _join_processes()
     writer = jax.process_index() == 0
-    workdir = _WORKDIR.value or str(pathlib.Path("runs") / (
-        f"{pathlib.Path(path).stem}-{preset}-{datetime.datetime.now():%Y%m%d-%H%M%S}"))
-    if writer:
-        report.prepare_workdir(workdir, _CONFIG.value)
-    payload = experiment.run_experiment(module, _CONFIG.value, workdir, preset)
+    workdir = _WORKDIR.value
+    if workdir is None and writer:
+        workdir = run_directory.default_workdir(pathlib.Path(path).stem, preset)
+    try:
+        payload = run_directory.run(module, _CONFIG.value, workdir, preset,
+                                    selected_parts=_PARTS.value, rerun=_RERUN.value,
+                                    writer=writer)
+    except run_directory.WorkdirBusyError as busy:
+        sys.exit(f"launch.py: error: {busy}")
     if not writer:
         return 0
-    report.write_report(payload, workdir)
     print(report.verdict_table(payload))
     print(f"run directory: {workdir}")
-    if _STRICT.value and not all(c["holds"] for c in payload["claims"]):
+    if _STRICT.value and report.surprises(payload):
         return 1
     return 0
 

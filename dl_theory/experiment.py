@@ -1,13 +1,18 @@
-"""The experiment protocol: claims, results, and loading and running experiment modules.
+"""The experiment protocol: claims, parts, results, and loading experiment modules.
 
-An experiment is a module in `experiments/` with
+An experiment is a module in `experiments/` with (second version of the protocol)
 
-    CLAIMS: tuple[ClaimSpec, ...]        # what it tests, known before anything runs
+    CLAIMS: tuple[ClaimSpec, ...]        # keyed by id, each with its bound; --list needs no run
+    PARTS: tuple[Part, ...]              # named computations: config -> JSON measurements
     def get_config(preset="quick") -> ml_collections.ConfigDict
-    def run(config, workdir) -> Result
+    def figures(config, measurements, workdir) -> list[str]     # optional
 
-`run` measures numbers and turns each into a `Claim` with `check`, which computes `holds` from
-the measured value and the stated bound, so that no verdict is ever written by hand.
+A part computes measurements and judges nothing; its `judge` turns the measurements into one
+number per claim id, and `judge_claims` compares each with the bound its spec names, so that no
+verdict is ever written by hand. `dl_theory.parts` runs, caches and resumes the parts.
+
+Experiments not yet converted follow the first version, `run(config, workdir) -> Result`,
+which calls `check` itself; `dl_theory.run_directory` runs both.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import pathlib
 import sys
 import time
 import types
+from collections.abc import Callable
 from typing import Any
 
 import ml_collections
@@ -30,13 +36,67 @@ from dl_theory.uncertainty import Estimate
 EXPERIMENTS_DIR = pathlib.Path(__file__).resolve().parent.parent / "experiments"
 
 
+Bound = float | str | None  # a number, or the dotted config key that holds it
+
+
 @dataclasses.dataclass(frozen=True)
 class ClaimSpec:
-    """A falsifiable sentence an experiment tests: its id, the sentence and its source."""
+    """A falsifiable sentence an experiment tests: its id, the sentence, its source, its bound
+    and the verdict expected of it.
+
+    `at_least` / `at_most` are numbers or dotted config keys ("cybenko.max_rel_error"); leave
+    both None when the judge measures the tolerance in the run (it returns `Measured`). A known
+    negative result has `expected_holds=False` and says `why`; `--strict` fails only when a
+    verdict differs from the expected one.
+    """
 
     id: str
     statement: str
     source: str
+    at_least: Bound = None
+    at_most: Bound = None
+    unit: str = ""
+    expected_holds: bool = True
+    why: str = ""
+
+    def __post_init__(self):
+        if not self.expected_holds and not self.why:
+            raise ValueError(f"claim {self.id!r}: expected_holds=False needs `why` (the measured "
+                             "reason the claim is kept failing)")
+
+    def bound_text(self) -> str:
+        """The bound as written in the spec, for `--list` (config keys unresolved)."""
+        if self.at_least is None and self.at_most is None:
+            return "bound measured in the run"
+        return _describe_bound(self.at_least, self.at_most)
+
+
+@dataclasses.dataclass(frozen=True)
+class Measured:
+    """A judge's value whose tolerance was itself measured in the run (overrides the spec's
+    bound): e.g. at_most = three standard errors of a seed spread."""
+
+    value: float | Estimate
+    at_least: float | None = None
+    at_most: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Part:
+    """A named computation of an experiment: `compute(config, log) -> measurements` and
+    `judge(config, measurements) -> {claim id: number | Estimate | Measured}`.
+
+    `reads` lists the top-level config keys the part uses; `compute` is given a config holding
+    only those keys, so the part's cache hash (over exactly these keys) cannot miss a knob it
+    reads: a forgotten key fails at once with an AttributeError naming it. `log` is a
+    `MetricsLog` in the part's own directory. Measurements must be JSON-serialisable (lists,
+    dicts, floats); the judge reads the config's bound keys, never a cached value.
+    """
+
+    name: str
+    compute: Callable[[ml_collections.ConfigDict, Any], dict[str, Any]]
+    judge: Callable[[ml_collections.ConfigDict, dict[str, Any]], dict[str, Any]]
+    reads: tuple[str, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,9 +113,20 @@ class Claim:
     expected: str
     holds: bool
     interval: tuple[float, float] | None = None
+    expected_holds: bool = True
+    why: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The claim as valid JSON: a non-finite measured value becomes null plus a reason."""
+        record = dataclasses.asdict(self)
+        values = [self.measured, *(self.interval or ())]
+        if not all(math.isfinite(v) for v in values):
+            record["measured"] = self.measured if math.isfinite(self.measured) else None
+            record["interval"] = (None if self.interval is None else
+                                  [v if math.isfinite(v) else None for v in self.interval])
+            record["not_finite"] = (f"measured {self.measured!r}, interval {self.interval!r}: "
+                                    "a non-finite value never holds")
+        return record
 
 
 @dataclasses.dataclass
@@ -68,11 +139,14 @@ class Result:
 
 
 def _describe_bound(at_least, at_most) -> str:
+    def text(bound):
+        return bound if isinstance(bound, str) else f"{bound:.4g}"
+
     if at_least is not None and at_most is not None:
-        return f"in [{at_least:.4g}, {at_most:.4g}]"
+        return f"in [{text(at_least)}, {text(at_most)}]"
     if at_least is not None:
-        return f">= {at_least:.4g}"
-    return f"<= {at_most:.4g}"
+        return f">= {text(at_least)}"
+    return f"<= {text(at_most)}"
 
 
 def check(
@@ -106,7 +180,40 @@ def check(
     expected = _describe_bound(at_least, at_most) + (f" {unit}" if unit else "")
     if interval is not None:
         expected += " (whole 95% interval)"
-    return Claim(spec.id, spec.statement, spec.source, value, expected, bool(holds), interval)
+    return Claim(spec.id, spec.statement, spec.source, value, expected, bool(holds), interval,
+                 spec.expected_holds, spec.why)
+
+
+def _resolve_bound(bound: Bound, config, claim_id: str) -> float | None:
+    if bound is None or not isinstance(bound, str):
+        return bound
+    node = config
+    for key in bound.split("."):
+        if key not in node:
+            raise KeyError(f"claim {claim_id!r}: bound key {bound!r} is not in the config")
+        node = node[key]
+    return float(node)
+
+
+def judge_claims(specs: tuple[ClaimSpec, ...], config, values: dict[str, Any]) -> list[Claim]:
+    """Judges every claim of `values` (claim id -> number, Estimate or Measured) against its
+    spec's bound, in the order of `specs` (found by id, so the order of specs changes nothing).
+    Every id must be declared."""
+    by_id = {spec.id: spec for spec in specs}
+    unknown = sorted(set(values) - set(by_id))
+    if unknown:
+        raise ValueError(f"judged claims {unknown} are not declared; declared: {sorted(by_id)}")
+    claims = []
+    for claim_id in (s.id for s in specs if s.id in values):
+        spec, value = by_id[claim_id], values[claim_id]
+        at_least = _resolve_bound(spec.at_least, config, claim_id)
+        at_most = _resolve_bound(spec.at_most, config, claim_id)
+        if isinstance(value, Measured):
+            at_least = value.at_least if value.at_least is not None else at_least
+            at_most = value.at_most if value.at_most is not None else at_most
+            value = value.value
+        claims.append(check(spec, value, at_least=at_least, at_most=at_most, unit=spec.unit))
+    return claims
 
 
 def config_from_presets(presets: dict[str, dict], preset: str):
@@ -143,10 +250,15 @@ def load_experiment(name_or_path: str) -> types.ModuleType:
     # defined in the experiment resolve their annotations through sys.modules.
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    missing = [a for a in ("CLAIMS", "get_config", "run") if not hasattr(module, a)]
+    missing = [a for a in ("CLAIMS", "get_config") if not hasattr(module, a)]
+    if not (hasattr(module, "PARTS") or hasattr(module, "run")):
+        missing.append("PARTS")
     if missing:
         raise AttributeError(f"experiment {path} lacks {missing}; an experiment defines CLAIMS, "
-                             "get_config(preset) and run(config, workdir)")
+                             "PARTS and get_config(preset)")
+    ids = [spec.id for spec in module.CLAIMS]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"experiment {path}: claim ids {ids} repeat")
     return module
 
 
@@ -158,13 +270,17 @@ def summary_line(module: types.ModuleType) -> str:
 
 def validate_result(module: types.ModuleType, result: Result) -> None:
     """The claims a run returns are exactly the ones its module declares, each once."""
+    validate_claim_ids(module, [c.id for c in result.claims])
+
+
+def validate_claim_ids(module: types.ModuleType, returned: list[str]) -> None:
+    """`returned` holds exactly the claim ids `module.CLAIMS` declares, each once."""
     declared = [c.id for c in module.CLAIMS]
-    returned = [c.id for c in result.claims]
     if sorted(declared) != sorted(returned):
         raise ValueError(f"{module.__name__}: run returned claims {returned}, declared {declared}")
 
 
-def _precisions(config: dict, prefix: str = "") -> str:
+def precisions(config: dict, prefix: str = "") -> str:
     """Every `precision` key of a config ("bfloat16", or "mlp.precision=bfloat16, ..." when
     parts differ); "float32" when the experiment has none."""
     found = {}
@@ -205,7 +321,7 @@ def run_experiment(module: types.ModuleType, config, workdir: str | pathlib.Path
         "metrics": result.metrics,
         "figures": list(result.figures),
         "env": receipt.environment_receipt(
-            config_json, precision=_precisions(json.loads(config_json)),
+            config_json, precision=precisions(json.loads(config_json)),
             seeds=config.get("seeds")),
         "wall_s": round(wall_s, 3),
     }

@@ -41,6 +41,11 @@ def _git_commit(repo_dir: pathlib.Path) -> dict[str, Any] | None:
     return {"commit": head, "dirty": bool(dirty)}
 
 
+def git_commit() -> dict[str, Any] | None:
+    """HEAD of the checkout this package lives in, and whether it is dirty."""
+    return _git_commit(pathlib.Path(__file__).resolve().parent.parent)
+
+
 def environment_receipt(config_json: str, *, precision: str, seeds: Any) -> dict[str, Any]:
     """What a reader needs to reproduce a run: python and library versions, devices, default
     matmul precision, the precision policy, seeds, config hash and git commit."""

@@ -1,12 +1,15 @@
-"""The run directory: config.json, results.json, report.md, figures, and the verdict table.
+"""The run's files: results.json, report.md, figures, and the verdict table.
 
 Files are written atomically (to a temporary name, then renamed), so a run that fails or is
-killed leaves either the previous file or none, never a half-written one.
+killed leaves either the previous file or none, never a half-written one. results.json is
+always valid JSON: a non-finite number becomes null, and `non_finite` lists where and what it
+was. `dl_theory.run_directory` decides where the files go (staged, then promoted).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import pathlib
 import tempfile
@@ -17,8 +20,6 @@ import matplotlib
 
 matplotlib.use("Agg")  # figures are files; no display is ever needed
 import matplotlib.pyplot as plt  # noqa: E402
-
-STALE_ON_START = ("results.json", "report.md", "metrics.jsonl")
 
 
 def write_atomic(path: str | pathlib.Path, text: str) -> None:
@@ -34,14 +35,18 @@ def write_atomic(path: str | pathlib.Path, text: str) -> None:
         raise
 
 
-def prepare_workdir(workdir: str | pathlib.Path, config) -> pathlib.Path:
-    """Creates `workdir`, writes config.json and removes results of an earlier run there."""
-    workdir = pathlib.Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    for name in STALE_ON_START:
-        (workdir / name).unlink(missing_ok=True)
-    write_atomic(workdir / "config.json", config.to_json_best_effort(indent=2, sort_keys=True))
-    return workdir
+def json_safe(value: Any, path: str = "", non_finite: dict[str, str] | None = None) -> Any:
+    """`value` with every non-finite float replaced by None; its dotted path and original
+    text are added to `non_finite`."""
+    if isinstance(value, dict):
+        return {k: json_safe(v, f"{path}{k}.", non_finite) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v, f"{path}{i}.", non_finite) for i, v in enumerate(value)]
+    if isinstance(value, float) and not math.isfinite(value):
+        if non_finite is not None:
+            non_finite[path.rstrip(".")] = repr(value)
+        return None
+    return value
 
 
 def save_figure(fig, workdir: str | pathlib.Path, name: str) -> str:
@@ -53,6 +58,8 @@ def save_figure(fig, workdir: str | pathlib.Path, name: str) -> str:
 
 
 def _fmt(value: Any) -> str:
+    if value is None:  # a non-finite value in results.json
+        return "non-finite"
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
@@ -62,14 +69,28 @@ def _measured_text(claim: dict[str, Any]) -> str:
     text = _fmt(claim["measured"])
     if claim.get("interval"):
         lo, hi = claim["interval"]
-        text += f" [{lo:.4g}, {hi:.4g}]"
+        text += f" [{_fmt(lo)}, {_fmt(hi)}]"
     return text
+
+
+def verdict_text(claim: dict[str, Any]) -> str:
+    """yes / NO, marked when the spec expects the claim to fail (a known negative result):
+    "no (expected)" is not a surprise, "YES (expected no)" is."""
+    expected = claim.get("expected_holds", True)
+    if claim["holds"]:
+        return "yes" if expected else "YES (expected no)"
+    return "NO" if expected else "no (expected)"
+
+
+def surprises(payload: dict[str, Any]) -> list[str]:
+    """Ids of the claims whose verdict differs from the expected one (what --strict fails on)."""
+    return [c["id"] for c in payload["claims"] if c["holds"] != c.get("expected_holds", True)]
 
 
 def verdict_rows(payload: dict[str, Any]) -> list[list[str]]:
     """One row per claim: id, source, expected, measured (with interval), holds."""
-    return [[c["id"], c["source"], c["expected"], _measured_text(c),
-             "yes" if c["holds"] else "NO"] for c in payload["claims"]]
+    return [[c["id"], c["source"], c["expected"], _measured_text(c), verdict_text(c)]
+            for c in payload["claims"]]
 
 
 _HEADER = ["claim", "source", "expected", "measured", "holds"]
@@ -82,8 +103,12 @@ def verdict_table(payload: dict[str, Any]) -> str:
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     held = sum(c["holds"] for c in payload["claims"])
-    lines.append(f"{held}/{len(payload['claims'])} claims hold "
+    negative = sum(not c.get("expected_holds", True) for c in payload["claims"])
+    lines.append(f"{held}/{len(payload['claims'])} claims hold, {negative} expected not to; "
+                 f"{len(surprises(payload))} surprises "
                  f"({payload['experiment']}:{payload['preset']}, {payload['wall_s']:.1f} s)")
+    if payload.get("missing_parts"):
+        lines.append(f"not judged: the claims of parts {payload['missing_parts']} (not run)")
     return "\n".join(lines)
 
 
@@ -91,7 +116,9 @@ def _markdown(payload: dict[str, Any]) -> str:
     rows = verdict_rows(payload)
     table = ["| " + " | ".join(_HEADER) + " |", "|" + "---|" * len(_HEADER)]
     table += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-    statements = [f"- **{c['id']}**: {c['statement']}" for c in payload["claims"]]
+    statements = [f"- **{c['id']}**: {c['statement']}"
+                  + (f" *Expected not to hold: {c['why']}*" if not c.get("expected_holds", True)
+                     else "") for c in payload["claims"]]
     figures = [f"![{name}]({name})" for name in payload["figures"]]
     env = payload["env"]
     return "\n".join([
@@ -106,5 +133,10 @@ def _markdown(payload: dict[str, Any]) -> str:
 def write_report(payload: dict[str, Any], workdir: str | pathlib.Path) -> None:
     """Writes results.json and report.md for a finished run."""
     workdir = pathlib.Path(workdir)
-    write_atomic(workdir / "results.json", json.dumps(payload, indent=2, allow_nan=True) + "\n")
+    non_finite: dict[str, str] = {}
+    safe = json_safe(payload, non_finite=non_finite)
+    if non_finite:
+        safe["non_finite"] = {path: f"{text} (written as null)"
+                              for path, text in non_finite.items()}
+    write_atomic(workdir / "results.json", json.dumps(safe, indent=2, allow_nan=False) + "\n")
     write_atomic(workdir / "report.md", _markdown(payload))

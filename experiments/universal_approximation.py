@@ -40,12 +40,11 @@ import numpy as np
 
 from dl_theory import report
 from dl_theory.data import synthetic
-from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
+from dl_theory.experiment import ClaimSpec, Part, config_from_presets
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
-from dl_theory.train.metrics_log import MetricsLog
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 from dl_theory.uncertainty import Estimate, fit_loglog_slope
@@ -53,24 +52,28 @@ from dl_theory.uncertainty import Estimate, fit_loglog_slope
 CYBENKO = "Cybenko 1989, Thm 2; Hornik 1991, Thm 1"
 BARRON = "Barron 1993, Thm 1"
 
+SHARED = ("seeds", "batch_size", "num_test", "precision")  # config keys every part reads
+
 CLAIMS = (
     ClaimSpec("error_falls_with_width",
               "On a continuous 1-D target, the test error of one-hidden-layer sigmoid nets falls "
               "at every doubling of the width (fraction of doublings that lower the seed-mean "
-              "error).", CYBENKO),
+              "error).", CYBENKO, at_least=1.0),
     ClaimSpec("widest_net_is_accurate",
-              "The widest sigmoid net reaches a small relative error (test MSE / Var f).", CYBENKO),
+              "The widest sigmoid net reaches a small relative error (test MSE / Var f).", CYBENKO,
+              at_most="cybenko.max_rel_error"),
     ClaimSpec("barron_bound_holds",
               "For every d and width n the measured squared error is below Barron's bound "
-              "(2 C_f)^2 / n (worst ratio error / bound).", BARRON),
+              "(2 C_f)^2 / n (worst ratio error / bound).", BARRON, at_most=1.0),
     ClaimSpec("barron_rate_every_dimension",
               "At equal Barron constant the squared error decays at least as fast as 1/n in every "
               "dimension d: the log-log slope of error vs width is <= -1 for each d (the "
-              "dimension with the shallowest slope is reported).", BARRON),
+              "dimension with the shallowest slope is reported).", BARRON, at_most=-1.0),
     ClaimSpec("partition_rate_cursed",
               "An n-cell piecewise-constant (grid-like) approximation of the same target in the "
               "largest d has a slope far shallower than 1/n (theory: -2/d).",
-              "Barron 1993, Sec. I (lower bounds for linear methods); DeVore et al. 1989"),
+              "Barron 1993, Sec. I (lower bounds for linear methods); DeVore et al. 1989",
+              at_least=-0.5),
 )
 
 _PRESETS = {
@@ -117,7 +120,7 @@ def _train_widths(target, part, config, log, label):
     seeds = list(range(config.seeds))
     test = target.sample(jax.random.PRNGKey(10_000), config.num_test)
     tx = build_optimizer(part.optimizer, total_steps=part.steps)
-    policy = get_policy(config.precision)
+    policy = get_policy(part.get("precision") or config.precision)
     errors, gaps, std_errors = [], [], []
     for width in part.widths:
         model = MLP(widths=(width,), activation=part.activation, **policy.model_dtypes())
@@ -159,73 +162,88 @@ def _partition_errors(target, config) -> np.ndarray:
     return out
 
 
-def _figure(config, cybenko_errors, variance, barron_errors, partition, workdir) -> str:
+def compute_cybenko(config: ml_collections.ConfigDict, log) -> dict:
+    """Part "cybenko": the sigmoid width sweep on the 1-D target, and the target's variance."""
+    target = synthetic.smooth_1d(config.cybenko.target)
+    errors, _, _ = _train_widths(target, config.cybenko, config, log, "1-D")
+    variance = float(jnp.var(target.sample(jax.random.PRNGKey(1), config.num_test)["y"]))
+    return {"widths": list(config.cybenko.widths), "test_mse": errors.tolist(),
+            "target_variance": variance}
+
+
+def judge_cybenko(config: ml_collections.ConfigDict, m: dict) -> dict:
+    """Fraction of width doublings that lower the error; relative error of the widest net."""
+    # float32, as trained: the seed mean must round exactly as it did before the JSON trip.
+    mean_1d = np.asarray(m["test_mse"], dtype=np.float32).mean(axis=0)
+    return {"error_falls_with_width": float(np.mean(np.diff(mean_1d) < 0)),
+            "widest_net_is_accurate": float(mean_1d[-1] / m["target_variance"])}
+
+
+def compute_barron(config: ml_collections.ConfigDict, log) -> dict:
+    """Part "barron": tanh width sweeps and n-cell partitions on Barron targets, per d."""
+    b = config.barron
+    by_dim = {"test_mse": {}, "test_mse_std_error": {}, "generalisation_gap": {}, "slope": {},
+              "partition_mse": {}, "partition_slope": {}}
+    for d in b.dims:
+        target = synthetic.barron_ridge(d, num_ridges=b.num_ridges, frequency=b.constant,
+                                        seed=b.target_seed)
+        errors, gaps, std_errors = _train_widths(target, b, config, log, f"d={d}")
+        partition = _partition_errors(target, config)
+        slope = fit_loglog_slope(b.widths, errors)
+        partition_slope = fit_loglog_slope(b.widths, partition)
+        for key, value in (("test_mse", errors), ("test_mse_std_error", std_errors),
+                           ("generalisation_gap", gaps), ("partition_mse", partition),
+                           ("slope", [slope.value, slope.lo, slope.hi]),
+                           ("partition_slope", [partition_slope.value, partition_slope.lo,
+                                                partition_slope.hi])):
+            by_dim[key][str(d)] = np.asarray(value).tolist()
+    bound = (2 * b.constant) ** 2 / np.asarray(b.widths, dtype=float)
+    return {"widths": list(b.widths), "bound": bound.tolist(), **by_dim}
+
+
+def judge_barron(config: ml_collections.ConfigDict, m: dict) -> dict:
+    """Worst error / bound ratio; the shallowest slope over d; the partition's slope at the
+    largest d."""
+    bound = np.asarray(m["bound"])
+    errors = [np.asarray(e, dtype=np.float32) for e in m["test_mse"].values()]
+    slopes = [Estimate(*s) for s in m["slope"].values()]
+    largest_d = str(max(config.barron.dims))
+    return {
+        "barron_bound_holds": max(float((e.mean(0) / bound).max()) for e in errors),
+        "barron_rate_every_dimension": max(slopes, key=lambda s: s.hi),
+        "partition_rate_cursed": Estimate(*m["partition_slope"][largest_d]),
+    }
+
+
+PARTS = (
+    Part("cybenko", compute_cybenko, judge_cybenko, reads=(*SHARED, "cybenko")),
+    Part("barron", compute_barron, judge_barron, reads=(*SHARED, "barron")),
+)
+
+
+def figures(config: ml_collections.ConfigDict, m: dict, workdir: str) -> list[str]:
+    """Error vs width in 1-D against the claimed level; Barron sweeps, partitions and bound."""
     import matplotlib.pyplot as plt
 
     fig, (ax_c, ax_b) = plt.subplots(1, 2, figsize=(12, 4.6))
     c = config.cybenko
-    ax_c.loglog(c.widths, cybenko_errors.mean(0), "o-",
+    ax_c.loglog(c.widths, np.asarray(m["cybenko"]["test_mse"]).mean(0), "o-",
                 label=f"{c.activation} net, target '{c.target}'")
-    ax_c.axhline(variance * c.max_rel_error, ls=":", c="gray",
+    ax_c.axhline(m["cybenko"]["target_variance"] * c.max_rel_error, ls=":", c="gray",
                  label=f"{c.max_rel_error:g} x Var f (claimed level)")
     ax_c.set(xlabel="width n", ylabel="test MSE", title="Universal approximation (1-D)")
     ax_c.legend(fontsize=8)
-    b = config.barron
+    b, barron = config.barron, m["barron"]
     n = np.asarray(b.widths, dtype=float)
-    for d, errors, part in zip(b.dims, barron_errors, partition):
+    for d in b.dims:
+        errors = np.asarray(barron["test_mse"][str(d)])
         line, = ax_b.loglog(n, errors.mean(0), "o-", label=f"{b.activation} net, d={d}")
-        ax_b.loglog(n, part.mean(0), "x--", c=line.get_color(), alpha=0.6,
-                    label=f"n-cell partition, d={d}")
+        ax_b.loglog(n, np.asarray(barron["partition_mse"][str(d)]).mean(0), "x--",
+                    c=line.get_color(), alpha=0.6, label=f"n-cell partition, d={d}")
     ax_b.loglog(n, (2 * b.constant) ** 2 / n, "k-", lw=2, label="Barron bound (2C)^2/n")
-    ax_b.loglog(n, barron_errors[0].mean(0)[0] * n[0] / n, "k:", label="slope -1")
+    first = np.asarray(barron["test_mse"][str(b.dims[0])]).mean(0)[0]
+    ax_b.loglog(n, first * n[0] / n, "k:", label="slope -1")
     ax_b.set(xlabel="width n  /  number of cells n", ylabel="squared L2(mu) error",
              title=f"Barron targets, C_f = {b.constant:g}")
     ax_b.legend(fontsize=7, ncol=2)
-    return report.save_figure(fig, workdir, "universal_approximation.png")
-
-
-def run(config: ml_collections.ConfigDict, workdir: str) -> Result:
-    """Trains the width sweeps, fits the rates and checks the claims."""
-    log = MetricsLog.in_workdir(workdir)
-    c, b = config.cybenko, config.barron
-    target_1d = synthetic.smooth_1d(c.target)
-    cybenko_errors, _, _ = _train_widths(target_1d, c, config, log, "1-D")
-    variance = float(jnp.var(target_1d.sample(jax.random.PRNGKey(1), config.num_test)["y"]))
-
-    errors, gaps, std_errors, partition, slopes, partition_slopes = [], [], [], [], [], []
-    for d in b.dims:
-        target = synthetic.barron_ridge(d, num_ridges=b.num_ridges, frequency=b.constant,
-                                        seed=b.target_seed)
-        e, g, se = _train_widths(target, b, config, log, f"d={d}")
-        errors.append(e), gaps.append(g), std_errors.append(se)
-        slopes.append(fit_loglog_slope(b.widths, e))
-        partition.append(_partition_errors(target, config))
-        partition_slopes.append(fit_loglog_slope(b.widths, partition[-1]))
-
-    mean_1d = cybenko_errors.mean(axis=0)
-    bound = (2 * b.constant) ** 2 / np.asarray(b.widths, dtype=float)
-    worst_slope: Estimate = max(slopes, key=lambda s: s.hi)
-    claims = [
-        check(CLAIMS[0], float(np.mean(np.diff(mean_1d) < 0)), at_least=1.0),
-        check(CLAIMS[1], float(mean_1d[-1] / variance), at_most=c.max_rel_error),
-        check(CLAIMS[2], max(float((e.mean(0) / bound).max()) for e in errors), at_most=1.0),
-        check(CLAIMS[3], worst_slope, at_most=-1.0),
-        check(CLAIMS[4], partition_slopes[-1], at_least=-0.5),
-    ]
-    figure = _figure(config, cybenko_errors, variance, errors, partition, workdir)
-
-    def per_dim(values):
-        return {str(d): np.asarray(v).tolist() for d, v in zip(b.dims, values)}
-
-    metrics = {
-        "cybenko_widths": list(c.widths), "cybenko_test_mse": cybenko_errors.tolist(),
-        "cybenko_target_variance": variance,
-        "barron_widths": list(b.widths), "barron_bound": bound.tolist(),
-        "barron_test_mse": per_dim(errors),
-        "barron_test_mse_std_error": per_dim(std_errors),
-        "generalisation_gap": per_dim(gaps),
-        "slope": per_dim([[s.value, s.lo, s.hi] for s in slopes]),
-        "partition_mse": per_dim(partition),
-        "partition_slope": per_dim([[s.value, s.lo, s.hi] for s in partition_slopes]),
-    }
-    return Result(claims=claims, metrics=metrics, figures=[figure])
+    return [report.save_figure(fig, workdir, "universal_approximation.png")]

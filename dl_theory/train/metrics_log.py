@@ -1,4 +1,6 @@
-"""metrics.jsonl: one JSON object per evaluation, appended as training goes."""
+"""metrics.jsonl: one JSON object per evaluation, appended as training goes, and the same
+numbers as TensorBoard event files beside it (tensorboardX, no TensorFlow), so that
+`tensorboard --logdir runs/` shows every run while it trains."""
 
 from __future__ import annotations
 
@@ -8,6 +10,10 @@ from typing import Any
 
 import jax
 import numpy as np
+import tensorboardX
+
+# Per-member curves beyond this many members would drown TensorBoard's tag list.
+_MAX_MEMBER_CURVES = 16
 
 
 def _plain(value: Any) -> Any:
@@ -26,6 +32,7 @@ class MetricsLog:
 
     def __init__(self, path: str | pathlib.Path):
         self.path = pathlib.Path(path)
+        self._events = None
 
     @classmethod
     def in_workdir(cls, workdir: str | pathlib.Path) -> MetricsLog:
@@ -37,3 +44,39 @@ class MetricsLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as f:
             f.write(json.dumps(_plain(record)) + "\n")
+        if "step" in record:
+            self._write_events(record)
+
+    def _write_events(self, record: dict[str, Any]) -> None:
+        """Every measured entry (a float or an array) as a scalar tagged `label/key`: the mean
+        over the members of a grid, and one curve per member. Strings and Python ints (labels,
+        tags such as width=8) name the curve instead."""
+        if self._events is None:
+            self._events = tensorboardX.SummaryWriter(str(self.path.parent), flush_secs=5)
+        names = [str(v) if k == "label" else f"{k}={v}" for k, v in record.items()
+                 if k != "step" and not _is_measured(v)]
+        prefix = "/".join(dict.fromkeys(names)) or "run"
+        step = int(record["step"])
+        for key, value in record.items():
+            if key == "step" or not _is_measured(value):
+                continue
+            values = np.asarray(value, dtype=np.float64).ravel()
+            self._events.add_scalar(f"{prefix}/{key}", float(values.mean()), step)
+            if 1 < values.size <= _MAX_MEMBER_CURVES:
+                for i, member in enumerate(values):
+                    self._events.add_scalar(f"{prefix}/{key}/member{i}", float(member), step)
+        self._events.flush()
+
+    def close(self) -> None:
+        """Flushes and closes the event file (metrics.jsonl is closed after every record)."""
+        if self._events is not None:
+            self._events.close()
+            self._events = None
+
+
+def _is_measured(value: Any) -> bool:
+    """Floats and numeric arrays are measurements; ints, bools and strings are tags."""
+    if isinstance(value, float):
+        return True
+    return hasattr(value, "dtype") and np.issubdtype(value.dtype, np.number) or (
+        isinstance(value, list | tuple) and all(isinstance(v, float) for v in value))
