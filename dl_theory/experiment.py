@@ -88,7 +88,7 @@ class Part:
 
     `reads` lists the top-level config keys the part uses; `compute` is given a config holding
     only those keys, so the part's cache hash (over exactly these keys) cannot miss a knob it
-    reads: a forgotten key fails at once with an AttributeError naming it. `log` is a
+    reads: a forgotten key fails at once (AttributeError or KeyError naming it). `log` is a
     `MetricsLog` in the part's own directory. Measurements must be JSON-serialisable (lists,
     dicts, floats); the judge reads the config's bound keys, never a cached value.
     """

@@ -1,6 +1,7 @@
 """The run directory's lifecycle: lock, status, staging, promotion.
 
     runs/ua/
+      .outputs    the names of the complete run's files above (what the next promotion moves)
       .lock       held (flock) by the run using the directory; names its pid, host, start
       status      first line running | failed | complete; then pid/host/time, or the traceback
       config.json results.json report.md metrics.jsonl *.png   the last COMPLETE run
@@ -36,8 +37,10 @@ LOCK_FILE = ".lock"
 STATUS_FILE = "status"
 RUNNING_DIR = "running"
 PREVIOUS_DIR = "previous"
-# Entries of the workdir that are not a run's outputs, so promotion leaves them alone.
-_NOT_OUTPUTS = {LOCK_FILE, STATUS_FILE, RUNNING_DIR, PREVIOUS_DIR, parts.PARTS_DIR}
+OUTPUTS_FILE = ".outputs"
+# A run directory written before .outputs existed: its files by name (figures are listed in
+# its results.json). Anything else in a workdir is the user's and is never moved.
+_LEGACY_OUTPUTS = ("config.json", "results.json", "report.md", "metrics.jsonl")
 
 
 class WorkdirBusyError(RuntimeError):
@@ -53,8 +56,8 @@ def default_workdir(name: str, preset: str) -> pathlib.Path:
     on an existing name) keep two launches, even in the same second, apart."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     for attempt in range(100):
-        path = pathlib.Path("runs") / f"{name}-{preset}-{stamp}-{os.getpid()}" + (
-            f"-{attempt}" if attempt else "")
+        suffix = f"-{attempt}" if attempt else ""
+        path = pathlib.Path("runs") / f"{name}-{preset}-{stamp}-{os.getpid()}{suffix}"
         try:
             path.mkdir(parents=True)
             return path
@@ -98,18 +101,33 @@ def read_status(workdir: str | pathlib.Path) -> str | None:
         return None
 
 
+def _complete_run_outputs(workdir: pathlib.Path) -> list[pathlib.Path]:
+    """The files of the complete run at the top of `workdir` (from .outputs, or by name)."""
+    try:
+        names = json.loads((workdir / OUTPUTS_FILE).read_text())
+    except (OSError, ValueError):
+        names = list(_LEGACY_OUTPUTS) + [p.name for p in workdir.glob("events.out.tfevents.*")]
+        try:
+            names += json.loads((workdir / "results.json").read_text()).get("figures", [])
+        except (OSError, ValueError):
+            pass
+    return [workdir / name for name in names if (workdir / name).exists()]
+
+
 def _promote(workdir: pathlib.Path, staging: pathlib.Path) -> None:
     """The last complete run's outputs -> previous/; the staged run's outputs -> workdir."""
-    outputs = [p for p in workdir.iterdir() if p.name not in _NOT_OUTPUTS]
+    outputs = _complete_run_outputs(workdir)
     previous = workdir / PREVIOUS_DIR
     shutil.rmtree(previous, ignore_errors=True)
     if outputs:
         previous.mkdir()
         for path in outputs:
             path.rename(previous / path.name)
-    for path in staging.iterdir():
-        path.rename(workdir / path.name)
+    staged = sorted(p.name for p in staging.iterdir())
+    for name in staged:
+        (staging / name).rename(workdir / name)
     staging.rmdir()
+    report.write_atomic(workdir / OUTPUTS_FILE, json.dumps(staged) + "\n")
 
 
 def _concatenate_part_metrics(workdir: pathlib.Path, module, staging: pathlib.Path) -> None:

@@ -50,10 +50,10 @@ class MetricsLog:
     def _write_events(self, record: dict[str, Any]) -> None:
         """Every measured entry (a float or an array) as a scalar tagged `label/key`: the mean
         over the members of a grid, and one curve per member. Strings and Python ints (labels,
-        tags such as width=8) name the curve instead."""
+        tags such as width 8 -> width_8) name the curve; TensorBoard allows no '='."""
         if self._events is None:
             self._events = tensorboardX.SummaryWriter(str(self.path.parent), flush_secs=5)
-        names = [str(v) if k == "label" else f"{k}={v}" for k, v in record.items()
+        names = [str(v) if k == "label" else f"{k}_{v}" for k, v in record.items()
                  if k != "step" and not _is_measured(v)]
         prefix = "/".join(dict.fromkeys(names)) or "run"
         step = int(record["step"])
