@@ -29,7 +29,7 @@ import ml_collections
 
 from dl_theory import experiment, receipt
 from dl_theory.report import write_atomic
-from dl_theory.train.metrics_log import MetricsLog
+from dl_theory.train.metrics_log import MetricsLog, plain
 
 PARTS_DIR = "parts"
 _PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
@@ -116,13 +116,16 @@ def run_parts(module: types.ModuleType, config: ml_collections.ConfigDict,
         part_start = time.perf_counter()
         log = MetricsLog(directory / "metrics.jsonl")
         try:
-            measurements = part.compute(part_config(config, part), log)
+            # Plain lists and numbers even on the first run, so that the judge sees exactly
+            # what a rerun reads back from the cache.
+            measurements = plain(part.compute(part_config(config, part), log))
         finally:
             log.close()
         record = {**key, "git": git, "wall_s": round(time.perf_counter() - part_start, 3),
                   "measurements": measurements}
-        write_atomic(directory / "measurements.json",
-                     json.dumps(record, indent=1, allow_nan=False) + "\n")
+        # NaN/inf stay as Python's NaN tokens in this cache, so the judge reads back the
+        # value it would have seen; results.json (what readers parse) replaces them by null.
+        write_atomic(directory / "measurements.json", json.dumps(record, indent=1) + "\n")
         records[part.name] = {**record, "skipped": False}
         done_s.append(record["wall_s"])
         print(f"[parts] {index}/{len(todo)} {part.name}: done in {record['wall_s']:.1f} s "

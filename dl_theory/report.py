@@ -35,6 +35,9 @@ def write_atomic(path: str | pathlib.Path, text: str) -> None:
         raise
 
 
+_MAX_LISTED_NON_FINITE = 40
+
+
 def json_safe(value: Any, path: str = "", non_finite: dict[str, str] | None = None) -> Any:
     """`value` with every non-finite float replaced by None; its dotted path and original
     text are added to `non_finite`."""
@@ -136,7 +139,11 @@ def write_report(payload: dict[str, Any], workdir: str | pathlib.Path) -> None:
     non_finite: dict[str, str] = {}
     safe = json_safe(payload, non_finite=non_finite)
     if non_finite:
-        safe["non_finite"] = {path: f"{text} (written as null)"
-                              for path, text in non_finite.items()}
+        # Named one by one up to a few dozen; a diverged curve would list every step.
+        listed = dict(list(non_finite.items())[:_MAX_LISTED_NON_FINITE])
+        safe["non_finite"] = {path: f"{text} (written as null)" for path, text in listed.items()}
+        if len(non_finite) > len(listed):
+            safe["non_finite"]["..."] = (f"{len(non_finite) - len(listed)} more non-finite "
+                                         "values, also written as null")
     write_atomic(workdir / "results.json", json.dumps(safe, indent=2, allow_nan=False) + "\n")
     write_atomic(workdir / "report.md", _markdown(payload))

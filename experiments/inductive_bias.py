@@ -56,10 +56,11 @@ test accuracy original -> shuffled, seed mean; paper in brackets):
   hybrid    11,466 params  0.921 -> 0.515
 Claims 1-3 hold (CNN - MLP = 0.29 [0.26, 0.32]; erased fraction min(CNN 1.21, GRU 1.63);
 largest invariant shift 0.040, the transformer, vs tolerance 0.09; the CNN's and GRU's shifts,
--0.35 and -0.48, fail the same test; with 8 seeds the transformer's shift is -0.006). Claim 4 fails and is kept:
-aligned twins agree exactly for convex logistic regression, but for the MLP and transformer
-the ~1e-6 rounding differences of the permuted sums grow over 500 Adam steps into seed-scale
-differences (up to 3.4 points): exact in distribution, not trajectory by trajectory in float32.
+-0.35 and -0.48, fail the same test; with 8 seeds the transformer's shift is -0.006).
+Claim 4 fails and is kept: aligned twins agree exactly for convex logistic regression, but for
+the MLP and transformer the ~1e-6 rounding differences of the permuted sums grow over 500 Adam
+steps into seed-scale differences (up to 3.4 points): exact in distribution, not trajectory by
+trajectory in float32.
 
 Convolutions. XLA:CPU runs the gradients of `lax.conv` ~10-20x slower inside a `lax.scan`
 body (jax-ml/jax#12868) than outside, which made the conv nets 10x slower than the others;

@@ -2,10 +2,13 @@
 
 import pathlib
 import re
+import subprocess
+import sys
 
-from dl_theory import experiment
+from dl_theory import experiment, run_directory
 
-README = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
 CI_SCRIPT = (pathlib.Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
 
 
@@ -22,6 +25,9 @@ def test_worked_example_runs_and_its_claim_holds(tmp_path):
     path = tmp_path / "my_theorem.py"
     path.write_text(code)
     module = experiment.load_experiment(str(path))
-    result = module.run(module.get_config("quick"), str(tmp_path))
-    experiment.validate_result(module, result)
-    assert all(claim.holds for claim in result.claims)
+    payload = run_directory.run(module, module.get_config("quick"), tmp_path / "run", "quick")
+    assert [c["id"] for c in payload["claims"]] == [s.id for s in module.CLAIMS]
+    assert all(claim["holds"] for claim in payload["claims"])
+    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--config",
+                           str(ROOT / "ruff.toml"), str(path)], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr

@@ -135,3 +135,16 @@ def teacher_network(dim: int, *, width: int = 32, depth: int = 2, seed: int = 0)
     return Target(name=f"teacher_d{dim}_w{width}_L{depth}", dim=dim,
                   fn=lambda x: raw(x) * scale, sample_inputs=sample_inputs,
                   info={"width": width, "depth": depth})
+
+
+def noisy_teacher_task(task, num_train: int, num_test: int, seed: int) -> tuple[Batch, Batch]:
+    """Train and test sets of a random ReLU teacher (unit output variance) plus Gaussian label
+    noise of std task.noise_std: y = f(x) + sigma eps, x ~ N(0, I_dim). `task` has dim,
+    teacher_width, noise_std and teacher_seed (the training-technique experiments' `task`)."""
+    target = teacher_network(task.dim, width=task.teacher_width, seed=task.teacher_seed)
+    train, test = target.split(num_train, num_test, seed=seed)
+    noise_key = jax.random.PRNGKey(10_000 + seed)
+    for i, split in enumerate((train, test)):
+        split["y"] = split["y"] + task.noise_std * jax.random.normal(
+            jax.random.fold_in(noise_key, i), split["y"].shape)
+    return train, test

@@ -16,11 +16,13 @@ import tensorboardX
 _MAX_MEMBER_CURVES = 16
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """`value` with arrays and numpy scalars turned into lists and Python numbers, recursively
+    (dicts, lists, tuples), as json.dumps needs."""
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if hasattr(value, "tolist"):
         return np.asarray(value).tolist()
     return value
@@ -43,7 +45,7 @@ class MetricsLog:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as f:
-            f.write(json.dumps(_plain(record)) + "\n")
+            f.write(json.dumps(plain(record)) + "\n")
         if "step" in record:
             self._write_events(record)
 

@@ -15,8 +15,8 @@ def test_every_claim_holds(quick_run):
 
 def test_barron_error_stays_below_bound_at_every_width(quick_run):
     payload, _ = quick_run
-    bound = payload["metrics"]["barron_bound"]
-    for errors in payload["metrics"]["barron_test_mse"].values():
+    bound = payload["metrics"]["barron"]["bound"]
+    for errors in payload["metrics"]["barron"]["test_mse"].values():
         mean = [sum(col) / len(col) for col in zip(*errors)]
         assert all(e < b for e, b in zip(mean, bound))
 
@@ -24,8 +24,9 @@ def test_barron_error_stays_below_bound_at_every_width(quick_run):
 def test_estimation_error_is_negligible_with_fresh_samples(quick_run):
     """Fresh samples every step: test error ~ final training loss (|gap| << error)."""
     payload, _ = quick_run
-    for d, gaps in payload["metrics"]["generalisation_gap"].items():
-        errors = payload["metrics"]["barron_test_mse"][d]
+    barron = payload["metrics"]["barron"]
+    for d, gaps in barron["generalisation_gap"].items():
+        errors = barron["test_mse"][d]
         for gap_row, err_row in zip(gaps, errors):
             assert all(abs(g) < 0.5 * e for g, e in zip(gap_row, err_row)), (d, gap_row, err_row)
 
@@ -39,3 +40,5 @@ def test_same_preset_twice_gives_identical_measurements(tmp_path):
     second = run_quick_preset(EXPERIMENT, tmp_path / "b", small)
     assert [c["measured"] for c in first["claims"]] == [c["measured"] for c in second["claims"]]
     assert first["metrics"] == second["metrics"]
+    assert [p["config_hash"] for p in first["parts"].values()] == [
+        p["config_hash"] for p in second["parts"].values()]

@@ -1,0 +1,132 @@
+"""Regularisation: early stopping, dropout and L2 each shrink the generalisation gap.
+
+7. Regularisation (Prechelt 1998 early stopping; Srivastava et al. 2014 dropout; Krogh &
+   Hertz 1992 L2): an over-parameterised MLP on a small noisy regression; generalisation gap
+   = test loss - train loss (eval mode), for plain, early-stopped (on a validation set),
+   dropout and L2 training (plain SGD, for which decoupled weight decay is exactly the L2
+   penalty's gradient); each regularised gap is below the plain one.
+
+Run: python launch.py --config=experiments/regularisation.py:quick --workdir=runs/reg
+Split from the former training_techniques experiment (same parts, claims and numbers).
+"""
+
+import ml_collections
+import numpy as np
+
+from dl_theory import report
+from dl_theory.data.batching import full_batch
+from dl_theory.data.synthetic import noisy_teacher_task
+from dl_theory.experiment import ClaimSpec, Part, config_from_presets
+from dl_theory.models.mlp import MLP
+from dl_theory.optim import build_optimizer, optimizer_config
+from dl_theory.train.early_stopping import EarlyStopping
+from dl_theory.train.evaluate import members_mse, model_mse
+from dl_theory.train.fit import fit, fit_grid
+from dl_theory.train.losses import mean_squared_error
+from dl_theory.train.state import create_train_state, create_train_states, set_hyperparams
+
+CLAIMS = (
+    ClaimSpec("early_stopping_shrinks_gap",
+              "Early stopping gives a smaller generalisation gap than plain training (ratio).",
+              "Prechelt 1998",
+              at_most=1.0),
+    ClaimSpec("dropout_shrinks_gap",
+              "Dropout gives a smaller generalisation gap than plain training (ratio).",
+              "Srivastava et al. 2014",
+              at_most=1.0),
+    ClaimSpec("l2_shrinks_gap",
+              "An L2 penalty gives a smaller generalisation gap than plain training (ratio).",
+              "Krogh & Hertz 1992",
+              at_most=1.0),
+)
+
+TASK = dict(dim=8, teacher_width=16, noise_std=0.5, teacher_seed=0, num_test=2048)
+_PRESETS = {
+    "quick": dict(
+        seeds=2, task=TASK,
+        regularisation=dict(num_train=64, num_val=64, widths=(128, 128), steps=800,
+                            eval_every=10, patience=10, dropout_rate=0.5, l2=3e-2,
+                            optimizer=optimizer_config(name="sgd", learning_rate=0.01)),
+    ),
+}
+_PRESETS["paper"] = {
+    **_PRESETS["quick"], "seeds": 5,
+    "regularisation": {**_PRESETS["quick"]["regularisation"], "widths": (256, 256),
+                       "steps": 3000},
+}
+
+
+def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
+    """Preset "quick" (tests; one small part) or "paper" (more seeds, steps and draws)."""
+    return config_from_presets(_PRESETS, preset)
+
+
+def compute_regularisation(config, log) -> dict:
+    """Part "regularisation": generalisation gaps of plain, early-stopped, dropout and L2."""
+    c = config.regularisation
+    train, test = noisy_teacher_task(config.task, c.num_train, config.task.num_test, seed=5)
+    val, _ = noisy_teacher_task(config.task, c.num_val, 1, seed=6)
+    seeds = list(range(config.seeds))
+    if c.optimizer.name != "sgd":
+        raise ValueError(f"regularisation.optimizer.name={c.optimizer.name!r}; must be 'sgd', "
+                         "for which decoupled weight decay is exactly the L2 penalty")
+    plain_model = MLP(widths=tuple(c.widths), activation="relu")
+    dropout_model = MLP(widths=tuple(c.widths), activation="relu", dropout_rate=c.dropout_rate)
+    tx = build_optimizer(c.optimizer, c.steps)
+    out = {}
+    # Plain and L2 as one grid: for plain SGD the decoupled decay theta <- theta - lr wd theta
+    # is the gradient step of the penalty (wd / 2) |theta|^2, so weight_decay = l2 per member.
+    for names, model in ((("plain", "l2"), plain_model), (("dropout",), dropout_model)):
+        states = create_train_states(model, tx, train["x"][:2], seeds * len(names))
+        decay = [c.l2 if name == "l2" else 0.0 for name in names for _ in seeds]
+        states, _ = fit_grid(set_hyperparams(states, weight_decay=decay), train, full_batch(),
+                             loss=mean_squared_error, steps=c.steps,
+                             data_seeds=seeds * len(names), log=log,
+                             tags={"part": "regularisation", "variant": "+".join(names)},
+                             label=f"regularisation {'+'.join(names)}")
+        train_loss = members_mse(model, states.params, states.model_state, train)
+        test_loss = members_mse(model, states.params, states.model_state, test)
+        for i, name in enumerate(names):
+            part = slice(i * len(seeds), (i + 1) * len(seeds))
+            out[name] = (train_loss[part], test_loss[part])
+    early = []
+    for seed in seeds:
+        state = create_train_state(plain_model, tx, train["x"][:2], seed)
+        state, _ = fit(state, train, full_batch(), loss=mean_squared_error, steps=c.steps,
+                       eval_data=val, eval_every=c.eval_every, data_seed=seed,
+                       early_stopping=EarlyStopping(patience=c.patience), log=log,
+                       tags={"part": "regularisation", "variant": "early_stopping"},
+                       label="regularisation early stopping", verbose=False)
+        early.append((float(model_mse(plain_model, state.params, {}, train)),
+                      float(model_mse(plain_model, state.params, {}, test)), int(state.step)))
+    out["early_stopping"] = tuple(np.asarray(v) for v in zip(*early))
+    gaps = {name: float(np.mean(v[1] - v[0])) for name, v in out.items()}
+    return {"train": {n: v[0] for n, v in out.items()}, "test": {n: v[1] for n, v in out.items()},
+            "gap": gaps, "stopped_at": out["early_stopping"][2],
+            "gap_ratio": {n: gaps[n] / gaps["plain"] for n in gaps if n != "plain"}}
+
+
+PARTS = (
+    Part("regularisation", compute_regularisation,
+         lambda config, m: {f"{name}_shrinks_gap": m["gap_ratio"][name]
+                            for name in ("early_stopping", "dropout", "l2")},
+         reads=("seeds", "task", "regularisation")),
+)
+
+
+def figures(config, m: dict, workdir: str) -> list[str]:
+    """Train and test MSE of each variant."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    reg = {**m["regularisation"],
+           "train": {n: np.asarray(v) for n, v in m["regularisation"]["train"].items()},
+           "test": {n: np.asarray(v) for n, v in m["regularisation"]["test"].items()}}
+    names = list(reg["gap"])
+    pos = np.arange(len(names))
+    ax.bar(pos - 0.2, [reg["train"][n].mean() for n in names], 0.4, label="train")
+    ax.bar(pos + 0.2, [reg["test"][n].mean() for n in names], 0.4, label="test")
+    ax.set_xticks(pos, names)
+    ax.set(ylabel="MSE (eval mode)", title="Over-parameterised MLP, 64 noisy examples")
+    ax.legend(fontsize=8)
+    return [report.save_figure(fig, workdir, "regularisation.png")]

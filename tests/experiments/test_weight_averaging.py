@@ -1,0 +1,12 @@
+"""The weight-averaging experiment's quick preset, end to end."""
+
+import pytest
+from harness import assert_every_claim_holds
+
+EXPERIMENT = "weight_averaging"
+pytestmark = pytest.mark.experiment
+
+
+def test_every_claim_holds(quick_run):
+    payload, _ = quick_run
+    assert_every_claim_holds(payload)
