@@ -59,8 +59,10 @@ def _list_experiments() -> None:
         if hasattr(module, "PARTS"):
             print(f"    parts: {', '.join(part.name for part in module.PARTS)}")
         for spec in module.CLAIMS:
+            # First-version experiments state their bounds in run(), not in the spec.
+            bound = f"  {spec.bound_text()}" if hasattr(module, "PARTS") else ""
             negative = "" if spec.expected_holds else f"  expected NOT to hold: {spec.why}"
-            print(f"    {spec.id}  {spec.bound_text()}  ({spec.source}){negative}")
+            print(f"    {spec.id}{bound}  ({spec.source}){negative}")
 
 
 def _preset_of(config_arg: str) -> tuple[str, str]:

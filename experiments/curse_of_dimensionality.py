@@ -78,7 +78,9 @@ CLAIMS = (
     ClaimSpec("deep_budget_grows_slowly_on_compositional",
               "On the compositional target the samples a structure-matched deep net needs to "
               "reach the error level grow at most about linearly in d: budget exponent p <= 1.5 "
-              "(whole interval).", POGGIO + "; " + SCHMIDT_HIEBER),
+              "(whole interval).", POGGIO + "; " + SCHMIDT_HIEBER, expected_holds=False,
+              why="measured: the tree-matched deep net's own budget grows faster than the "
+                  "claimed rate in the quick preset (see the docstring)"),
     ClaimSpec("shallow_budget_grows_fast_on_compositional",
               "On the compositional target a shallow net needs a budget growing much faster "
               "with d: p >= 2 (whole interval).", POGGIO + "; " + BACH),

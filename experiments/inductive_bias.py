@@ -122,7 +122,10 @@ CLAIMS = (
     ClaimSpec("aligned_first_layer_is_exact",
               "With the first layer permuted like the inputs, each invariant model trained on "
               "shuffled data matches its original-data twin seed by seed (largest |accuracy "
-              "difference|; float rounding only).", EQUIVARIANCE),
+              "difference|; float rounding only).", EQUIVARIANCE, expected_holds=False,
+              why="measured: float32 rounding of the permuted sums grows over 500 Adam steps "
+                  "into seed-scale differences for the MLP and transformer (exact only in "
+                  "distribution)"),
 )
 
 

@@ -83,7 +83,10 @@ CLAIMS = (
     ClaimSpec("compression_vanishes_with_fine_bins",
               "The tanh compression is an artefact of coarse bins: with 100 bins per unit it is "
               "at most half its 30-bin value (ratio 100-bin / 30-bin compression), since finer "
-              "bins push every estimate towards the true I(X;T) = log2 4096 = 12 bits.", SAXE),
+              "bins push every estimate towards the true I(X;T) = log2 4096 = 12 bits.", SAXE,
+              expected_holds=False,
+              why="measured: the tanh compression grows with the bin count (3.6, 5.5, 7.2 bits "
+                  "at 10, 30, 100 bins) as the units saturate within one fine bin of +-1"),
     ClaimSpec("nets_fit_the_task",
               "Both nets learn the rule: lowest final test accuracy over activations and "
               "seeds.", TISHBY),

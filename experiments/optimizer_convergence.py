@@ -95,7 +95,8 @@ CLAIMS = (
               "for every eps tested (worst ratio first-hit step / T(eps)).", DE_THEORY),
     ClaimSpec("adam099_beats_nag_train",
               "At tuned learning rates, Adam with beta1 = 0.99 ends with a lower autoencoder "
-              "training loss than NAG (ratio Adam / NAG).", DE_EMPIRICAL),
+              "training loss than NAG (ratio Adam / NAG).", DE_EMPIRICAL, expected_holds=False,
+              why="measured: NAG reaches the lower training loss here, against the paper"),
     ClaimSpec("adam099_beats_nag_test",
               "At the same tuned rates, Adam with beta1 = 0.99 ends with a lower test "
               "reconstruction loss than NAG (ratio Adam / NAG).", DE_EMPIRICAL),
