@@ -170,3 +170,16 @@ def test_metrics_are_written_as_tensorboard_events_beside_metrics_jsonl(tmp_path
                        ("fit/width_8/eval_loss/member0", 20): 0.5,
                        ("fit/width_8/eval_loss/member1", 20): 1.5}
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_parts_and_rerun_flags_reach_the_run(tiny, tmp_path):
+    subset = launch(f"--config={tiny}", f"--workdir={tmp_path}", "--parts=b,c")
+    assert subset.returncode == 0, subset.stderr
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["missing_parts"] == ["a"]
+    assert [c["id"] for c in results["claims"]] == ["b_mean_large", "c_within_spread",
+                                                    "c_is_negative"]
+    forced = launch(f"--config={tiny}", f"--workdir={tmp_path}", "--rerun")
+    assert forced.returncode == 0, forced.stderr
+    parts = json.loads((tmp_path / "results.json").read_text())["parts"]
+    assert [p["skipped"] for p in parts.values()] == [False, False, False]
