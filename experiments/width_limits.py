@@ -44,12 +44,11 @@ import numpy as np
 
 from dl_theory import report
 from dl_theory.data.synthetic import Target
-from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
+from dl_theory.experiment import ClaimSpec, Part, config_from_presets
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
-from dl_theory.train.metrics_log import MetricsLog
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 
@@ -60,13 +59,13 @@ CLAIMS = (
     ClaimSpec("narrow_nets_above_floor",
               "At every depth, width-2 (= d) ReLU nets have sup error >= 1/2 on a compactly "
               "supported bump in d = 2 (smallest sup error over depths and seeds: the measured "
-              "floor).", JOHNSON),
+              "floor).", JOHNSON, at_least="floor"),
     ClaimSpec("wide_nets_break_floor",
               "Width-3 (= d + 1) nets go below that floor: best sup error at the largest depth "
-              "< 1/2.", HANIN),
+              "< 1/2.", HANIN, at_most="floor"),
     ClaimSpec("wide_error_falls_with_depth",
               "The best width-3 sup error falls at every doubling of the depth (fraction of "
-              "depth steps that lower it).", HANIN),
+              "depth steps that lower it).", HANIN, at_least=1.0),
 )
 
 _PRESETS = {
@@ -110,7 +109,7 @@ def radial_bump(x_Nx2: jax.Array, radius: float) -> jax.Array:
 
 
 def _train(width: int, depth: int, target: Target, grid, config, log):
-    """Sup errors [S], RMSEs [S] and predictions [S, N] of width x depth MLPs."""
+    """Sup errors [S] and RMSEs [S] of width x depth MLPs, and their trained parameters."""
     seeds = list(range(config.seeds))
     tx = build_optimizer(config.optimizer, total_steps=config.steps)
     policy = get_policy(config.precision)
@@ -125,33 +124,99 @@ def _train(width: int, depth: int, target: Target, grid, config, log):
     pred = jax.vmap(lambda p: model.apply({"params": p}, grid["x"]))(states.params)
     pred = pred.astype(jnp.float32)
     diff = np.asarray(pred - grid["y"][None])[..., 0]
-    return np.max(np.abs(diff), axis=1), np.sqrt(np.mean(diff**2, axis=1)), np.asarray(pred)
+    return np.max(np.abs(diff), axis=1), np.sqrt(np.mean(diff**2, axis=1)), states.params
 
 
-def _figure(config, grid, sup, rmse, preds, workdir) -> str:
+def _predict(config, width: int, depth: int, params, x_Nx2) -> np.ndarray:
+    """One width x depth net's prediction [N] under the config's precision, in float32."""
+    model = MLP(widths=(width,) * depth, **get_policy(config.precision).model_dtypes())
+    return np.asarray(model.apply({"params": params}, x_Nx2).astype(jnp.float32))[:, 0]
+
+
+def _grid(config) -> tuple[Target, dict]:
+    """The bump target on D = [-1, 1]^2 and its values on the grid_side x grid_side grid."""
+    target = Target(name="radial_bump", dim=2, fn=lambda x: radial_bump(x, config.radius),
+                    sample_inputs=lambda key, n: jax.random.uniform(key, (n, 2), minval=-1.0,
+                                                                    maxval=1.0))
+    axis = jnp.linspace(-1.0, 1.0, config.grid_side)
+    grid_x = jnp.stack(jnp.meshgrid(axis, axis, indexing="xy"), axis=-1).reshape(-1, 2)
+    return target, {"x": grid_x, "y": target.fn(grid_x)}
+
+
+def compute_grid(config: ml_collections.ConfigDict, log) -> dict:
+    """Part "grid": trains the width x depth grid on the bump; sup error and RMSE per seed
+    ("width,depth" -> [S]), and for the narrow and the wide width the parameters of the best
+    net over depths and seeds (for the figure)."""
+    _check(config)
+    target, grid = _grid(config)
+    sup, rmse, params = {}, {}, {}
+    for width in config.widths:
+        for depth in config.depths:
+            key = f"{width},{depth}"
+            sup[key], rmse[key], params[key] = _train(width, depth, target, grid, config, log)
+    best_net = {}
+    for width in (config.narrow_width, config.wide_width):
+        depth = min(config.depths, key=lambda L, w=width: sup[f"{w},{L}"].min())
+        seed = int(np.argmin(sup[f"{width},{depth}"]))
+        best_net[str(width)] = {"depth": depth, "sup_error": float(sup[f"{width},{depth}"][seed]),
+                                "params": jax.tree.map(lambda a, s=seed: a[s],
+                                                       params[f"{width},{depth}"])}
+    wide_best = np.asarray([sup[f"{config.wide_width},{L}"].min() for L in config.depths])
+
+    def table(values, reduce):
+        return {str(w): [float(reduce(values[f"{w},{L}"])) for L in config.depths]
+                for w in config.widths}
+
+    return {
+        "depths": list(config.depths),
+        "floor_measured": min(float(sup[f"{config.narrow_width},{L}"].min())
+                              for L in config.depths),
+        "wide_best_at_largest_depth": float(sup[f"{config.wide_width},{config.depths[-1]}"].min()),
+        "wide_falls_fraction": float(np.mean(np.diff(wide_best) < 0)),
+        "sup_error": sup, "rmse": rmse, "best_net": best_net,
+        "best_sup_error": table(sup, np.min), "median_sup_error": table(sup, np.median),
+        "best_rmse": table(rmse, np.min), "median_rmse": table(rmse, np.median),
+    }
+
+
+PARTS = (
+    Part("grid", compute_grid,
+         lambda config, m: {"narrow_nets_above_floor": m["floor_measured"],
+                            "wide_nets_break_floor": m["wide_best_at_largest_depth"],
+                            "wide_error_falls_with_depth": m["wide_falls_fraction"]},
+         reads=("seeds", "batch_size", "grid_side", "radius", "narrow_width", "wide_width",
+                "widths", "depths", "steps", "precision", "optimizer")),
+)
+
+
+def figures(config: ml_collections.ConfigDict, m: dict, workdir: str) -> list[str]:
+    """The bump, the best width-2 and width-3 nets with their level-1/2 sets, and the best
+    errors against depth beside the floor."""
     import matplotlib.pyplot as plt
 
+    grid = m["grid"]
     n = config.grid_side
     fig = plt.figure(figsize=(15, 4.4))
     ax_t, ax_n, ax_w = (fig.add_subplot(1, 4, i) for i in (1, 2, 3))
     ax_e = fig.add_subplot(1, 4, 4)
     extent = (-1, 1, -1, 1)
-    ax_t.imshow(np.asarray(grid["y"]).reshape(n, n), extent=extent, origin="lower",
+    _, points = _grid(config)
+    ax_t.imshow(np.asarray(points["y"]).reshape(n, n), extent=extent, origin="lower",
                 vmin=0, vmax=1)
     ax_t.set_title("target bump (support: disc)", fontsize=9)
     for ax, width in ((ax_n, config.narrow_width), (ax_w, config.wide_width)):
-        depth = min(config.depths, key=lambda L: sup[width, L].min())
-        best = int(np.argmin(sup[width, depth]))
-        img = preds[width, depth][best].reshape(n, n)
+        best = grid["best_net"][str(width)]
+        params = jax.tree.map(jnp.asarray, best["params"], is_leaf=lambda v: isinstance(v, list))
+        img = _predict(config, width, best["depth"], params, points["x"]).reshape(n, n)
         ax.imshow(img, extent=extent, origin="lower", vmin=0, vmax=1)
         ax.contour(np.linspace(-1, 1, n), np.linspace(-1, 1, n), img, levels=[0.5], colors="w")
-        ax.set_title(f"best width-{width} net (depth {depth})\nsup error "
-                     f"{sup[width, depth][best]:.3f}; white: level 1/2", fontsize=9)
+        ax.set_title(f"best width-{width} net (depth {best['depth']})\nsup error "
+                     f"{best['sup_error']:.3f}; white: level 1/2", fontsize=9)
     depths = np.asarray(config.depths)
     for j, width in enumerate(config.widths):
-        ax_e.plot(depths, [sup[width, L].min() for L in depths], "o-", c=f"C{j}",
+        ax_e.plot(depths, grid["best_sup_error"][str(width)], "o-", c=f"C{j}",
                   label=f"width {width}: best sup error")
-        ax_e.plot(depths, [rmse[width, L].min() for L in depths], "s--", c=f"C{j}",
+        ax_e.plot(depths, grid["best_rmse"][str(width)], "s--", c=f"C{j}",
                   alpha=0.6, label=f"width {width}: best RMSE")
     ax_e.axhline(config.floor, c="k", lw=2, label="floor for width <= d (theorem)")
     ax_e.set(xscale="log", yscale="log", xlabel="depth (hidden layers)", ylabel="error",
@@ -159,44 +224,6 @@ def _figure(config, grid, sup, rmse, preds, workdir) -> str:
     ax_e.set_xticks(depths, [str(d) for d in depths], minor=False)
     ax_e.set_xticks([], minor=True)
     ax_e.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5))
-    return report.save_figure(fig, workdir, "width_limits.png")
+    return [report.save_figure(fig, workdir, "width_limits.png")]
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> Result:
-    """Trains the width x depth grid on the bump and checks the claims."""
-    _check(config)
-    log = MetricsLog.in_workdir(workdir)
-    target = Target(name="radial_bump", dim=2, fn=lambda x: radial_bump(x, config.radius),
-                    sample_inputs=lambda key, n: jax.random.uniform(key, (n, 2), minval=-1.0,
-                                                                    maxval=1.0))
-    axis = jnp.linspace(-1.0, 1.0, config.grid_side)
-    grid_x = jnp.stack(jnp.meshgrid(axis, axis, indexing="xy"), axis=-1).reshape(-1, 2)
-    grid = {"x": grid_x, "y": target.fn(grid_x)}
-    sup, rmse, preds = {}, {}, {}
-    for width in config.widths:
-        for depth in config.depths:
-            key = (width, depth)
-            sup[key], rmse[key], preds[key] = _train(width, depth, target, grid, config, log)
-
-    narrow, wide = config.narrow_width, config.wide_width
-    last = config.depths[-1]
-    wide_best = np.asarray([sup[wide, L].min() for L in config.depths])
-    narrow_floor = min(float(sup[narrow, L].min()) for L in config.depths)
-    claims = [
-        check(CLAIMS[0], narrow_floor, at_least=config.floor),
-        check(CLAIMS[1], float(sup[wide, last].min()), at_most=config.floor),
-        check(CLAIMS[2], float(np.mean(np.diff(wide_best) < 0)), at_least=1.0),
-    ]
-    figure = _figure(config, grid, sup, rmse, preds, workdir)
-
-    def table(values, reduce):
-        return {str(w): [float(reduce(values[w, L])) for L in config.depths]
-                for w in config.widths}
-
-    metrics = {
-        "depths": list(config.depths), "floor_theory": config.floor,
-        "floor_measured": narrow_floor,
-        "best_sup_error": table(sup, np.min), "median_sup_error": table(sup, np.median),
-        "best_rmse": table(rmse, np.min), "median_rmse": table(rmse, np.median),
-    }
-    return Result(claims=claims, metrics=metrics, figures=[figure])

@@ -17,8 +17,10 @@ def test_every_claim_holds(quick_run):
 
 @pytest.mark.experiment
 def test_narrow_nets_never_beat_the_floor_at_any_depth(quick_run):
-    metrics = quick_run[0]["metrics"]
-    assert min(metrics["best_sup_error"]["2"]) >= metrics["floor_theory"]
+    payload, _ = quick_run
+    grid = payload["metrics"]["grid"]
+    assert min(grid["best_sup_error"]["2"]) >= payload["config"]["floor"]
+    assert grid["best_net"]["2"]["sup_error"] == grid["floor_measured"]
 
 
 def test_radial_bump_values_and_support():
@@ -32,4 +34,4 @@ def test_bump_support_must_fit_inside_the_domain():
     config = module.get_config("quick")
     config.radius = 1.2
     with pytest.raises(ValueError, match="radius=1.2"):
-        module.run(config, "/nonexistent")
+        module.compute_grid(config, log=None)
