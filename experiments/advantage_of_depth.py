@@ -37,7 +37,7 @@ import numpy as np
 
 from dl_theory import report
 from dl_theory.data.synthetic import Target
-from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
+from dl_theory.experiment import ClaimSpec, Measured, Part, config_from_presets
 from dl_theory.models import constructions
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer, optimizer_config
@@ -45,10 +45,9 @@ from dl_theory.theory import regions
 from dl_theory.theory.approximation_bounds import shallow_max_pieces, square_pl_sup_error
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
-from dl_theory.train.metrics_log import MetricsLog
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
-from dl_theory.uncertainty import fit_loglog_slope
+from dl_theory.uncertainty import Estimate, fit_loglog_slope
 
 YAROTSKY_2 = "Yarotsky 2017, Prop. 2"
 YAROTSKY_3 = "Yarotsky 2017, Prop. 3 (and Thm 1's use of it)"
@@ -57,33 +56,35 @@ LIANG_SRIKANT = "Liang & Srikant 2017 (strongly convex lower bound, 1-D case der
 CLAIMS = (
     ClaimSpec("square_error_closed_form",
               "The depth-m construction's sup error on [0, 1] equals 2**(-2m-2) for every m "
-              "(largest |measured / closed form - 1|).", YAROTSKY_2),
+              "(largest |measured / closed form - 1|).", YAROTSKY_2, at_most="square.tolerance"),
     ClaimSpec("square_error_exponential_in_depth",
               "log2(sup error) of the square construction falls linearly in depth with slope "
-              "-2 (fitted slope).", YAROTSKY_2),
+              "-2 (fitted slope; bound rate.slope +- rate.tolerance).", YAROTSKY_2),
     ClaimSpec("product_error_within_bound",
               "The product construction's sup error on [-1, 1]**2 is <= 2**(-2m-1) for every m "
-              "(largest ratio).", YAROTSKY_3),
+              "(largest ratio).", YAROTSKY_3, at_most=1.0),
     ClaimSpec("product_error_exponential_in_depth",
               "log2(sup error) of the product construction falls with slope -2 per unit of m "
-              "(fitted slope).", YAROTSKY_3),
+              "(fitted slope; bound rate.slope +- rate.tolerance).", YAROTSKY_3),
     ClaimSpec("monomial_error_within_bound",
               "The x**p construction's sup error on [-1, 1] is <= (p - 1) 2**(-2m-1) for every m "
-              "(largest ratio).", YAROTSKY_3),
+              "(largest ratio).", YAROTSKY_3, at_most=1.0),
     ClaimSpec("monomial_error_exponential_in_depth",
               "log2(sup error) of the x**p construction falls with slope -2 per unit of m "
-              "(fitted slope).", YAROTSKY_3),
+              "(fitted slope; bound rate.slope +- rate.tolerance).", YAROTSKY_3),
     ClaimSpec("shallow_above_pl_optimum",
               "Trained one-hidden-layer nets of width n stay above 1 / (8 (n+1)**2), the best "
-              "sup error of any n+1-piece function on x**2 (smallest ratio).", LIANG_SRIKANT),
+              "sup error of any n+1-piece function on x**2 (smallest ratio).", LIANG_SRIKANT,
+              at_least=1.0),
     ClaimSpec("shallow_error_polynomial_in_width",
               "The trained shallow nets' sup error decays no faster than polynomially, as "
-              "n**-2 at best: log-log slope vs width >= -2 - tolerance (fitted slope).",
+              "n**-2 at best: log-log slope vs width >= -2 - shallow.slope_tolerance (fitted "
+              "slope).",
               LIANG_SRIKANT),
     ClaimSpec("deep_beats_any_shallow_at_equal_parameters",
               "The deepest square construction (P parameters) has a smaller sup error than ANY "
               "one-hidden-layer net with P parameters can reach (optimum shallow error / deep "
-              "error).", f"{YAROTSKY_2}; {LIANG_SRIKANT}"),
+              "error).", f"{YAROTSKY_2}; {LIANG_SRIKANT}", at_least=1.0),
 )
 
 _PRESETS = {
@@ -181,6 +182,7 @@ def _train_shallow(config, log) -> np.ndarray:
 
 
 def _figure(config, square, shallow_SxW, product, monomial, workdir) -> str:
+    """Construction errors vs depth; deep vs shallow error at equal parameter count."""
     import matplotlib.pyplot as plt
 
     fig, (ax_d, ax_p) = plt.subplots(1, 2, figsize=(13, 4.6))
@@ -214,9 +216,16 @@ def _figure(config, square, shallow_SxW, product, monomial, workdir) -> str:
     return report.save_figure(fig, workdir, "advantage_of_depth.png")
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> Result:
-    """Measures the constructions, trains shallow nets and checks the claims."""
-    log = MetricsLog.in_workdir(workdir)
+def _slope(x, y) -> list[float]:
+    """[value, lo, hi] of the fitted log-log slope of y vs x."""
+    s = fit_loglog_slope(x, y)
+    return [s.value, s.lo, s.hi]
+
+
+def compute_constructions(config: ml_collections.ConfigDict, log) -> dict:
+    """Part "constructions": sup errors, parameter counts and depth rates of the square,
+    product and monomial constructions; the deepest square net against the best shallow
+    net with as many parameters (a theory bound: nothing is trained)."""
     square, product, monomial = _constructions(config)
     square_err = np.asarray([e for e, _ in square])
     m = np.asarray(config.square.depths)
@@ -225,49 +234,77 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Result:
     p = config.monomial.power
     product_bound = 2.0 ** (-2 * mp - 1)
     monomial_bound = (p - 1) * 2.0 ** (-2 * mm - 1)
-    # fit_loglog_slope on x = 2**m fits log y = a + b m log 2, so b = d log2(y) / dm.
-    slope_sq = fit_loglog_slope(2.0**m, square_err)
-    slope_prod = fit_loglog_slope(2.0**mp, product)
-    slope_mono = fit_loglog_slope(2.0**mm, monomial)
-
-    shallow = _train_shallow(config, log)
-    widths = np.asarray(config.shallow.widths)
-    optimum = np.asarray([square_pl_sup_error(shallow_max_pieces(int(n))) for n in widths])
-    slope_shallow = fit_loglog_slope(widths, shallow)
     deep_err, deep_params = square[-1]
     shallow_width_at_p = (deep_params - 1) // 3  # 3n + 1 parameters for width n
     shallow_best_at_p = square_pl_sup_error(shallow_max_pieces(shallow_width_at_p))
-
-    r = config.rate
-    claims = [
-        check(CLAIMS[0], float(np.max(np.abs(square_err / closed - 1.0))),
-              at_most=config.square.tolerance),
-        check(CLAIMS[1], slope_sq, at_least=r.slope - r.tolerance, at_most=r.slope + r.tolerance),
-        check(CLAIMS[2], float(np.max(product / product_bound)), at_most=1.0),
-        check(CLAIMS[3], slope_prod, at_least=r.slope - r.tolerance,
-              at_most=r.slope + r.tolerance),
-        check(CLAIMS[4], float(np.max(monomial / monomial_bound)), at_most=1.0),
-        check(CLAIMS[5], slope_mono, at_least=r.slope - r.tolerance,
-              at_most=r.slope + r.tolerance),
-        check(CLAIMS[6], float(np.min(shallow / optimum[None])), at_least=1.0),
-        check(CLAIMS[7], slope_shallow, at_least=-2.0 - config.shallow.slope_tolerance),
-        check(CLAIMS[8], shallow_best_at_p / deep_err, at_least=1.0),
-    ]
-    figure = _figure(config, square, shallow, product, monomial, workdir)
-    metrics = {
+    return {
         "square_depths": m.tolist(), "square_sup_error": square_err.tolist(),
         "square_params": [q for _, q in square],
         "product_depths": mp.tolist(), "product_sup_error": product.tolist(),
         "monomial_power": p, "monomial_depths": mm.tolist(),
         "monomial_sup_error": monomial.tolist(),
-        "slopes_log2_per_depth": {"square": [slope_sq.value, slope_sq.lo, slope_sq.hi],
-                                  "product": [slope_prod.value, slope_prod.lo, slope_prod.hi],
-                                  "monomial": [slope_mono.value, slope_mono.lo, slope_mono.hi]},
-        "shallow_widths": widths.tolist(), "shallow_sup_error": shallow.tolist(),
-        "shallow_optimum": optimum.tolist(),
-        "shallow_slope": [slope_shallow.value, slope_shallow.lo, slope_shallow.hi],
+        # fit_loglog_slope on x = 2**m fits log y = a + b m log 2, so b = d log2(y) / dm.
+        "slopes_log2_per_depth": {"square": _slope(2.0**m, square_err),
+                                  "product": _slope(2.0**mp, product),
+                                  "monomial": _slope(2.0**mm, monomial)},
+        "square_largest_relative_error": float(np.max(np.abs(square_err / closed - 1.0))),
+        "product_largest_ratio": float(np.max(product / product_bound)),
+        "monomial_largest_ratio": float(np.max(monomial / monomial_bound)),
         "equal_params": {"params": deep_params, "deep_error": deep_err,
                          "shallow_width": shallow_width_at_p,
-                         "best_shallow_error": shallow_best_at_p},
+                         "best_shallow_error": shallow_best_at_p,
+                         "ratio": shallow_best_at_p / deep_err},
     }
-    return Result(claims=claims, metrics=metrics, figures=[figure])
+
+
+def judge_constructions(config: ml_collections.ConfigDict, m: dict) -> dict:
+    """Closed-form and bound ratios; each depth rate within rate.slope +- rate.tolerance."""
+    r = config.rate
+    slopes = {name: Measured(Estimate(*s), at_least=r.slope - r.tolerance,
+                             at_most=r.slope + r.tolerance)
+              for name, s in m["slopes_log2_per_depth"].items()}
+    return {
+        "square_error_closed_form": m["square_largest_relative_error"],
+        "square_error_exponential_in_depth": slopes["square"],
+        "product_error_within_bound": m["product_largest_ratio"],
+        "product_error_exponential_in_depth": slopes["product"],
+        "monomial_error_within_bound": m["monomial_largest_ratio"],
+        "monomial_error_exponential_in_depth": slopes["monomial"],
+        "deep_beats_any_shallow_at_equal_parameters": m["equal_params"]["ratio"],
+    }
+
+
+def compute_shallow(config: ml_collections.ConfigDict, log) -> dict:
+    """Part "shallow": one-hidden-layer nets trained on x**2, their sup errors against the
+    best n+1-piece error, and their rate in width."""
+    shallow = _train_shallow(config, log)
+    widths = np.asarray(config.shallow.widths)
+    optimum = np.asarray([square_pl_sup_error(shallow_max_pieces(int(n))) for n in widths])
+    return {"shallow_widths": widths.tolist(), "shallow_sup_error": shallow.tolist(),
+            "shallow_optimum": optimum.tolist(),
+            "shallow_slope": _slope(widths, shallow),
+            "smallest_ratio_to_optimum": float(np.min(shallow / optimum[None]))}
+
+
+def judge_shallow(config: ml_collections.ConfigDict, m: dict) -> dict:
+    """Smallest error / optimum; the width rate against -2 - shallow.slope_tolerance."""
+    return {"shallow_above_pl_optimum": m["smallest_ratio_to_optimum"],
+            "shallow_error_polynomial_in_width": Measured(
+                Estimate(*m["shallow_slope"]),
+                at_least=-2.0 - config.shallow.slope_tolerance)}
+
+
+PARTS = (
+    Part("constructions", compute_constructions, judge_constructions,
+         reads=("grid_points", "square", "product", "monomial")),
+    Part("shallow", compute_shallow, judge_shallow,
+         reads=("seeds", "batch_size", "grid_points", "precision", "shallow")),
+)
+
+
+def figures(config: ml_collections.ConfigDict, m: dict, workdir: str) -> list[str]:
+    """Construction errors vs depth; deep vs shallow error at equal parameter count."""
+    c = m["constructions"]
+    square = list(zip(c["square_sup_error"], c["square_params"]))
+    return [_figure(config, square, np.asarray(m["shallow"]["shallow_sup_error"]),
+                    c["product_sup_error"], c["monomial_sup_error"], workdir)]

@@ -35,6 +35,7 @@ from dl_theory.train.batch_size import find_batch_size
 from dl_theory.train.evaluate import model_mse
 from dl_theory.train.fit import fit
 from dl_theory.train.losses import mean_squared_error
+from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_state
 from dl_theory.uncertainty import Estimate, fit_loglog_slope
 
@@ -61,7 +62,7 @@ CLAIMS = (
 TASK = dict(dim=8, teacher_width=16, noise_std=0.5, teacher_seed=0, num_test=2048)
 _PRESETS = {
     "quick": dict(
-        task=TASK,
+        task=TASK, precision="float32",
         minibatch=dict(num_train=512, width=16, batch_sizes=(1, 2, 4, 8, 16, 32, 64),
                        num_draws=256, draw_sets=3, max_rel_error=0.1),
         accumulation=dict(num_train=256, widths=(32, 32), micro_batch=8, accumulate_steps=4,
@@ -84,6 +85,14 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     return config_from_presets(_PRESETS, preset)
 
 
+def example_model(config: ml_collections.ConfigDict):
+    """(model, x_example, optimizer) of the accumulation MLP, for `launch.py --dtypes`."""
+    c = config.accumulation
+    model = MLP(widths=tuple(c.widths), activation="tanh",
+                **get_policy(config.precision).model_dtypes())
+    return model, jnp.zeros((2, config.task.dim)), build_optimizer(c.optimizer, c.updates)
+
+
 def _as_list(estimate: Estimate) -> list[float]:
     return [estimate.value, estimate.lo, estimate.hi]
 
@@ -92,7 +101,8 @@ def compute_minibatch(config, log) -> dict:
     """Part "minibatch": the variance of minibatch gradients against tr(Sigma)/B."""
     c = config.minibatch
     train, _ = noisy_teacher_task(config.task, c.num_train, 1, seed=1)
-    model = MLP(widths=(c.width,), activation="tanh")
+    model = MLP(widths=(c.width,), activation="tanh",
+                **get_policy(config.precision).model_dtypes())
     params = model.init(jax.random.PRNGKey(0), train["x"][:1])["params"]
 
     def flat_grad(batch):
@@ -120,14 +130,16 @@ def compute_accumulation(config, log) -> dict:
     """Part "accumulation": k micro-batches under MultiSteps vs one batch k times larger."""
     c = config.accumulation
     train, _ = noisy_teacher_task(config.task, c.num_train, 1, seed=3)
-    model = MLP(widths=tuple(c.widths), activation="tanh")
+    policy = get_policy(config.precision)
+    model = MLP(widths=tuple(c.widths), activation="tanh", **policy.model_dtypes())
     k = c.accumulate_steps
 
     def train_params(accumulate, batch_size):
         tx = build_optimizer(optimizer_variant(c.optimizer, accumulate_steps=accumulate), c.updates)
-        state = create_train_state(model, tx, train["x"][:1], seed=0)
+        state = create_train_state(model, tx, train["x"][:1], 0, make_loss_scale(policy))
         state, _ = fit(state, train, minibatches(batch_size), loss=mean_squared_error,
-                       steps=c.updates * accumulate, accumulate_steps=accumulate, verbose=False)
+                       steps=c.updates * accumulate, accumulate_steps=accumulate,
+                       policy=policy, verbose=False)
         return ravel_pytree(state.params)[0]
 
     accumulated = train_params(k, k * c.micro_batch)
@@ -144,8 +156,11 @@ def compute_noise_scale(config, log) -> dict:
     x = jax.random.normal(x_key, (c.num_train, c.dim))
     data = {"x": x, "y": c.noise_std * jax.random.normal(noise_key, (c.num_train, 1))}  # w* = 0
     delta = jnp.full((c.dim, 1), c.delta_norm / np.sqrt(c.dim), jnp.float32)
-    state = create_train_state(Perceptron(use_bias=False),
-                               build_optimizer(optimizer_config(name="sgd")), x[:1], 0)
+    # find_batch_size takes no policy: the model's dtypes alone set its compute precision.
+    policy = get_policy(config.precision)
+    state = create_train_state(Perceptron(use_bias=False, **policy.model_dtypes()),
+                               build_optimizer(optimizer_config(name="sgd")), x[:1], 0,
+                               make_loss_scale(policy))
     state = state.replace(params={"Dense_0": {"kernel": delta}})
     found = find_batch_size(state, data, loss=mean_squared_error, mode="noise_scale",
                             small_batch_size=c.small_batch_size,
@@ -160,13 +175,13 @@ PARTS = (
     Part("minibatch", compute_minibatch,
          lambda config, m: {"minibatch_variance_slope": Estimate(*m["slope"]),
                             "minibatch_variance_closed_form": m["max_rel_error"]},
-         reads=("task", "minibatch")),
+         reads=("precision", "task", "minibatch")),
     Part("accumulation", compute_accumulation,
          lambda config, m: {"accumulation_equals_large_batch": m["max_abs_diff"]},
-         reads=("task", "accumulation")),
+         reads=("precision", "task", "accumulation")),
     Part("noise_scale", compute_noise_scale,
          lambda config, m: {"noise_scale_matches_closed_form": m["rel_error"]},
-         reads=("noise_scale",)),
+         reads=("precision", "noise_scale")),
 )
 
 

@@ -45,7 +45,7 @@ import numpy as np
 
 from dl_theory import report
 from dl_theory.data.synthetic import Target
-from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
+from dl_theory.experiment import ClaimSpec, Part, config_from_presets
 from dl_theory.models import constructions
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer, optimizer_config
@@ -53,7 +53,6 @@ from dl_theory.theory import regions
 from dl_theory.theory.approximation_bounds import sawtooth_l1_lower_bound, shallow_max_pieces
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
-from dl_theory.train.metrics_log import MetricsLog
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import TrainState, create_train_states
 
@@ -64,23 +63,26 @@ SEPARATION = "Telgarsky 2016, Sec. 3 (triangle counting), bound re-derived here"
 CLAIMS = (
     ClaimSpec("construction_has_2k_pieces",
               "The depth-k width-2 construction has exactly 2**k affine pieces on [0, 1] for "
-              "every k tested (largest |count - 2**k|).", TELGARSKY_16),
+              "every k tested (largest |count - 2**k|).", TELGARSKY_16, at_most=0),
     ClaimSpec("construction_is_exact",
               "The construction equals the k-fold tent map on [0, 1] (largest sup distance on "
-              "a grid over k, float64 evaluation).", TELGARSKY_16),
+              "a grid over k, float64 evaluation).", TELGARSKY_16,
+              at_most="construction.tolerance"),
     ClaimSpec("pieces_within_depth_width_bound",
               "Every random and trained ReLU net with L hidden layers of width <= m has at most "
-              "(2m)**L pieces on a segment (largest count / bound).", TELGARSKY_15),
+              "(2m)**L pieces on a segment (largest count / bound).", TELGARSKY_15,
+              at_most=1.0),
     ClaimSpec("shallow_nets_above_l1_bound",
               "Trained and least-squares one-hidden-layer nets of width m stay above the L1 "
               "lower bound 1/8 - (m + 2) / 2**(k+2) wherever it is positive (smallest error / "
               "bound).",
-              SEPARATION),
+              SEPARATION, at_least=1.0),
     ClaimSpec("trained_deep_nets_miss_construction",
               "Negative result: deep nets of O(k) units trained from scratch do not reach the "
               "construction's error (0); their best L1 error stays above the lower bound that "
               "a one-hidden-layer net with the same number of units must satisfy (smallest "
-              "best-error / shallow-bound ratio over deep widths).", SEPARATION),
+              "best-error / shallow-bound ratio over deep widths).", SEPARATION,
+              at_least=1.0),
 )
 
 _PRESETS = {
@@ -214,50 +216,30 @@ def _train(hidden, target, grid, config, log, label):
     return l1_S, pred_SxN, layers
 
 
-def _figure(config, grid, shallow, deep, lstsq, workdir) -> str:
-    import matplotlib.pyplot as plt
-
-    k, x = config.k, np.asarray(grid["x"])[:, 0]
-    fig, (ax_f, ax_e) = plt.subplots(1, 2, figsize=(13, 4.6))
-    ax_f.plot(x, np.asarray(grid["y"])[:, 0], "k-", lw=2.5, alpha=0.35,
-              label=f"target: tent map composed {k} times")
-    _, variables = constructions.sawtooth_net(k)
-    construction = _forward_np(regions.dense_params_to_layers(variables), x[:, None])[:, 0]
-    ax_f.plot(x, construction, "k:", lw=1, label=f"construction: {k} layers x width 2 (exact)")
-    for name, runs, style in (("shallow", shallow, "C0-"), ("deep", deep, "C3-")):
-        width, (l1, pred, _) = min(runs.items(), key=lambda kv: kv[1][0].min())
-        best = int(np.argmin(l1))
-        shape = f"width {width}" if name == "shallow" else f"{k} x width {width}"
-        ax_f.plot(x, pred[best], style, lw=1.2, label=f"best trained {name} ({shape}), "
-                  f"L1 {l1[best]:.3f}")
-    ax_f.set(xlabel="x", ylabel="f(x)", title="Target, construction and best trained fits")
-    ax_f.legend(fontsize=7, loc="lower right")
-
-    units = np.arange(1, 2**k + 1)
-    bound = [sawtooth_l1_lower_bound(shallow_max_pieces(int(m)), k) for m in units]
-    ax_e.plot(units, bound, "k-", lw=2, label="lower bound for ANY 1-hidden-layer net")
-    ax_e.plot(*lstsq, "C2.-", lw=1, label="1-hidden-layer least-squares fit, uniform kinks")
-    for name, runs, marker in (("shallow (1 hidden layer)", shallow, "o"),
-                               (f"deep ({k} hidden layers)", deep, "s")):
-        n = [w if name.startswith("shallow") else w * k for w in runs]
-        for j, (nj, (l1, _, _)) in enumerate(zip(n, runs.values())):
-            ax_e.scatter([nj] * len(l1), l1, c="C0" if marker == "o" else "C3", marker=marker,
-                         alpha=0.5, label=f"trained {name}, each seed" if j == 0 else None)
-    ax_e.scatter([2 * k], [0.0], c="k", marker="*", s=120,
-                 label=f"construction: {2 * k} units, error 0")
-    ax_e.set(xscale="log", xlabel="hidden units", ylabel="L1 error on [0, 1]",
-             title="Error vs units: theory bound (line) and trained nets (markers)")
-    ax_e.legend(fontsize=7)
-    return report.save_figure(fig, workdir, "depth_separation.png")
+def _grid(config) -> np.ndarray:
+    """The evaluation grid on [0, 1], [grid_points, 1], float64."""
+    return np.linspace(0.0, 1.0, config.grid_points)[:, None]
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> Result:
-    """Counts pieces, trains shallow and deep nets on the tent map and checks the claims."""
-    log = MetricsLog.in_workdir(workdir)
+def compute_construction(config: ml_collections.ConfigDict, log) -> dict:
+    """Part "construction": piece counts and sup errors of the depth-k width-2 construction."""
+    pieces, construction_errors = _construction(config, _grid(config))
+    return {"construction_ks": list(config.construction.ks), "construction_pieces": pieces,
+            "construction_sup_error": construction_errors}
+
+
+def judge_construction(config: ml_collections.ConfigDict, m: dict) -> dict:
+    """Largest |count - 2**k| and largest sup distance over k."""
+    return {"construction_has_2k_pieces": max(
+                abs(p - 2**kk) for p, kk in zip(m["construction_pieces"], m["construction_ks"])),
+            "construction_is_exact": max(m["construction_sup_error"])}
+
+
+def compute_nets(config: ml_collections.ConfigDict, log) -> dict:
+    """Part "nets": random nets' piece counts; shallow and deep nets trained on the k-fold tent
+    map (L1 errors, piece counts); least-squares shallow comparators; the L1 lower bounds."""
     k = config.k
-    x_N1 = np.linspace(0.0, 1.0, config.grid_points)[:, None]
-    pieces, construction_errors = _construction(config, x_N1)
-
+    x_N1 = _grid(config)
     target = Target(name=f"sawtooth_k{k}", dim=1,
                     fn=lambda x: constructions.sawtooth(x, k),
                     sample_inputs=lambda key, n: jax.random.uniform(key, (n, 1)))
@@ -286,22 +268,18 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Result:
     above += [e / b for e, b in zip(lstsq_l1, lstsq_bounds) if b > 0]
     deep_bounds = {w: sawtooth_l1_lower_bound(shallow_max_pieces(w * k), k) for w in deep}
     # The deep nets' unit counts must keep the shallow bound positive for the comparison to
-    # mean anything; a zero bound gives an infinite ratio, which `check` rejects as non-finite.
+    # mean anything; a zero bound gives an infinite ratio, which never holds (non-finite).
     deep_ratios = [float(l1.min() / deep_bounds[w]) if deep_bounds[w] > 0 else float("inf")
                    for w, (l1, _, _) in deep.items()]
 
-    claims = [
-        check(CLAIMS[0], max(abs(p - 2**kk) for p, kk in zip(pieces, config.construction.ks)),
-              at_most=0),
-        check(CLAIMS[1], max(construction_errors), at_most=config.construction.tolerance),
-        check(CLAIMS[2], max(ratios + trained_ratios), at_most=1.0),
-        check(CLAIMS[3], min(above) if above else float("nan"), at_least=1.0),
-        check(CLAIMS[4], min(deep_ratios), at_least=1.0),
-    ]
-    figure = _figure(config, grid, shallow, deep, (units, lstsq_l1), workdir)
-    metrics = {
-        "construction_ks": list(config.construction.ks), "construction_pieces": pieces,
-        "construction_sup_error": construction_errors,
+    def best_prediction(runs):
+        """(width, prediction [N]) of the best seed of the width with the lowest L1 error."""
+        width, (l1, pred, _) = min(runs.items(), key=lambda kv: kv[1][0].min())
+        return width, pred[int(np.argmin(l1))]
+
+    (best_shallow_width, best_shallow), (best_deep_width, best_deep) = (
+        best_prediction(shallow), best_prediction(deep))
+    return {
         "random_net_max_ratio": max(ratios), "trained_net_max_ratio": max(trained_ratios),
         "shallow_widths": list(shallow), "shallow_l1": [r[0].tolist() for r in shallow.values()],
         "shallow_l1_bound": [shallow_bounds[m] for m in shallow],
@@ -309,5 +287,64 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Result:
         "deep_widths": list(deep), "deep_units": [w * k for w in deep],
         "deep_l1": [r[0].tolist() for r in deep.values()],
         "shallow_bound_at_deep_units": [deep_bounds[w] for w in deep],
+        "smallest_ratio_above_shallow_bound": min(above) if above else float("nan"),
+        "smallest_deep_ratio": min(deep_ratios),
+        "best_shallow_width": best_shallow_width, "best_shallow_prediction": best_shallow,
+        "best_deep_width": best_deep_width, "best_deep_prediction": best_deep,
     }
-    return Result(claims=claims, metrics=metrics, figures=[figure])
+
+
+def judge_nets(config: ml_collections.ConfigDict, m: dict) -> dict:
+    """Largest pieces / (2m)**L; smallest shallow error / bound; smallest deep ratio."""
+    return {"pieces_within_depth_width_bound": max(m["random_net_max_ratio"],
+                                                   m["trained_net_max_ratio"]),
+            "shallow_nets_above_l1_bound": m["smallest_ratio_above_shallow_bound"],
+            "trained_deep_nets_miss_construction": m["smallest_deep_ratio"]}
+
+
+PARTS = (
+    Part("construction", compute_construction, judge_construction,
+         reads=("grid_points", "construction")),
+    Part("nets", compute_nets, judge_nets,
+         reads=("seeds", "k", "batch_size", "grid_points", "precision", "random_nets", "shallow",
+                "deep", "train")),
+)
+
+
+def figures(config: ml_collections.ConfigDict, m: dict, workdir: str) -> list[str]:
+    """The target, the construction and the best trained fits; L1 error vs units."""
+    import matplotlib.pyplot as plt
+
+    k, x = config.k, _grid(config)[:, 0]
+    nets = m["nets"]
+    fig, (ax_f, ax_e) = plt.subplots(1, 2, figsize=(13, 4.6))
+    ax_f.plot(x, _sawtooth_np(x, k), "k-", lw=2.5, alpha=0.35,
+              label=f"target: tent map composed {k} times")
+    _, variables = constructions.sawtooth_net(k)
+    construction = _forward_np(regions.dense_params_to_layers(variables), x[:, None])[:, 0]
+    ax_f.plot(x, construction, "k:", lw=1, label=f"construction: {k} layers x width 2 (exact)")
+    for name, style in (("shallow", "C0-"), ("deep", "C3-")):
+        width, pred = nets[f"best_{name}_width"], np.asarray(nets[f"best_{name}_prediction"])
+        shape = f"width {width}" if name == "shallow" else f"{k} x width {width}"
+        l1 = np.mean(np.abs(pred - _sawtooth_np(x, k)))
+        ax_f.plot(x, pred, style, lw=1.2, label=f"best trained {name} ({shape}), L1 {l1:.3f}")
+    ax_f.set(xlabel="x", ylabel="f(x)", title="Target, construction and best trained fits")
+    ax_f.legend(fontsize=7, loc="lower right")
+
+    units = np.arange(1, 2**k + 1)
+    bound = [sawtooth_l1_lower_bound(shallow_max_pieces(int(n)), k) for n in units]
+    ax_e.plot(units, bound, "k-", lw=2, label="lower bound for ANY 1-hidden-layer net")
+    ax_e.plot(nets["lstsq_units"], nets["lstsq_l1"], "C2.-", lw=1,
+              label="1-hidden-layer least-squares fit, uniform kinks")
+    for name, n, errors, color, marker in (
+            ("shallow (1 hidden layer)", nets["shallow_widths"], nets["shallow_l1"], "C0", "o"),
+            (f"deep ({k} hidden layers)", nets["deep_units"], nets["deep_l1"], "C3", "s")):
+        for j, (nj, l1) in enumerate(zip(n, errors)):
+            ax_e.scatter([nj] * len(l1), l1, c=color, marker=marker, alpha=0.5,
+                         label=f"trained {name}, each seed" if j == 0 else None)
+    ax_e.scatter([2 * k], [0.0], c="k", marker="*", s=120,
+                 label=f"construction: {2 * k} units, error 0")
+    ax_e.set(xscale="log", xlabel="hidden units", ylabel="L1 error on [0, 1]",
+             title="Error vs units: theory bound (line) and trained nets (markers)")
+    ax_e.legend(fontsize=7)
+    return [report.save_figure(fig, workdir, "depth_separation.png")]

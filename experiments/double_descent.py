@@ -50,13 +50,12 @@ import numpy as np
 from dl_theory import report
 from dl_theory.data.batching import full_batch
 from dl_theory.data.mnist1d import NUM_CLASSES, load_mnist1d
-from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
+from dl_theory.experiment import ClaimSpec, Measured, Part, config_from_presets
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.theory import ridgeless
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import accuracy, mean_squared_error
-from dl_theory.train.metrics_log import MetricsLog
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 
@@ -68,23 +67,26 @@ CLAIMS = (
     ClaimSpec("ridgeless_matches_hastie",
               "The measured mean risk of min-norm least squares matches Hastie et al.'s closed "
               "form at every gamma = p/n away from the singularity (max relative deviation).",
-              HASTIE),
+              HASTIE, at_most="linear.max_rel_deviation"),
+    # Bound: the two gammas of the grid nearest 1, found by the judge (Measured).
     ClaimSpec("ridgeless_peaks_at_interpolation",
               "The measured min-norm risk is largest at the gamma closest to 1 (p = n): the "
               "measured arg-max gamma.", HASTIE),
     ClaimSpec("ridge_matches_closed_form",
               "With a ridge penalty lam > 0 the measured mean risk matches the closed form of "
-              "Thm 5 at every gamma, the peak included (max relative deviation).", HASTIE_RIDGE),
+              "Thm 5 at every gamma, the peak included (max relative deviation).", HASTIE_RIDGE,
+              at_most="linear.ridge_max_rel_deviation"),
     ClaimSpec("ridge_damps_peak",
               "Ridge damps the double-descent peak: measured max risk with ridge / measured max "
-              "risk without.", HASTIE_RIDGE),
+              "risk without.", HASTIE_RIDGE, at_most="linear.max_peak_ratio"),
     ClaimSpec("mlp_peak_near_interpolation",
               "An MLP on MNIST-1D with label noise has its largest test error within one "
               "doubling of the width at which its training error first reaches zero "
-              "(|log2(peak width / interpolation width)|).", NAKKIRAN),
+              "(|log2(peak width / interpolation width)|).", NAKKIRAN,
+              at_most="mlp.max_log2_offset"),
     ClaimSpec("mlp_error_falls_beyond_peak",
               "Beyond the peak the MLP's test error falls again: peak test error minus the test "
-              "error of the widest net (seed means).", NAKKIRAN),
+              "error of the widest net (seed means).", NAKKIRAN, at_least="mlp.min_fall"),
 )
 
 _PRESETS = {
@@ -167,6 +169,7 @@ def _one_hot_squared_error(pred_BxK, labels_B, weight_B=None):
 
 
 def _mlp(config, log) -> dict:
+    """Train and test error, each [S, len(widths)], of the width sweep; the flipped fraction."""
     cfg = config.mlp
     train, test, flipped = _noisy_subsample(cfg)
     seeds = list(range(config.seeds))
@@ -195,11 +198,75 @@ def _mlp(config, log) -> dict:
 
 
 def _max_rel_deviation(mean, theory, mask) -> float:
+    """max |mean - theory| / theory over the gammas in `mask`."""
     return float(np.max(np.abs(mean[mask] - theory[mask]) / theory[mask]))
 
 
-def _figure(config, lin, mlp, interp_width, workdir) -> str:
+def compute_linear(config: ml_collections.ConfigDict, log) -> dict:
+    """Part "linear": the min-norm and ridge Monte-Carlo against the closed forms."""
+    c = config.linear
+    lin = _linear(c)
+    away = np.abs(lin["gamma"] - 1.0) >= c.singularity_margin
+    theory = lin["ridgeless_theory"]
+    return {
+        **{k: np.asarray(v).tolist() for k, v in lin.items()},
+        "away_from_singularity": away.tolist(),
+        "finite_n_rel_gap": (np.abs(lin["ridgeless_finite_n"] - theory) / theory).tolist(),
+        "ridgeless_rel_std_error": (lin["ridgeless_std_error"] / theory).tolist(),
+        "ridge_theory_peak_ratio": float(lin["ridge_theory"].max() / lin["ridgeless_mean"].max()),
+        "ridgeless_max_rel_deviation": _max_rel_deviation(lin["ridgeless_mean"], theory, away),
+        "ridge_max_rel_deviation": _max_rel_deviation(lin["ridge_mean"], lin["ridge_theory"],
+                                                      np.ones_like(away)),
+        "peak_gamma": float(lin["gamma"][np.argmax(lin["ridgeless_mean"])]),
+        "peak_ratio": float(lin["ridge_mean"].max() / lin["ridgeless_mean"].max()),
+    }
+
+
+def judge_linear(config: ml_collections.ConfigDict, m: dict) -> dict:
+    """Deviations from the closed forms; the peak's gamma against the two gammas nearest 1."""
+    gammas = np.asarray(m["gamma"])
+    nearest_one = gammas[np.argsort(np.abs(gammas - 1.0))[:2]]
+    return {"ridgeless_matches_hastie": m["ridgeless_max_rel_deviation"],
+            "ridgeless_peaks_at_interpolation": Measured(
+                m["peak_gamma"], at_least=float(nearest_one.min()),
+                at_most=float(nearest_one.max())),
+            "ridge_matches_closed_form": m["ridge_max_rel_deviation"],
+            "ridge_damps_peak": m["peak_ratio"]}
+
+
+def compute_mlp(config: ml_collections.ConfigDict, log) -> dict:
+    """Part "mlp": the MLP width sweep on noisy MNIST-1D; interpolation and peak widths."""
+    m = config.mlp
+    mlp = _mlp(config, log)
+    widths = np.asarray(m.widths)
+    train_mean, test_mean = mlp["train_error"].mean(0), mlp["test_error"].mean(0)
+    fits = np.nonzero(train_mean <= m.interpolation_train_error)[0]
+    interp_width = int(widths[fits[0]]) if fits.size else None
+    peak = int(np.argmax(test_mean))
+    offset = abs(np.log2(widths[peak] / interp_width)) if interp_width else float("inf")
+    return {"widths": widths.tolist(), "train_error": mlp["train_error"].tolist(),
+            "test_error": mlp["test_error"].tolist(), "interpolation_width": interp_width,
+            "peak_width": int(widths[peak]), "flipped_fraction": mlp["flipped_fraction"],
+            "peak_log2_offset": float(offset),
+            "fall_beyond_peak": float(test_mean[peak] - test_mean[-1])}
+
+
+PARTS = (
+    Part("linear", compute_linear, judge_linear, reads=("linear",)),
+    Part("mlp", compute_mlp,
+         lambda config, m: {"mlp_peak_near_interpolation": m["peak_log2_offset"],
+                            "mlp_error_falls_beyond_peak": m["fall_beyond_peak"]},
+         reads=("seeds", "precision", "mlp")),
+)
+
+
+def figures(config: ml_collections.ConfigDict, measurements: dict, workdir: str) -> list[str]:
+    """Measured linear risks against Hastie et al.'s closed forms; MLP errors vs width."""
     import matplotlib.pyplot as plt
+
+    lin = {k: np.asarray(v) for k, v in measurements["linear"].items()}
+    mlp = {k: np.asarray(measurements["mlp"][k]) for k in ("train_error", "test_error")}
+    interp_width = measurements["mlp"]["interpolation_width"]
 
     fig, (ax_l, ax_m) = plt.subplots(1, 2, figsize=(13, 4.8))
     c = config.linear
@@ -235,50 +302,4 @@ def _figure(config, lin, mlp, interp_width, workdir) -> str:
     ax_m.set(xlabel="hidden width", ylabel="classification error",
              title=f"MLP on MNIST-1D, {m.num_train} points, {m.label_noise:.0%} label noise")
     ax_m.legend(fontsize=7)
-    return report.save_figure(fig, workdir, "double_descent.png")
-
-
-def run(config: ml_collections.ConfigDict, workdir: str) -> Result:
-    """Runs the linear Monte-Carlo and the MLP width sweep and checks the claims."""
-    log = MetricsLog.in_workdir(workdir)
-    c, m = config.linear, config.mlp
-    lin = _linear(c)
-    away = np.abs(lin["gamma"] - 1.0) >= c.singularity_margin
-    peak_gamma = float(lin["gamma"][np.argmax(lin["ridgeless_mean"])])
-    nearest_one = lin["gamma"][np.argsort(np.abs(lin["gamma"] - 1.0))[:2]]
-    peak_ratio = float(lin["ridge_mean"].max() / lin["ridgeless_mean"].max())
-
-    mlp = _mlp(config, log)
-    widths = np.asarray(m.widths)
-    train_mean, test_mean = mlp["train_error"].mean(0), mlp["test_error"].mean(0)
-    fits = np.nonzero(train_mean <= m.interpolation_train_error)[0]
-    interp_width = int(widths[fits[0]]) if fits.size else None
-    peak = int(np.argmax(test_mean))
-    offset = abs(np.log2(widths[peak] / interp_width)) if interp_width else float("inf")
-
-    claims = [
-        check(CLAIMS[0], _max_rel_deviation(lin["ridgeless_mean"], lin["ridgeless_theory"], away),
-              at_most=c.max_rel_deviation),
-        check(CLAIMS[1], peak_gamma, at_least=float(nearest_one.min()),
-              at_most=float(nearest_one.max())),
-        check(CLAIMS[2], _max_rel_deviation(lin["ridge_mean"], lin["ridge_theory"],
-                                            np.ones_like(away)),
-              at_most=c.ridge_max_rel_deviation),
-        check(CLAIMS[3], peak_ratio, at_most=c.max_peak_ratio),
-        check(CLAIMS[4], offset, at_most=m.max_log2_offset),
-        check(CLAIMS[5], float(test_mean[peak] - test_mean[-1]), at_least=m.min_fall),
-    ]
-    figure = _figure(config, lin, mlp, interp_width, workdir)
-    theory = lin["ridgeless_theory"]
-    metrics = {
-        **{k: np.asarray(v).tolist() for k, v in lin.items()},
-        "away_from_singularity": away.tolist(),
-        "finite_n_rel_gap": (np.abs(lin["ridgeless_finite_n"] - theory) / theory).tolist(),
-        "ridgeless_rel_std_error": (lin["ridgeless_std_error"] / theory).tolist(),
-        "ridge_theory_peak_ratio": float(lin["ridge_theory"].max() / lin["ridgeless_mean"].max()),
-        "mlp_widths": widths.tolist(), "mlp_train_error": mlp["train_error"].tolist(),
-        "mlp_test_error": mlp["test_error"].tolist(),
-        "mlp_interpolation_width": interp_width, "mlp_peak_width": int(widths[peak]),
-        "mlp_flipped_fraction": mlp["flipped_fraction"],
-    }
-    return Result(claims=claims, metrics=metrics, figures=[figure])
+    return [report.save_figure(fig, workdir, "double_descent.png")]

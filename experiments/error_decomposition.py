@@ -35,6 +35,9 @@ How each term is estimated:
   is from the best run in the objective that training minimises (the empirical risk); per data
   seed. Its share of the error is O / (mean over restarts of R(f_r)).
 Rates are `fit_loglog_slope` fits with bootstrap intervals over data seeds.
+`config.precision` sets the students' compute dtype (parameters and optimizer state stay
+float32); their risks are reduced in float32. Under float32 (the presets) every number is
+bit-identical to the code before the knob existed.
 
 Run: python launch.py --config=experiments/error_decomposition.py:quick --workdir=runs/ed
 quick: widths 2..128, n = 64..1024, 3 data seeds x 3 restarts, 2000 steps; 33 s of CPU, 112 s
@@ -52,14 +55,14 @@ import numpy as np
 
 from dl_theory import report
 from dl_theory.data import synthetic
-from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
+from dl_theory.experiment import ClaimSpec, Part, config_from_presets
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
-from dl_theory.train.metrics_log import MetricsLog
+from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
-from dl_theory.uncertainty import fit_loglog_slope
+from dl_theory.uncertainty import Estimate, fit_loglog_slope
 
 BOTTOU = "Bottou & Bousquet 2008, eq. (3); Suh & Cheng 2024, Sec. 2"
 
@@ -67,17 +70,18 @@ CLAIMS = (
     ClaimSpec("approximation_falls_with_width",
               "The approximation error A(w) (best online-trained student) falls with the width: "
               "log-log slope of A vs w < 0 (whole interval; the rate itself is reported).",
-              BOTTOU),
+              BOTTOU, at_most=0.0),
     ClaimSpec("estimation_falls_with_n",
               "The estimation error R(f^_n) - A(w) at the reference width falls with n at least "
               "like n^{-1/2}: log-log slope <= -0.5 (whole interval).",
-              BOTTOU + "; Bartlett & Mendelson 2002"),
+              BOTTOU + "; Bartlett & Mendelson 2002", at_most=-0.5),
     ClaimSpec("optimisation_small_for_wide_nets",
               "For the widest student the optimisation error is a small share of the error: "
-              "max over n of mean_seeds O / mean risk <= 0.1.", BOTTOU + "; Du et al. 2019"),
+              "max over n of mean_seeds O / mean risk <= 0.1.", BOTTOU + "; Du et al. 2019",
+              at_most="max_optimisation_share"),
     ClaimSpec("optimisation_shrinks_with_width",
               "The optimisation error's share is smaller for the widest than for the narrowest "
-              "student (ratio widest / narrowest, each the max over n).", BOTTOU),
+              "student (ratio widest / narrowest, each the max over n).", BOTTOU, at_most=1.0),
 )
 
 _PRESETS = {
@@ -85,14 +89,14 @@ _PRESETS = {
         input_dim=8, teacher=dict(width=32, depth=2, seed=0),
         widths=(2, 8, 32, 128), sample_sizes=(64, 128, 256, 512, 1024),
         estimation_width=32, data_seeds=3, restarts=3, num_test=8192, batch_size=64,
-        steps=2000, max_optimisation_share=0.1,
+        steps=2000, precision="float32", max_optimisation_share=0.1,
         optimizer=optimizer_config(name="adam", learning_rate=3e-3, schedule="cosine")),
     "paper": dict(
         input_dim=8, teacher=dict(width=32, depth=2, seed=0),
         widths=(2, 4, 8, 16, 32, 64, 128, 256),
         sample_sizes=(64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384),
         estimation_width=32, data_seeds=5, restarts=8, num_test=32768, batch_size=128,
-        steps=10000, max_optimisation_share=0.1,
+        steps=10000, precision="float32", max_optimisation_share=0.1,
         optimizer=optimizer_config(name="adam", learning_rate=3e-3, schedule="cosine")),
 }
 
@@ -104,6 +108,14 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
         raise ValueError(f"estimation_width={config.estimation_width}; must be one of "
                          f"widths={tuple(config.widths)}")
     return config
+
+
+def example_model(config: ml_collections.ConfigDict):
+    """(model, x_example, optimizer) of the widest student, for `launch.py --dtypes`."""
+    model = MLP(widths=(max(config.widths),), activation="relu",
+                **get_policy(config.precision).model_dtypes())
+    return (model, jnp.zeros((2, config.input_dim)),
+            build_optimizer(config.optimizer, total_steps=config.steps))
 
 
 def _mixed_sampler(teacher: synthetic.Target, batch_size: int):
@@ -128,20 +140,27 @@ def _train_width(width, teacher, train, test, config, log) -> dict:
     data = {"x": jnp.stack([train[s]["x"] for s, _, _ in members]),
             "y": jnp.stack([train[s]["y"] for s, _, _ in members]),
             "n": jnp.asarray([n for _, _, n in members], jnp.int32)}
-    model = MLP(widths=(width,), activation="relu")
+    policy = get_policy(config.precision)
+    model = MLP(widths=(width,), activation="relu", **policy.model_dtypes())
     tx = build_optimizer(config.optimizer, total_steps=config.steps)
     states = create_train_states(model, tx, test["x"][:2],
-                                 [1000 * r + 7 * s + n for s, r, n in members])
+                                 [1000 * r + 7 * s + n for s, r, n in members],
+                                 make_loss_scale(policy))
     states, _ = fit_grid(states, data, _mixed_sampler(teacher, config.batch_size),
                          loss=mean_squared_error, steps=config.steps, data_axis=0,
-                         data_seeds=[97 * s + 13 * r + n for s, r, n in members], log=log,
-                         tags={"width": width}, label=f"width={width}", verbose=False)
+                         data_seeds=[97 * s + 13 * r + n for s, r, n in members],
+                         policy=policy, log=log, tags={"width": width}, label=f"width={width}",
+                         verbose=False)
+
+    def predict(params, x):
+        # Risks reduce in float32 whatever the compute dtype (a no-op under float32).
+        return policy.cast_to_output(model.apply({"params": params},
+                                                 policy.cast_to_compute(x)))
 
     def risks(params, x, y, n):
-        pred = model.apply({"params": params}, x)
         weight = (jnp.arange(x.shape[0]) < n).astype(jnp.float32)
-        train_risk = mean_squared_error(pred, y, weight)
-        test_risk = mean_squared_error(model.apply({"params": params}, test["x"]), test["y"])
+        train_risk = mean_squared_error(predict(params, x), y, weight)
+        test_risk = mean_squared_error(predict(params, test["x"]), test["y"])
         return test_risk, train_risk
 
     test_risk, train_risk = jax.vmap(risks)(states.params, data["x"], data["y"], data["n"])
@@ -170,6 +189,7 @@ def _optimisation_share(terms: dict) -> float:
 
 
 def _figure(config, terms_by_width, workdir) -> str:
+    """Approximation vs width, estimation vs n, optimisation share vs n."""
     import matplotlib.pyplot as plt
 
     fig, (ax_w, ax_n, ax_o) = plt.subplots(1, 3, figsize=(16, 4.8))
@@ -207,9 +227,9 @@ def _figure(config, terms_by_width, workdir) -> str:
     return report.save_figure(fig, workdir, "error_decomposition.png")
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> Result:
-    """Trains every width's grid, decomposes the error and checks the claims."""
-    log = MetricsLog.in_workdir(workdir)
+def compute_decomposition(config: ml_collections.ConfigDict, log) -> dict:
+    """Part "decomposition": trains every width's grid and splits its error into the three
+    terms; the fitted rates and optimisation shares the claims read."""
     teacher = synthetic.teacher_network(config.input_dim, **config.teacher)
     n_max = max(config.sample_sizes)
     train = [teacher.sample(jax.random.PRNGKey(100 + s), n_max) for s in range(config.data_seeds)]
@@ -226,14 +246,6 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Result:
                         if np.all(estimation > 0) else None)
     wide, narrow = max(config.widths), min(config.widths)
     share_wide, share_narrow = _optimisation_share(terms[wide]), _optimisation_share(terms[narrow])
-    claims = [
-        check(CLAIMS[0], approx_slope, at_most=0.0),
-        check(CLAIMS[1], estimation_slope if estimation_slope is not None else float("nan"),
-              at_most=-0.5),
-        check(CLAIMS[2], share_wide, at_most=config.max_optimisation_share),
-        check(CLAIMS[3], share_wide / share_narrow, at_most=1.0),
-    ]
-    figure = _figure(config, terms, workdir)
     metrics = {
         "widths": list(config.widths), "sample_sizes": list(config.sample_sizes),
         "approximation": approx[0].tolist(),
@@ -241,7 +253,39 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Result:
         "estimation_slope": (None if estimation_slope is None else
                              [estimation_slope.value, estimation_slope.lo, estimation_slope.hi]),
         "optimisation_share": {str(w): _optimisation_share(terms[w]) for w in config.widths},
+        "optimisation_share_ratio": share_wide / share_narrow,
     }
     for key in ("erm_risk", "estimation", "optimisation", "mean_risk"):
         metrics[key] = {str(w): terms[w][key].tolist() for w in config.widths}
-    return Result(claims=claims, metrics=metrics, figures=[figure])
+    return metrics
+
+
+def judge_decomposition(config: ml_collections.ConfigDict, m: dict) -> dict:
+    """The approximation and estimation rates (an estimation error <= 0 somewhere gives no
+    rate: NaN, which never holds), the widest share and the widest / narrowest ratio."""
+    estimation_slope = m["estimation_slope"]
+    return {
+        "approximation_falls_with_width": Estimate(*m["approximation_slope"]),
+        "estimation_falls_with_n": (float("nan") if estimation_slope is None
+                                    else Estimate(*estimation_slope)),
+        "optimisation_small_for_wide_nets": m["optimisation_share"][str(max(config.widths))],
+        "optimisation_shrinks_with_width": m["optimisation_share_ratio"],
+    }
+
+
+PARTS = (
+    Part("decomposition", compute_decomposition, judge_decomposition,
+         reads=("input_dim", "teacher", "widths", "sample_sizes", "estimation_width",
+                "data_seeds", "restarts", "num_test", "batch_size", "steps", "precision",
+                "optimizer")),
+)
+
+
+def figures(config: ml_collections.ConfigDict, m: dict, workdir: str) -> list[str]:
+    """The three terms against width and sample size."""
+    d = m["decomposition"]
+    terms = {w: {"approximation": d["approximation"][i],
+                 **{key: np.asarray(d[key][str(w)]) for key in
+                    ("erm_risk", "estimation", "optimisation", "mean_risk")}}
+             for i, w in enumerate(config.widths)}
+    return [_figure(config, terms, workdir)]

@@ -23,6 +23,7 @@ from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.optim.variants import optimizer_variant
 from dl_theory.train.evaluate import model_mse
+from dl_theory.train.precision import get_policy
 
 CLAIMS = (
     ClaimSpec("unclipped_sgd_diverges",
@@ -43,7 +44,7 @@ CLAIMS = (
 TASK = dict(dim=8, teacher_width=16, noise_std=0.5, teacher_seed=0, num_test=2048)
 _PRESETS = {
     "quick": dict(
-        seeds=2, task=TASK,
+        seeds=2, task=TASK, precision="float32",
         clipping=dict(num_train=256, widths=(32, 32, 32, 32), weight_scale=2.0, batch_size=32,
                       steps=1000, optimizer=optimizer_config(name="sgd", learning_rate=0.02,
                                                              clip_global_norm=1.0)),
@@ -55,6 +56,14 @@ _PRESETS["paper"] = {**_PRESETS["quick"], "seeds": 5}
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests; one tiny part) or "paper" (more seeds, steps and draws)."""
     return config_from_presets(_PRESETS, preset)
+
+
+def example_model(config: ml_collections.ConfigDict):
+    """(model, x_example, optimizer) of the badly scaled ReLU net, for `launch.py --dtypes`."""
+    c = config.clipping
+    model = MLP(widths=tuple(c.widths), activation="relu",
+                **get_policy(config.precision).model_dtypes())
+    return model, jnp.zeros((2, config.task.dim)), build_optimizer(c.optimizer, c.steps)
 
 
 def _sgd_with_update_norms(model, optimizer, data, c, seeds):
@@ -86,7 +95,10 @@ def compute_clipping(config, log) -> dict:
     """Part "clipping": SGD with and without global-norm clipping on a badly scaled net."""
     c = config.clipping
     train, _ = noisy_teacher_task(config.task, c.num_train, 1, seed=2)
-    model = MLP(widths=tuple(c.widths), activation="relu")
+    # The hand-written SGD loop below applies the policy through the model's dtypes alone
+    # (parameters and so gradients stay float32); it has no float16 loss scaling.
+    model = MLP(widths=tuple(c.widths), activation="relu",
+                **get_policy(config.precision).model_dtypes())
     seeds = list(range(config.seeds))
     clipped, clipped_norms = _sgd_with_update_norms(model, c.optimizer, train, c, seeds)
     unclipped = optimizer_variant(c.optimizer, clip_global_norm=0.0)
@@ -106,7 +118,7 @@ PARTS = (
          lambda config, m: {"unclipped_sgd_diverges": m["diverged_fraction"],
                             "clipped_sgd_trains": m["clipped_final_ratio"],
                             "clipped_update_within_bound": m["max_update_ratio"]},
-         reads=("seeds", "task", "clipping")),
+         reads=("seeds", "precision", "task", "clipping")),
 )
 
 

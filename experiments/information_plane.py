@@ -55,13 +55,12 @@ import numpy as np
 
 from dl_theory import report
 from dl_theory.data.batching import minibatches
-from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
+from dl_theory.experiment import ClaimSpec, Part, config_from_presets
 from dl_theory.models.mlp import get_activation
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.theory.mutual_information import binned_information_plane
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import accuracy, softmax_cross_entropy
-from dl_theory.train.metrics_log import MetricsLog
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 
@@ -73,23 +72,27 @@ NUM_CLASSES = 2
 CLAIMS = (
     ClaimSpec("tanh_compresses",
               "With 30 bins the last hidden layer of the tanh net first gains I(X;T) and then "
-              "loses it: peak minus final I(X;T), bits (seed mean).", TISHBY),
+              "loses it: peak minus final I(X;T), bits (seed mean).", TISHBY,
+              at_least="min_compression", unit="bits"),
     ClaimSpec("tanh_has_fitting_phase",
               "The tanh net's I(X;T) (30 bins) rises from its initial value before it falls: "
-              "peak minus initial I(X;T), bits (seed mean).", TISHBY),
+              "peak minus initial I(X;T), bits (seed mean).", TISHBY,
+              at_least="min_fitting_rise", unit="bits"),
     ClaimSpec("relu_does_not_compress",
               "The ReLU net, binned the same way (30 bins over [0, max]), shows no compression: "
-              "peak minus final I(X;T), bits (seed mean).", SAXE),
+              "peak minus final I(X;T), bits (seed mean).", SAXE,
+              at_most="max_relu_compression", unit="bits"),
     ClaimSpec("compression_vanishes_with_fine_bins",
               "The tanh compression is an artefact of coarse bins: with 100 bins per unit it is "
               "at most half its 30-bin value (ratio 100-bin / 30-bin compression), since finer "
               "bins push every estimate towards the true I(X;T) = log2 4096 = 12 bits.", SAXE,
+              at_most="max_fine_bin_ratio",
               expected_holds=False,
               why="measured: the tanh compression grows with the bin count (3.6, 5.5, 7.2 bits "
                   "at 10, 30, 100 bins) as the units saturate within one fine bin of +-1"),
     ClaimSpec("nets_fit_the_task",
               "Both nets learn the rule: lowest final test accuracy over activations and "
-              "seeds.", TISHBY),
+              "seeds.", TISHBY, at_least="min_test_accuracy"),
 )
 
 _PRESETS = {
@@ -236,39 +239,12 @@ def _compression(i_xt_SxP: np.ndarray) -> float:
     return float(np.mean(i_xt_SxP.max(axis=1) - i_xt_SxP[:, -1]))
 
 
-def _figure(config, planes, steps, workdir) -> str:
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(18, 4.8))
-    points = _log_spaced(len(steps), config.num_points)
-    t = np.maximum(steps[points], 1)
-    for k, activation in enumerate(config.activations):
-        plane = planes[activation][config.claim_bins].mean(axis=0)
-        sc = axes[0].scatter(plane[:, 0], plane[:, 1], c=np.log10(t), cmap="viridis",
-                             marker="o" if k == 0 else "^", label=f"{activation}")
-        axes[0].plot(plane[:, 0], plane[:, 1], c="gray", lw=0.5)
-        for b, ls in zip(config.bins, (":", "-", "--")):
-            axes[1 + k].semilogx(t, planes[activation][b][:, :, 0].mean(axis=0), ls,
-                                 label=f"{b} bins")
-        axes[1 + k].axhline(NUM_BITS, c="k", lw=1.5, label="true I(X;T) = log2 4096 = 12 bits")
-        axes[1 + k].set(xlabel="training step", ylabel="binned I(X;T), bits",
-                        title=f"{activation}: last hidden layer (3 units), seed mean")
-        axes[1 + k].legend(fontsize=7)
-    fig.colorbar(sc, ax=axes[0], label="log10 step")
-    axes[0].axvline(NUM_BITS, c="k", lw=1, label="I(X;T) upper limit")
-    axes[0].axhline(1.0, c="gray", ls=":", label="H(Y) ~ 1 bit")
-    axes[0].set(xlabel="I(X;T), bits", ylabel="I(T;Y), bits",
-                title=f"information plane, {config.claim_bins} bins (o tanh, ^ relu)")
-    axes[0].legend(fontsize=7)
-    return report.save_figure(fig, workdir, "information_plane.png")
-
-
-def run(config: ml_collections.ConfigDict, workdir: str) -> Result:
-    """Trains the tanh and ReLU nets, estimates the information plane, checks the claims."""
+def compute_planes(config: ml_collections.ConfigDict, log) -> dict:
+    """Part "planes": trains the tanh and ReLU nets, estimates their information planes at
+    every bin count, and the claims' numbers at `claim_bins` and `fine_bins`."""
     if config.claim_bins not in config.bins or config.fine_bins not in config.bins:
         raise ValueError(f"claim_bins={config.claim_bins} and fine_bins={config.fine_bins} must "
                          f"be among bins={tuple(config.bins)}")
-    log = MetricsLog.in_workdir(workdir)
     x01, y = icosahedron_task()
     perm = np.random.default_rng(config.split_seed).permutation(x01.shape[0])
     num_train = int(round(config.train_fraction * x01.shape[0]))
@@ -285,20 +261,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Result:
     tanh_xt = {k: v[:, :, 0] for k, v in planes["tanh"].items()}
     relu_xt = {k: v[:, :, 0] for k, v in planes["relu"].items()}
     tanh_compression = _compression(tanh_xt[b])
-    claims = [
-        check(CLAIMS[0], tanh_compression, at_least=config.min_compression, unit="bits"),
-        check(CLAIMS[1], float(np.mean(tanh_xt[b].max(axis=1) - tanh_xt[b][:, 0])),
-              at_least=config.min_fitting_rise, unit="bits"),
-        check(CLAIMS[2], _compression(relu_xt[b]), at_most=config.max_relu_compression,
-              unit="bits"),
-        check(CLAIMS[3], _compression(tanh_xt[fine]) / max(tanh_compression, 1e-12),
-              at_most=config.max_fine_bin_ratio),
-        check(CLAIMS[4], float(min(a.min() for a in accuracies.values())),
-              at_least=config.min_test_accuracy),
-    ]
-    figure = _figure(config, planes, steps, workdir)
     points = _log_spaced(len(steps), config.num_points)
-    metrics = {
+    return {
         "label_balance": float(y.mean()),
         "recorded_steps": steps[points].tolist(),
         "test_accuracy": {k: v.tolist() for k, v in accuracies.items()},
@@ -306,5 +270,54 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> Result:
                              for act, p in planes.items()},
         "information_plane_bits": {act: {str(k): v.mean(axis=0).tolist() for k, v in p.items()}
                                    for act, p in planes.items()},
+        "tanh_compression": tanh_compression,
+        "tanh_fitting_rise": float(np.mean(tanh_xt[b].max(axis=1) - tanh_xt[b][:, 0])),
+        "relu_compression": _compression(relu_xt[b]),
+        "fine_bin_ratio": _compression(tanh_xt[fine]) / max(tanh_compression, 1e-12),
+        "lowest_test_accuracy": float(min(a.min() for a in accuracies.values())),
     }
-    return Result(claims=claims, metrics=metrics, figures=[figure])
+
+
+def judge_planes(config: ml_collections.ConfigDict, m: dict) -> dict:
+    """The claims' numbers, as computed by the part."""
+    return {"tanh_compresses": m["tanh_compression"],
+            "tanh_has_fitting_phase": m["tanh_fitting_rise"],
+            "relu_does_not_compress": m["relu_compression"],
+            "compression_vanishes_with_fine_bins": m["fine_bin_ratio"],
+            "nets_fit_the_task": m["lowest_test_accuracy"]}
+
+
+PARTS = (
+    Part("planes", compute_planes, judge_planes,
+         reads=("seeds", "precision", "widths", "activations", "train_fraction", "split_seed",
+                "batch_size", "steps", "record_every", "num_points", "bins", "claim_bins",
+                "fine_bins", "optimizer")),
+)
+
+
+def figures(config: ml_collections.ConfigDict, m: dict, workdir: str) -> list[str]:
+    """The information plane at `claim_bins`; I(X;T) over training at every bin count."""
+    import matplotlib.pyplot as plt
+
+    planes = m["planes"]["information_plane_bits"]
+    fig, axes = plt.subplots(1, 3, figsize=(18, 4.8))
+    t = np.maximum(np.asarray(m["planes"]["recorded_steps"]), 1)
+    for k, activation in enumerate(config.activations):
+        plane = np.asarray(planes[activation][str(config.claim_bins)])
+        sc = axes[0].scatter(plane[:, 0], plane[:, 1], c=np.log10(t), cmap="viridis",
+                             marker="o" if k == 0 else "^", label=f"{activation}")
+        axes[0].plot(plane[:, 0], plane[:, 1], c="gray", lw=0.5)
+        for b, ls in zip(config.bins, (":", "-", "--")):
+            axes[1 + k].semilogx(t, np.asarray(planes[activation][str(b)])[:, 0], ls,
+                                 label=f"{b} bins")
+        axes[1 + k].axhline(NUM_BITS, c="k", lw=1.5, label="true I(X;T) = log2 4096 = 12 bits")
+        axes[1 + k].set(xlabel="training step", ylabel="binned I(X;T), bits",
+                        title=f"{activation}: last hidden layer (3 units), seed mean")
+        axes[1 + k].legend(fontsize=7)
+    fig.colorbar(sc, ax=axes[0], label="log10 step")
+    axes[0].axvline(NUM_BITS, c="k", lw=1, label="I(X;T) upper limit")
+    axes[0].axhline(1.0, c="gray", ls=":", label="H(Y) ~ 1 bit")
+    axes[0].set(xlabel="I(X;T), bits", ylabel="I(T;Y), bits",
+                title=f"information plane, {config.claim_bins} bins (o tanh, ^ relu)")
+    axes[0].legend(fontsize=7)
+    return [report.save_figure(fig, workdir, "information_plane.png")]

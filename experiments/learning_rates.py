@@ -46,11 +46,12 @@ from dl_theory.theory.quadratic import (
 from dl_theory.train.finders import LRFindResult, lr_find, plot_lr_find
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
+from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_state, create_train_states, set_hyperparams
 
 NESTEROV = "Nesterov 2004, Sec. 1.2.3, Thm 2.1.15"
 ADAPTIVE = "Duchi et al. 2011; Tieleman & Hinton 2012; Kingma & Ba 2015"
-SEEDS = ("seeds",)  # the config key every part reads besides its own section
+SHARED = ("precision",)  # the config key every part reads besides its own section
 
 CLAIMS = (
     ClaimSpec("gd_converges_below_2_over_L",
@@ -93,7 +94,7 @@ _ADAPTIVE_RATES = dict(sgd=(0.5, 1.0, 1.998), adam=(1e-3, 1e-2, 1e-1), rmsprop=(
                        adagrad=(1e-1, 1.0, 3.0), adadelta=(1.0, 3.0, 10.0))
 _PRESETS = {
     "quick": dict(
-        seeds=2, task=TASK,
+        seeds=2, task=TASK, precision="float32",
         step_size=dict(dim=20, condition_number=10.0, steps=2500, divergence_steps=100,
                        factors=(0.9, 1.1), small_factor=0.01, tolerance=1e-3,
                        max_converged_ratio=1e-6, min_diverged_ratio=1e6),
@@ -119,6 +120,14 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     return config_from_presets(_PRESETS, preset)
 
 
+def example_model(config: ml_collections.ConfigDict):
+    """(model, x_example, optimizer) of the LR-finder MLP, for `launch.py --dtypes`."""
+    c = config.lr_finder
+    model = MLP(widths=tuple(c.widths), activation="tanh",
+                **get_policy(config.precision).model_dtypes())
+    return model, jnp.zeros((2, config.task.dim)), build_optimizer(c.optimizer, c.steps)
+
+
 def _quadratic_regression(eigenvalues_D, rotation_DxD, w_star_D):
     """Rows X = diag(sqrt(D lambda / 2)) R^T and y = X w*, so that mean((X w - y)^2) =
     1/2 (w - w*)^T H (w - w*) with H = R diag(lambda) R^T: a quadratic with a chosen spectrum."""
@@ -130,18 +139,20 @@ def _quadratic_regression(eigenvalues_D, rotation_DxD, w_star_D):
 def compute_step_size(config, log) -> dict:
     """Part "step_size": GD on a diagonal quadratic at rates around 2/L vs the closed form."""
     c = config.step_size
+    policy = get_policy(config.precision)
     eig = np.logspace(0.0, -np.log10(c.condition_number), c.dim)
     top = float(eig.max())
     w_star = np.random.default_rng(c.dim).normal(size=c.dim)
     data = _quadratic_regression(eig, np.eye(c.dim), w_star)
     rates = [f * 2.0 / top for f in c.factors] + [c.small_factor * 2.0 / top, 1.0 / top]
     tx = build_optimizer(optimizer_config(name="sgd", learning_rate=rates[0]), c.steps)
-    states = create_train_states(Perceptron(use_bias=False), tx, data["x"][:1], [0] * len(rates))
+    states = create_train_states(Perceptron(use_bias=False, **policy.model_dtypes()), tx,
+                                 data["x"][:1], [0] * len(rates), make_loss_scale(policy))
     states = set_hyperparams(states, learning_rate=rates)
     error = np.asarray(states.params["Dense_0"]["kernel"][0, :, 0], np.float64) - w_star
     _, history = fit_grid(states, data, full_batch(), loss=mean_squared_error, steps=c.steps,
-                          data_seeds=[0] * len(rates), log=log, tags={"part": "step_size"},
-                          label="step size", allow_nonfinite=True)
+                          data_seeds=[0] * len(rates), policy=policy, log=log,
+                          tags={"part": "step_size"}, label="step size", allow_nonfinite=True)
     loss = np.asarray(history["loss"], np.float64)  # loss[:, t] = f(w_t)
     closed = np.stack([gd_loss_curve(eig, error, lr, c.steps - 1) for lr in rates])
     ratio = loss[:2, c.divergence_steps] / loss[:2, 0]
@@ -162,6 +173,7 @@ def compute_step_size(config, log) -> dict:
 def compute_adaptive(config, log) -> dict:
     """Part "adaptive": each optimizer at its best rate on aligned and rotated quadratics."""
     c = config.adaptive
+    policy = get_policy(config.precision)
     eig = np.logspace(0.0, -np.log10(c.condition_number), c.dim)
     rng = np.random.default_rng(c.dim + 1)
     rotation, _ = np.linalg.qr(rng.normal(size=(c.dim, c.dim)))
@@ -178,12 +190,13 @@ def compute_adaptive(config, log) -> dict:
         members = [(p, r, s) for p in range(2) for r in rates for s in seeds]
         data = {k: jnp.stack([problems[p][k] for p, _, _ in members]) for k in ("x", "y")}
         tx = build_optimizer(optimizer_config(name=name, learning_rate=rates[0]), c.steps)
-        states = create_train_states(Perceptron(use_bias=False), tx, data["x"][0, :1],
-                                     [s for _, _, s in members])
+        states = create_train_states(Perceptron(use_bias=False, **policy.model_dtypes()), tx,
+                                     data["x"][0, :1], [s for _, _, s in members],
+                                     make_loss_scale(policy))
         states = set_hyperparams(states, learning_rate=[r for _, r, _ in members])
         _, history = fit_grid(states, data, full_batch(), loss=mean_squared_error,
                               steps=c.steps, data_seeds=[s for _, _, s in members], data_axis=0,
-                              log=log, tags={"part": "adaptive", "optimizer": name},
+                              policy=policy, log=log, tags={"part": "adaptive", "optimizer": name},
                               label=f"adaptive {name}", allow_nonfinite=True)
         loss = np.asarray(history["loss"], np.float64).reshape(2, len(rates), len(seeds), -1)
         curves = np.where(np.isfinite(loss), loss, np.inf).mean(axis=2)  # [2, R, T]
@@ -214,18 +227,22 @@ def compute_lr_finder(config, log) -> dict:
     """Part "lr_finder": an SGD sweep over a log grid of rates and lr_find's suggestion."""
     c = config.lr_finder
     train, _ = noisy_teacher_task(config.task, c.num_train, 1, seed=7)
-    model = MLP(widths=tuple(c.widths), activation="tanh")
+    policy = get_policy(config.precision)
+    model = MLP(widths=tuple(c.widths), activation="tanh", **policy.model_dtypes())
     rates = [float(r) for r in c.rates]
     tx = build_optimizer(c.optimizer, c.steps)
-    states = set_hyperparams(create_train_states(model, tx, train["x"][:2], [0] * len(rates)),
+    states = set_hyperparams(create_train_states(model, tx, train["x"][:2], [0] * len(rates),
+                                                 make_loss_scale(policy)),
                              learning_rate=rates)
     _, history = fit_grid(states, train, minibatches(c.batch_size), loss=mean_squared_error,
-                          steps=c.steps, data_seeds=[0] * len(rates), log=log,
+                          steps=c.steps, data_seeds=[0] * len(rates), policy=policy, log=log,
                           tags={"part": "lr_finder"}, label="lr sweep", allow_nonfinite=True)
     loss = np.asarray(history["loss"], np.float64)
     final = loss[:, -max(1, c.steps // 10):].mean(axis=1)
     converged = np.isfinite(final) & (final <= c.converged_fraction * loss[:, 0])
-    found = lr_find(create_train_state(model, tx, train["x"][:2], 0), train,
+    # lr_find takes no policy: the model's dtypes alone set its compute precision.
+    found = lr_find(create_train_state(model, tx, train["x"][:2], 0, make_loss_scale(policy)),
+                    train,
                     minibatches(c.batch_size), loss=mean_squared_error, min_lr=c.min_lr,
                     max_lr=c.max_lr, num_steps=c.num_steps)
     if converged.any() and found.suggestion is not None:
@@ -256,11 +273,11 @@ def judge_adaptive(config, m: dict) -> dict:
 
 
 PARTS = (
-    Part("step_size", compute_step_size, judge_step_size, reads=("step_size",)),
-    Part("adaptive", compute_adaptive, judge_adaptive, reads=(*SEEDS, "adaptive")),
+    Part("step_size", compute_step_size, judge_step_size, reads=(*SHARED, "step_size")),
+    Part("adaptive", compute_adaptive, judge_adaptive, reads=(*SHARED, "seeds", "adaptive")),
     Part("lr_finder", compute_lr_finder,
          lambda config, m: {"lr_finder_suggestion_converges": m["position"]},
-         reads=("task", "lr_finder")),
+         reads=(*SHARED, "task", "lr_finder")),
 )
 
 

@@ -53,14 +53,14 @@ import numpy as np
 
 from dl_theory import report
 from dl_theory.data import synthetic
-from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
+from dl_theory.experiment import ClaimSpec, Measured, Part, config_from_presets
 from dl_theory.models.constructions import sawtooth_net
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.theory import regions
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
-from dl_theory.train.metrics_log import MetricsLog
+from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import TrainState
 from dl_theory.uncertainty import Estimate, fit_loglog_slope
 
@@ -68,6 +68,8 @@ HR_LINE = "Hanin & Rolnick 2019a (ICML), Thm 3 / Cor. 5"
 HR_AREA = "Hanin & Rolnick 2019b (NeurIPS), Thm 1"
 TELGARSKY = "Telgarsky 2015, Lemma 2.1; Telgarsky 2016, Thm 1.1"
 
+# The slope claims' bounds are config ranges (line.slope_range, slice.slope_range): a spec
+# names one key per side, so their judges pass the range as Measured bounds.
 CLAIMS = (
     ClaimSpec("line_count_linear_in_neurons",
               "At initialisation the number of breakpoints on a random segment grows linearly "
@@ -76,13 +78,16 @@ CLAIMS = (
               "reported).", HR_LINE),
     ClaimSpec("line_count_independent_of_depth",
               "At fixed N the breakpoint count hardly depends on depth: at the largest N, the "
-              "largest over the smallest depth-mean count is at most 1.5.", HR_LINE),
+              "largest over the smallest depth-mean count is at most 1.5.", HR_LINE,
+              at_most="line.max_depth_ratio"),
     ClaimSpec("line_count_far_below_maximum",
               "For the deepest nets the pieces on a segment are a tiny fraction of Telgarsky's "
-              "maximum (2m)^L (largest ratio pieces / (2m)^L over N).", HR_LINE + "; " + TELGARSKY),
+              "maximum (2m)^L (largest ratio pieces / (2m)^L over N).", HR_LINE + "; " + TELGARSKY,
+              at_most="line.max_fraction_of_maximum"),
     ClaimSpec("sawtooth_attains_exponential",
               "The sawtooth net with L hidden layers of width 2 has exactly 2^L pieces on [0, 1] "
-              "(smallest ratio pieces / 2^L over L; expected exactly 1).", TELGARSKY),
+              "(smallest ratio pieces / 2^L over L; expected exactly 1).", TELGARSKY,
+              at_least=1.0, at_most=1.0),
     ClaimSpec("trained_line_count_linear_in_neurons",
               "After training on a teacher the breakpoint count still grows linearly with N: "
               "log-log slope in [0.8, 1.2] for every trained depth (worst reported).",
@@ -94,12 +99,13 @@ CLAIMS = (
     ClaimSpec("slice_regions_far_below_maximum",
               "For the deepest nets the regions on a slice are a tiny fraction of the maximum "
               "number of regions of a 2-input net of that architecture (Serra et al. 2018).",
-              HR_AREA + "; Serra et al. 2018, Thm 1"),
+              HR_AREA + "; Serra et al. 2018, Thm 1", at_most="slice.max_fraction_of_maximum"),
 )
 
 _PRESETS = {
     "quick": dict(
-        seeds=6, input_dim=8, bias_std=1e-3, depths=(1, 2, 4), sawtooth_depths=(1, 2, 4, 6, 8),
+        precision="float32", seeds=6, input_dim=8, bias_std=1e-3, depths=(1, 2, 4),
+        sawtooth_depths=(1, 2, 4, 6, 8),
         line=dict(neurons=(16, 32, 64, 128, 256), lines_per_net=8, max_depth_ratio=1.5,
                   max_fraction_of_maximum=1e-2, slope_range=(0.8, 1.2)),
         slice=dict(neurons=(64, 128, 256), slices_per_net=2, half_extent=0.5,
@@ -109,7 +115,7 @@ _PRESETS = {
                    optimizer=optimizer_config(
                        name="adam", learning_rate=1e-3, schedule="constant"))),
     "paper": dict(
-        seeds=10, input_dim=8, bias_std=1e-3, depths=(1, 2, 4, 8),
+        precision="float32", seeds=10, input_dim=8, bias_std=1e-3, depths=(1, 2, 4, 8),
         sawtooth_depths=(1, 2, 4, 6, 8, 10, 12),
         line=dict(neurons=(16, 32, 64, 128, 256, 512, 1024), lines_per_net=16,
                   max_depth_ratio=1.5, max_fraction_of_maximum=1e-2, slope_range=(0.8, 1.2)),
@@ -194,44 +200,172 @@ def _mean_slice_regions(config, nets) -> np.ndarray:
     return np.asarray(out)
 
 
+def _policy(config):
+    """The training precision: train.precision when set, else the top-level precision."""
+    return get_policy(config.train.get("precision") or config.precision)
+
+
+def _trained_model(config, depth: int, neurons: int) -> MLP:
+    """The Flax MLP of `depth` hidden layers of width neurons / depth, under the policy."""
+    return MLP(widths=[neurons // depth] * depth, activation="relu",
+               **_policy(config).model_dtypes())
+
+
+def example_model(config: ml_collections.ConfigDict):
+    """(model, x_example, optimizer) of the largest trained net, for `launch.py --dtypes`."""
+    return (_trained_model(config, max(config.train.depths), max(config.train.neurons)),
+            jnp.zeros((2, config.input_dim)),
+            build_optimizer(config.train.optimizer, total_steps=config.train.steps))
+
+
 def _train(config, depth: int, neurons: int, nets, log) -> list[regions.Layers]:
     """The `nets` after config.train.steps of Adam on fresh teacher samples."""
     t = config.train
+    policy = _policy(config)
     teacher = synthetic.teacher_network(config.input_dim, width=t.teacher_width,
                                         depth=t.teacher_depth, seed=7)
-    model = MLP(widths=[neurons // depth] * depth, activation="relu")
+    model = _trained_model(config, depth, neurons)
     tx = build_optimizer(t.optimizer, total_steps=t.steps)
     seeds = list(range(config.seeds))
     params = _stack_as_flax(nets)
+    loss_scale = make_loss_scale(policy)
+    if loss_scale is not None:  # float16: one dynamic loss scale per net
+        loss_scale = jax.vmap(lambda _: make_loss_scale(policy))(jnp.asarray(seeds))
     # Built directly rather than by create_train_states: the He-normal params replace Flax's
     # LeCun init anyway, and skipping model.init saves a compilation per architecture.
     states = TrainState(step=jnp.zeros(len(seeds), jnp.int32), params=params,
                         opt_state=jax.vmap(tx.init)(params), model_state={},
                         rng=jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds)),
-                        apply_fn=model.apply, tx=tx)
+                        apply_fn=model.apply, tx=tx, loss_scale=loss_scale)
     states, _ = fit_grid(states, None, teacher.sampler(t.batch_size), loss=mean_squared_error,
-                         steps=t.steps, data_seeds=[2000 + s for s in seeds], log=log,
+                         steps=t.steps, data_seeds=[2000 + s for s in seeds], policy=policy,
+                         log=log,
                          tags={"depth": depth, "neurons": neurons},
                          label=f"train L={depth} N={neurons}", verbose=False)
     return _unstack_flax(states.params)
 
 
-def _sawtooth_pieces(depths) -> list[int]:
-    out = []
-    for k in depths:
-        _, variables = sawtooth_net(k)
-        layers = regions.dense_params_to_layers(variables)
-        out.append(regions.count_linear_pieces(layers, np.zeros(1), np.ones(1)))
-    return out
-
-
 def _worst_slope(slopes: dict, target: float) -> Estimate:
-    """The slope estimate whose interval reaches farthest from `target`."""
-    return max(slopes.values(), key=lambda e: max(abs(e.lo - target), abs(e.hi - target)))
+    """The slope estimate ({depth: [value, lo, hi]}) whose interval reaches farthest from
+    `target`."""
+    return max((Estimate(*e) for e in slopes.values()),
+               key=lambda e: max(abs(e.lo - target), abs(e.hi - target)))
 
 
-def _figure(config, line, trained, slices, density, sawtooth, workdir) -> str:
+def _slopes_json(slopes: dict) -> dict:
+    return {str(d): [e.value, e.lo, e.hi] for d, e in slopes.items()}
+
+
+def compute_line(config, log) -> dict:
+    """Part "line": breakpoints on random segments of random nets at init, over depths and N."""
+    line, densities = {}, []
+    for depth in config.depths:
+        rows = []
+        for n in config.line.neurons:
+            counts, density = _mean_breakpoints(config, _init_nets(config, depth, n))
+            rows.append(counts), densities.append(density / n)
+        line[depth] = np.stack(rows, 1)
+    at_largest = [line[d][:, -1].mean() for d in config.depths]
+    deepest = max(config.depths)
+    line_fraction = max((line[deepest][:, j].mean() + 1)
+                        / regions.telgarsky_pieces_bound(n // deepest, deepest)
+                        for j, n in enumerate(config.line.neurons))
+    slopes = {d: fit_loglog_slope(config.line.neurons, line[d]) for d in config.depths}
+    return {"line_neurons": list(config.line.neurons),
+            "line_breakpoints_init": {str(d): v for d, v in line.items()},
+            "line_slope_init": _slopes_json(slopes),
+            "breakpoints_per_unit_length_per_neuron": float(np.mean(densities)),
+            "depth_ratio_at_largest": float(max(at_largest) / min(at_largest)),
+            "fraction_of_maximum": float(line_fraction)}
+
+
+def judge_line(config, m) -> dict:
+    """The worst per-depth slope against line.slope_range, the depth ratio, the fraction."""
+    lo, hi = config.line.slope_range
+    return {"line_count_linear_in_neurons": Measured(
+                _worst_slope(m["line_slope_init"], 1.0), at_least=lo, at_most=hi),
+            "line_count_independent_of_depth": m["depth_ratio_at_largest"],
+            "line_count_far_below_maximum": m["fraction_of_maximum"]}
+
+
+def compute_train(config, log) -> dict:
+    """Part "train": breakpoints on the same segments after training the nets on a teacher."""
+    trained = {depth: np.stack([
+        _mean_breakpoints(config, _train(config, depth, n, _init_nets(config, depth, n), log))[0]
+        for n in config.train.neurons], 1) for depth in config.train.depths}
+    slopes = {d: fit_loglog_slope(config.train.neurons, trained[d]) for d in trained}
+    return {"train_neurons": list(config.train.neurons),
+            "line_breakpoints_trained": {str(d): v for d, v in trained.items()},
+            "line_slope_trained": _slopes_json(slopes)}
+
+
+def judge_train(config, m) -> dict:
+    """The worst trained slope against line.slope_range."""
+    lo, hi = config.line.slope_range
+    return {"trained_line_count_linear_in_neurons": Measured(
+        _worst_slope(m["line_slope_trained"], 1.0), at_least=lo, at_most=hi)}
+
+
+def compute_slice(config, log) -> dict:
+    """Part "slice": activation regions met by square 2-D slices, over depths and N."""
+    slices = {depth: np.stack([_mean_slice_regions(config, _init_nets(config, depth, n))
+                               for n in config.slice.neurons], 1) for depth in config.depths}
+    slopes = {d: fit_loglog_slope(config.slice.neurons, slices[d]) for d in config.depths}
+    pooled = fit_loglog_slope(config.slice.neurons,
+                              np.concatenate([slices[d] for d in config.depths], axis=0))
+    deepest = max(config.depths)
+    fraction = max(slices[deepest][:, j].mean()
+                   / regions.serra_upper_bound(2, [n // deepest] * deepest)
+                   for j, n in enumerate(config.slice.neurons))
+    return {"slice_neurons": list(config.slice.neurons),
+            "slice_regions_init": {str(d): v for d, v in slices.items()},
+            "slice_slope_init": _slopes_json(slopes),
+            "slice_slope_pooled": [pooled.value, pooled.lo, pooled.hi],
+            "fraction_of_maximum": float(fraction)}
+
+
+def judge_slice(config, m) -> dict:
+    """The pooled slope against slice.slope_range, and the fraction of Serra's maximum."""
+    lo, hi = config.slice.slope_range
+    return {"slice_regions_quadratic_in_neurons": Measured(
+                Estimate(*m["slice_slope_pooled"]), at_least=lo, at_most=hi),
+            "slice_regions_far_below_maximum": m["fraction_of_maximum"]}
+
+
+def compute_sawtooth(config, log) -> dict:
+    """Part "sawtooth": exact pieces of Telgarsky's sawtooth nets on [0, 1]."""
+    pieces = [regions.count_linear_pieces(regions.dense_params_to_layers(sawtooth_net(k)[1]),
+                                          np.zeros(1), np.ones(1)) for k in config.sawtooth_depths]
+    return {"sawtooth_depths": list(config.sawtooth_depths), "sawtooth_pieces": pieces,
+            "smallest_ratio_to_two_power_depth": float(
+                min(p / 2**k for p, k in zip(pieces, config.sawtooth_depths)))}
+
+
+NETS = ("seeds", "input_dim", "bias_std")
+PARTS = (
+    Part("line", compute_line, judge_line, reads=(*NETS, "depths", "line")),
+    # Trained nets are measured on the line part's segments (line.lines_per_net).
+    Part("train", compute_train, judge_train, reads=(*NETS, "precision", "line", "train")),
+    Part("slice", compute_slice, judge_slice, reads=(*NETS, "depths", "slice")),
+    Part("sawtooth", compute_sawtooth,
+         lambda config, m: {"sawtooth_attains_exponential":
+                            m["smallest_ratio_to_two_power_depth"]},
+         reads=("sawtooth_depths",)),
+)
+
+
+def figures(config, m: dict, workdir: str) -> list[str]:
+    """Pieces on segments (init, trained, maxima, sawtooth) and regions on 2-D slices vs N."""
     import matplotlib.pyplot as plt
+
+    def per_depth(values):
+        return {int(d): np.asarray(v) for d, v in values.items()}
+
+    line, slices = (per_depth(m["line"]["line_breakpoints_init"]),
+                    per_depth(m["slice"]["slice_regions_init"]))
+    trained = per_depth(m["train"]["line_breakpoints_trained"])
+    density, sawtooth = (m["line"]["breakpoints_per_unit_length_per_neuron"],
+                         m["sawtooth"]["sawtooth_pieces"])
 
     fig, (ax_l, ax_s) = plt.subplots(1, 2, figsize=(13, 5))
     n_line = np.asarray(config.line.neurons, dtype=float)
@@ -269,75 +403,4 @@ def _figure(config, line, trained, slices, density, sawtooth, workdir) -> str:
              title="2-D slice: regions grow like N^2")
     ax_s.set_ylim(1, 1e9)
     ax_s.legend(fontsize=7, ncol=2)
-    return report.save_figure(fig, workdir, "linear_regions.png")
-
-
-def run(config: ml_collections.ConfigDict, workdir: str) -> Result:
-    """Counts pieces and regions at init and after training, fits the rates, checks the claims."""
-    log = MetricsLog.in_workdir(workdir)
-    line, densities, slices, trained = {}, [], {}, {}
-    for depth in config.depths:
-        rows, slice_rows, trained_rows = [], [], []
-        for n in config.line.neurons:
-            nets = _init_nets(config, depth, n)
-            counts, density = _mean_breakpoints(config, nets)
-            rows.append(counts), densities.append(density / n)
-            if n in config.slice.neurons:
-                slice_rows.append(_mean_slice_regions(config, nets))
-            if depth in config.train.depths and n in config.train.neurons:
-                trained_rows.append(_mean_breakpoints(
-                    config, _train(config, depth, n, nets, log))[0])
-        line[depth] = np.stack(rows, 1)
-        slices[depth] = np.stack(slice_rows, 1)
-        if trained_rows:
-            trained[depth] = np.stack(trained_rows, 1)
-    density_per_neuron = float(np.mean(densities))
-    sawtooth = _sawtooth_pieces(config.sawtooth_depths)
-
-    lo, hi = config.line.slope_range
-    line_slopes = {d: fit_loglog_slope(config.line.neurons, line[d]) for d in config.depths}
-    trained_slopes = {d: fit_loglog_slope(config.train.neurons, trained[d]) for d in trained}
-    s_lo, s_hi = config.slice.slope_range
-    slice_slopes = {d: fit_loglog_slope(config.slice.neurons, slices[d]) for d in config.depths}
-    pooled_slice_slope = fit_loglog_slope(
-        config.slice.neurons, np.concatenate([slices[d] for d in config.depths], axis=0))
-    at_largest = [line[d][:, -1].mean() for d in config.depths]
-    deepest = max(config.depths)
-    line_fraction = max((line[deepest][:, j].mean() + 1)
-                        / regions.telgarsky_pieces_bound(n // deepest, deepest)
-                        for j, n in enumerate(config.line.neurons))
-    slice_fraction = max(slices[deepest][:, j].mean()
-                         / regions.serra_upper_bound(2, [n // deepest] * deepest)
-                         for j, n in enumerate(config.slice.neurons))
-    claims = [
-        check(CLAIMS[0], _worst_slope(line_slopes, 1.0), at_least=lo, at_most=hi),
-        check(CLAIMS[1], max(at_largest) / min(at_largest), at_most=config.line.max_depth_ratio),
-        check(CLAIMS[2], line_fraction, at_most=config.line.max_fraction_of_maximum),
-        check(CLAIMS[3], min(p / 2**k for p, k in zip(sawtooth, config.sawtooth_depths)),
-              at_least=1.0, at_most=1.0),
-        check(CLAIMS[4], _worst_slope(trained_slopes, 1.0), at_least=lo, at_most=hi),
-        check(CLAIMS[5], pooled_slice_slope, at_least=s_lo, at_most=s_hi),
-        check(CLAIMS[6], slice_fraction, at_most=config.slice.max_fraction_of_maximum),
-    ]
-    figure = _figure(config, line, trained, slices, density_per_neuron, sawtooth, workdir)
-
-    def per_depth(values):
-        return {str(d): np.asarray(v).tolist() for d, v in values.items()}
-
-    def slopes_json(slopes):
-        return {str(d): [e.value, e.lo, e.hi] for d, e in slopes.items()}
-
-    metrics = {
-        "line_neurons": list(config.line.neurons), "slice_neurons": list(config.slice.neurons),
-        "train_neurons": list(config.train.neurons),
-        "line_breakpoints_init": per_depth(line), "line_breakpoints_trained": per_depth(trained),
-        "slice_regions_init": per_depth(slices),
-        "line_slope_init": slopes_json(line_slopes),
-        "line_slope_trained": slopes_json(trained_slopes),
-        "slice_slope_init": slopes_json(slice_slopes),
-        "slice_slope_pooled": [pooled_slice_slope.value, pooled_slice_slope.lo,
-                               pooled_slice_slope.hi],
-        "breakpoints_per_unit_length_per_neuron": density_per_neuron,
-        "sawtooth_depths": list(config.sawtooth_depths), "sawtooth_pieces": sawtooth,
-    }
-    return Result(claims=claims, metrics=metrics, figures=[figure])
+    return [report.save_figure(fig, workdir, "linear_regions.png")]

@@ -49,12 +49,11 @@ import numpy as np
 
 from dl_theory import report
 from dl_theory.data import batching
-from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
+from dl_theory.experiment import ClaimSpec, Measured, Part, config_from_presets
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
-from dl_theory.train.metrics_log import MetricsLog
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 
@@ -64,11 +63,12 @@ CLAIMS = (
     ClaimSpec("uniform_average_half_deterministic",
               "Averaged over all targets, nearest neighbour, constant guess, majority vote and "
               "their anti-learners each have off-training-set accuracy exactly 1/2 (largest "
-              "|accuracy - 1/2|, exact rational arithmetic).", WOLPERT),
+              "|accuracy - 1/2|, exact rational arithmetic).", WOLPERT, at_most=0.0),
     ClaimSpec("uniform_average_half_mlp",
               "Averaged over all targets, a trained MLP and its anti-learner have "
               "off-training-set accuracy exactly 1/2 (largest |accuracy - 1/2|, exact).",
-              WOLPERT),
+              WOLPERT, at_most=0.0),
+    # Bounds 1/2 +- `margin` (a config key plus a constant): the judge passes them (Measured).
     ClaimSpec("nearest_neighbour_wins_smooth_prior",
               "Under a prior favouring smooth targets (few label changes along hypercube "
               "edges) nearest neighbour's off-training-set accuracy exceeds 1/2 (smallest over "
@@ -220,17 +220,66 @@ def _one_train_size(config, points, m, log):
     return uniform, prior
 
 
-def _figure(config, results, workdir) -> str:
+def compute_enumeration(config: ml_collections.ConfigDict, log) -> dict:
+    """Part "enumeration": every learner's exact uniform and prior OTS accuracies, per m."""
+    points = hypercube(config.num_bits)
+    if any(not 0 < m < points.shape[0] for m in config.train_sizes):
+        raise ValueError(f"train_sizes={tuple(config.train_sizes)}; each must be in "
+                         f"(0, {points.shape[0]})")
+    results = {m: _one_train_size(config, points, m, log) for m in config.train_sizes}
+
+    def worst_gap(select) -> float:
+        return float(max(abs(acc - fractions.Fraction(1, 2)) for uniform, _ in results.values()
+                         for name, acc in uniform.items() if select(name)))
+
+    beta = config.prior_beta
+    return {
+        "by_train_size": {str(m): {
+            "uniform_accuracy": {n: f"{a.numerator}/{a.denominator}" for n, a in uniform.items()},
+            "prior_accuracy": {n: {str(b): v for b, v in per.items()}
+                               for n, per in prior.items()},
+        } for m, (uniform, prior) in results.items()},
+        "deterministic_worst_gap": worst_gap(lambda n: "mlp" not in n),
+        "mlp_worst_gap": worst_gap(lambda n: "mlp" in n),
+        "nearest_neighbour_smooth_min": min(prior["nearest_neighbour"][beta]
+                                            for _, prior in results.values()),
+        "nearest_neighbour_rough_max": max(prior["nearest_neighbour"][-beta]
+                                           for _, prior in results.values()),
+    }
+
+
+def judge_enumeration(config: ml_collections.ConfigDict, m: dict) -> dict:
+    """Exact gaps to 1/2; nearest neighbour's prior accuracies against 1/2 +- margin."""
+    return {"uniform_average_half_deterministic": m["deterministic_worst_gap"],
+            "uniform_average_half_mlp": m["mlp_worst_gap"],
+            "nearest_neighbour_wins_smooth_prior": Measured(
+                m["nearest_neighbour_smooth_min"], at_least=0.5 + config.margin),
+            "nearest_neighbour_loses_reversed_prior": Measured(
+                m["nearest_neighbour_rough_max"], at_most=0.5 - config.margin)}
+
+
+PARTS = (
+    Part("enumeration", compute_enumeration, judge_enumeration,
+         reads=("num_bits", "train_sizes", "train_seed", "prior_beta", "betas_for_figure",
+                "precision", "mlp")),
+)
+
+
+def figures(config: ml_collections.ConfigDict, measurements: dict, workdir: str) -> list[str]:
+    """Uniform and prior OTS accuracies of every learner at the middle m; prior sweep."""
     import matplotlib.pyplot as plt
 
     m = config.train_sizes[len(config.train_sizes) // 2]
-    uniform, prior = results[m]
+    per_size = measurements["enumeration"]["by_train_size"][str(m)]
+    uniform = {n: float(fractions.Fraction(a)) for n, a in per_size["uniform_accuracy"].items()}
+    prior = {n: {float(b): v for b, v in per.items()}
+             for n, per in per_size["prior_accuracy"].items()}
     names = list(uniform)
     fig, (ax_b, ax_p) = plt.subplots(1, 2, figsize=(13, 4.8))
     pos = np.arange(len(names))
     beta = config.prior_beta
     for offset, label, values in (
-            (-0.27, "uniform prior (exact)", [float(uniform[n]) for n in names]),
+            (-0.27, "uniform prior (exact)", [uniform[n] for n in names]),
             (0.0, f"smooth prior, beta = {beta:g}", [prior[n][beta] for n in names]),
             (0.27, f"reversed prior, beta = {-beta:g}", [prior[n][-beta] for n in names])):
         ax_b.bar(pos + offset, values, width=0.27, label=label)
@@ -248,35 +297,4 @@ def _figure(config, results, workdir) -> str:
     ax_p.set(xlabel="prior beta (P(f) ~ exp(-beta * #edges where f changes))",
              ylabel="off-training-set accuracy", title="Every learner meets 1/2 at beta = 0")
     ax_p.legend(fontsize=6, ncol=2)
-    return report.save_figure(fig, workdir, "no_free_lunch.png")
-
-
-def run(config: ml_collections.ConfigDict, workdir: str) -> Result:
-    """Enumerates targets for every training-set size, scores every learner, checks claims."""
-    log = MetricsLog.in_workdir(workdir)
-    points = hypercube(config.num_bits)
-    if any(not 0 < m < points.shape[0] for m in config.train_sizes):
-        raise ValueError(f"train_sizes={tuple(config.train_sizes)}; each must be in "
-                         f"(0, {points.shape[0]})")
-    results = {m: _one_train_size(config, points, m, log) for m in config.train_sizes}
-
-    def worst_gap(select) -> float:
-        return float(max(abs(acc - fractions.Fraction(1, 2)) for uniform, _ in results.values()
-                         for name, acc in uniform.items() if select(name)))
-
-    beta = config.prior_beta
-    smooth = [prior["nearest_neighbour"][beta] for _, prior in results.values()]
-    rough = [prior["nearest_neighbour"][-beta] for _, prior in results.values()]
-    claims = [
-        check(CLAIMS[0], worst_gap(lambda n: "mlp" not in n), at_most=0.0),
-        check(CLAIMS[1], worst_gap(lambda n: "mlp" in n), at_most=0.0),
-        check(CLAIMS[2], min(smooth), at_least=0.5 + config.margin),
-        check(CLAIMS[3], max(rough), at_most=0.5 - config.margin),
-    ]
-    figure = _figure(config, results, workdir)
-    metrics = {str(m): {
-        "uniform_accuracy": {n: f"{a.numerator}/{a.denominator}" for n, a in uniform.items()},
-        "prior_accuracy": {n: {str(b): v for b, v in per.items()} for n, per in prior.items()},
-    } for m, (uniform, prior) in results.items()}
-    return Result(claims=claims, metrics=metrics, figures=[figure])
-
+    return [report.save_figure(fig, workdir, "no_free_lunch.png")]

@@ -40,7 +40,8 @@ eps(T) from the bound, and the first step reaching each eps against T(eps). (3) 
 training/test reconstruction error of NAG, RMSProp and Adam (beta1 0.9, 0.99) at tuned rates.
 
 Precision. `config.precision` (float32 | bfloat16 | float16) applies to the autoencoder only:
-parameters and optimizer state stay float32, the network computes in the policy's dtype. Parts
+parameters and optimizer state stay float32, the network computes in the policy's dtype
+(`autoencoder.precision`, when set, overrides it for that part). Parts
 (1) and (2) are optimizer arithmetic on a scalar and on a 20-dimensional regression, whose
 claims compare trajectories with closed-form thresholds; they always run in float32.
 
@@ -61,12 +62,11 @@ import optax
 from dl_theory import report
 from dl_theory.data.batching import minibatches
 from dl_theory.data.mnist1d import load_mnist1d
-from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
+from dl_theory.experiment import ClaimSpec, Part, config_from_presets
 from dl_theory.models.autoencoder import MLPAutoencoder
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
-from dl_theory.train.metrics_log import MetricsLog
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states, set_hyperparams
 
@@ -77,29 +77,35 @@ DE_EMPIRICAL = "De, Mukherjee & Ullah 2018, Sec. 5 (autoencoders)"
 CLAIMS = (
     ClaimSpec("adam_converges_to_wrong_point",
               "On Reddi's online counterexample, projected Adam (beta1 = 0, beta2 = 1/(1+C^2)) "
-              "ends at the worst point x = +1 (mean x over the last 3 rounds).", REDDI),
+              "ends at the worst point x = +1 (mean x over the last 3 rounds).", REDDI,
+              at_least="reddi.adam_min_x"),
     ClaimSpec("amsgrad_reaches_optimum",
               "AMSGrad with the same parameters ends at the optimum x* = -1 (mean x over the "
-              "last 3 rounds).", REDDI),
+              "last 3 rounds).", REDDI, at_most="reddi.amsgrad_max_x"),
     ClaimSpec("adam_regret_does_not_vanish",
               "Adam's average regret R_T/T stays near its limit 2(C-2)/3 (measured as the "
-              "fraction of that limit reached).", REDDI),
+              "fraction of that limit reached).", REDDI,
+              at_least="reddi.adam_min_regret_fraction"),
     ClaimSpec("amsgrad_regret_vanishes",
               "AMSGrad's average regret R_T/T is a small fraction of Adam's limit 2(C-2)/3 "
-              "(measured: R_T / T divided by 2(C-2)/3).", REDDI),
+              "(measured: R_T / T divided by 2(C-2)/3).", REDDI,
+              at_most="reddi.amsgrad_max_regret_fraction"),
     ClaimSpec("rmsprop_critical_within_bound",
               "Deterministic RMSProp reaches ||grad f|| <= eps no later than the theorem's "
-              "T(eps) for every eps tested (worst ratio first-hit step / T(eps)).", DE_THEORY),
+              "T(eps) for every eps tested (worst ratio first-hit step / T(eps)).", DE_THEORY,
+              at_most=1.0),
     ClaimSpec("adam_critical_within_bound",
               "Deterministic Adam with beta1 = 0 reaches ||grad f|| <= eps no later than T(eps) "
-              "for every eps tested (worst ratio first-hit step / T(eps)).", DE_THEORY),
+              "for every eps tested (worst ratio first-hit step / T(eps)).", DE_THEORY,
+              at_most=1.0),
     ClaimSpec("adam099_beats_nag_train",
               "At tuned learning rates, Adam with beta1 = 0.99 ends with a lower autoencoder "
-              "training loss than NAG (ratio Adam / NAG).", DE_EMPIRICAL, expected_holds=False,
+              "training loss than NAG (ratio Adam / NAG).", DE_EMPIRICAL, at_most=1.0,
+              expected_holds=False,
               why="measured: NAG reaches the lower training loss here, against the paper"),
     ClaimSpec("adam099_beats_nag_test",
               "At the same tuned rates, Adam with beta1 = 0.99 ends with a lower test "
-              "reconstruction loss than NAG (ratio Adam / NAG).", DE_EMPIRICAL),
+              "reconstruction loss than NAG (ratio Adam / NAG).", DE_EMPIRICAL, at_most=1.0),
 )
 
 # Rate grids bracket each optimizer's best rate at the quick budget (the best rate must not sit
@@ -158,13 +164,17 @@ def _ae_optimizer(cfg, opt) -> optax.GradientTransformation:
         accumulate_steps=cfg.accumulate_steps))
 
 
+def _policy(config):
+    """The autoencoder's precision: autoencoder.precision when set, else the top-level one."""
+    return get_policy(config.autoencoder.get("precision") or config.precision)
+
+
 def example_model(config: ml_collections.ConfigDict):
     """(model, x_example, optimizer) of the autoencoder under its first optimizer, for
     `launch.py --dtypes`; MNIST-1D inputs have 40 features."""
     cfg = config.autoencoder
     model = MLPAutoencoder(widths=tuple(cfg.widths), code_dim=cfg.code_dim,
-                           activation=cfg.activation,
-                           **get_policy(config.precision).model_dtypes())
+                           activation=cfg.activation, **_policy(config).model_dtypes())
     first = next(iter(cfg.optimizers.values()))
     return model, jnp.zeros((2, 40)), _ae_optimizer(cfg, first)
 
@@ -190,7 +200,14 @@ def _online_run(tx: optax.GradientTransformation, cfg) -> tuple[np.ndarray, np.n
     return np.asarray(xs), np.asarray(losses)
 
 
-def _reddi(cfg) -> dict[str, np.ndarray]:
+def _log_spaced(values: np.ndarray, points: int = 400) -> np.ndarray:
+    """`values` at about `points` log-spaced steps 1..T (the figure's log axes need no more)."""
+    return np.asarray(values)[np.unique(np.geomspace(1, len(values), points).astype(int)) - 1]
+
+
+def compute_reddi(config, log) -> dict:
+    """Part "reddi": projected Adam and AMSGrad on Reddi et al.'s online counterexample."""
+    cfg = config.reddi
     b2 = 1.0 / (1.0 + cfg.C ** 2)
     # alpha_t = alpha / sqrt(t); optax counts from 0.
     schedule = lambda count: cfg.alpha / jnp.sqrt(count + 1.0)  # noqa: E731
@@ -199,14 +216,28 @@ def _reddi(cfg) -> dict[str, np.ndarray]:
         "amsgrad": optax.amsgrad(schedule, b1=0.0, b2=b2, eps=cfg.eps,
                                  bias_correction_mu=False, bias_correction_nu=False),
     }
-    out = {}
     t = np.arange(1, cfg.rounds + 1)
     optimum_loss = np.where(t % 3 == 1, -cfg.C, 1.0)  # f_t(-1)
+    limit = 2 * (cfg.C - 2) / 3
+    out = {"regret_limit": limit, "t": _log_spaced(t), "x": {}, "avg_regret": {},
+           "final_x": {}, "final_avg_regret": {}, "last_rounds_mean_x": {},
+           "regret_fraction": {}}
     for name, tx in optimizers.items():
         xs, losses = _online_run(tx, cfg)
-        out[f"{name}_x"] = xs
-        out[f"{name}_avg_regret"] = np.cumsum(losses - optimum_loss) / t
+        avg_regret = np.cumsum(losses - optimum_loss) / t
+        out["x"][name], out["avg_regret"][name] = _log_spaced(xs), _log_spaced(avg_regret)
+        out["final_x"][name], out["final_avg_regret"][name] = float(xs[-1]), float(avg_regret[-1])
+        out["last_rounds_mean_x"][name] = float(xs[-3:].mean())
+        out["regret_fraction"][name] = float(avg_regret[-1] / limit)
     return out
+
+
+def judge_reddi(config, m) -> dict:
+    """Adam's and AMSGrad's end points and average regrets."""
+    return {"adam_converges_to_wrong_point": m["last_rounds_mean_x"]["adam"],
+            "amsgrad_reaches_optimum": m["last_rounds_mean_x"]["amsgrad"],
+            "adam_regret_does_not_vanish": m["regret_fraction"]["adam"],
+            "amsgrad_regret_vanishes": m["regret_fraction"]["amsgrad"]}
 
 
 # --- De et al.: criticality on a smooth non-convex objective ------------------------------------
@@ -224,7 +255,10 @@ def _cauchy_problem(cfg):
         2.0 * norm_a ** 2 / cfg.num_rows
 
 
-def _criticality(cfg) -> dict:
+def compute_critical(config, log) -> dict:
+    """Part "critical": deterministic RMSProp and Adam on Cauchy regression against the
+    guaranteed number of steps T(eps) to an eps-critical point."""
+    cfg = config.critical
     a, b, w1, sigma, lipschitz = _cauchy_problem(cfg)
 
     def f(w):
@@ -254,24 +288,23 @@ def _criticality(cfg) -> dict:
         running_min = np.minimum.accumulate(np.asarray(norms))
         hit = [int(np.argmax(running_min <= e)) + 1 if running_min[-1] <= e else None
                for e in eps]
-        out[name] = {"running_min_grad_norm": running_min, "first_hit_step": hit}
+        ratios = [np.inf if h is None else h / t for h, t in zip(hit, out["bound_steps"])]
+        out[name] = {"running_min_grad_norm": _log_spaced(running_min),
+                     "first_hit_step": hit, "worst_hit_over_bound": float(max(ratios))}
+    out["steps"] = _log_spaced(np.arange(1, cfg.steps + 1))
     return out
-
-
-def _worst_ratio(crit: dict, name: str) -> float:
-    ratios = [np.inf if h is None else h / t
-              for h, t in zip(crit[name]["first_hit_step"], crit["bound_steps"])]
-    return float(max(ratios))
 
 
 # --- De et al.: autoencoders ----------------------------------------------------------------------
 
-def _autoencoder(config, log) -> dict:
+def compute_autoencoder(config, log) -> dict:
+    """Part "autoencoder": each optimizer's rate grid on the MNIST-1D autoencoder; the best
+    rate by final training loss (seed mean), and its training and test losses."""
     cfg = config.autoencoder
     data = load_mnist1d()
     train = {"x": jnp.asarray(data["train"]["x"]), "y": jnp.asarray(data["train"]["x"])}
     test = {"x": jnp.asarray(data["test"]["x"]), "y": jnp.asarray(data["test"]["x"])}
-    policy = get_policy(config.precision)
+    policy = _policy(config)
     model = MLPAutoencoder(widths=tuple(cfg.widths), code_dim=cfg.code_dim,
                            activation=cfg.activation, **policy.model_dtypes())
     seeds = list(range(config.seeds))
@@ -307,15 +340,31 @@ def _autoencoder(config, log) -> dict:
     return out
 
 
-def _figure(config, reddi, crit, ae, workdir) -> str:
+PARTS = (
+    Part("reddi", compute_reddi, judge_reddi, reads=("reddi",)),
+    Part("critical", compute_critical,
+         lambda config, m: {"rmsprop_critical_within_bound":
+                            m["rmsprop"]["worst_hit_over_bound"],
+                            "adam_critical_within_bound": m["adam"]["worst_hit_over_bound"]},
+         reads=("critical",)),
+    Part("autoencoder", compute_autoencoder,
+         lambda config, m: {
+             "adam099_beats_nag_train": m["adam_b1_0p99"]["best_train"] / m["nag"]["best_train"],
+             "adam099_beats_nag_test": m["adam_b1_0p99"]["best_test"] / m["nag"]["best_test"]},
+         reads=("seeds", "precision", "autoencoder")),
+)
+
+
+def figures(config, m: dict, workdir: str) -> list[str]:
+    """Reddi's trajectories and regrets, De et al.'s criticality, the tuned autoencoders."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 4, figsize=(20, 4.4))
-    r = config.reddi
-    t = np.arange(1, r.rounds + 1)
+    r, reddi, crit, ae = config.reddi, m["reddi"], m["critical"], m["autoencoder"]
+    t = np.asarray(reddi["t"], dtype=float)
     for name in ("adam", "amsgrad"):
-        axes[0].semilogx(t, reddi[f"{name}_x"], label=name)
-        axes[1].loglog(t, np.maximum(reddi[f"{name}_avg_regret"], 1e-6), label=name)
+        axes[0].semilogx(t, reddi["x"][name], label=name)
+        axes[1].loglog(t, np.maximum(reddi["avg_regret"][name], 1e-6), label=name)
     axes[0].axhline(-1, c="k", ls=":", label="optimum x* = -1")
     axes[0].axhline(1, c="r", ls=":", label="Adam's limit (Thm 1): +1")
     axes[0].set(xlabel="round t", ylabel="x_t", title=f"Reddi et al. counterexample, C={r.C:g}")
@@ -324,7 +373,7 @@ def _figure(config, reddi, crit, ae, workdir) -> str:
     axes[1].loglog(t, np.sqrt(np.log(t + 1) / t), "k--", lw=0.8,
                    label="sqrt(log t / t) (AMSGrad, Thm 4)")
     axes[1].set(xlabel="round t", ylabel="R_t / t", title="average regret")
-    steps = np.arange(1, config.critical.steps + 1)
+    steps = np.asarray(crit["steps"], dtype=float)
     for name in ("rmsprop", "adam", "adam_b1_0p9"):
         axes[2].loglog(steps, crit[name]["running_min_grad_norm"], label=name.replace("_", " "))
     axes[2].loglog(steps, np.sqrt(crit["bound_const"] / steps), "k-", lw=2,
@@ -341,40 +390,4 @@ def _figure(config, reddi, crit, ae, workdir) -> str:
                 title="MNIST-1D autoencoder at tuned rates")
     for ax in axes:
         ax.legend(fontsize=7)
-    return report.save_figure(fig, workdir, "optimizer_convergence.png")
-
-
-def run(config: ml_collections.ConfigDict, workdir: str) -> Result:
-    """Runs the online counterexample, the criticality runs and the autoencoder grids."""
-    log = MetricsLog.in_workdir(workdir)
-    r = config.reddi
-    reddi = _reddi(r)
-    crit = _criticality(config.critical)
-    ae = _autoencoder(config, log)
-
-    limit = 2 * (r.C - 2) / 3
-    nag, adam99 = ae["nag"], ae["adam_b1_0p99"]
-    claims = [
-        check(CLAIMS[0], float(reddi["adam_x"][-3:].mean()), at_least=r.adam_min_x),
-        check(CLAIMS[1], float(reddi["amsgrad_x"][-3:].mean()), at_most=r.amsgrad_max_x),
-        check(CLAIMS[2], float(reddi["adam_avg_regret"][-1] / limit),
-              at_least=r.adam_min_regret_fraction),
-        check(CLAIMS[3], float(reddi["amsgrad_avg_regret"][-1] / limit),
-              at_most=r.amsgrad_max_regret_fraction),
-        check(CLAIMS[4], _worst_ratio(crit, "rmsprop"), at_most=1.0),
-        check(CLAIMS[5], _worst_ratio(crit, "adam"), at_most=1.0),
-        check(CLAIMS[6], adam99["best_train"] / nag["best_train"], at_most=1.0),
-        check(CLAIMS[7], adam99["best_test"] / nag["best_test"], at_most=1.0),
-    ]
-    figure = _figure(config, reddi, crit, ae, workdir)
-    metrics = {
-        "reddi_final_x": {k: float(reddi[f"{k}_x"][-1]) for k in ("adam", "amsgrad")},
-        "reddi_avg_regret": {k: float(reddi[f"{k}_avg_regret"][-1]) for k in ("adam", "amsgrad")},
-        "reddi_regret_limit": limit,
-        "critical": {k: v for k, v in crit.items() if not isinstance(v, dict)},
-        "critical_first_hit_step": {k: crit[k]["first_hit_step"]
-                                    for k in ("rmsprop", "adam", "adam_b1_0p9")},
-        "autoencoder": {k: {kk: vv for kk, vv in v.items() if kk != "best_curve"}
-                        for k, v in ae.items()},
-    }
-    return Result(claims=claims, metrics=metrics, figures=[figure])
+    return [report.save_figure(fig, workdir, "optimizer_convergence.png")]

@@ -10,6 +10,7 @@ Run: python launch.py --config=experiments/regularisation.py:quick --workdir=run
 Split from the former training_techniques experiment (same parts, claims and numbers).
 """
 
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -23,6 +24,7 @@ from dl_theory.train.early_stopping import EarlyStopping
 from dl_theory.train.evaluate import members_mse, model_mse
 from dl_theory.train.fit import fit, fit_grid
 from dl_theory.train.losses import mean_squared_error
+from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_state, create_train_states, set_hyperparams
 
 CLAIMS = (
@@ -43,7 +45,7 @@ CLAIMS = (
 TASK = dict(dim=8, teacher_width=16, noise_std=0.5, teacher_seed=0, num_test=2048)
 _PRESETS = {
     "quick": dict(
-        seeds=2, task=TASK,
+        seeds=2, task=TASK, precision="float32",
         regularisation=dict(num_train=64, num_val=64, widths=(128, 128), steps=800,
                             eval_every=10, patience=10, dropout_rate=0.5, l2=3e-2,
                             optimizer=optimizer_config(name="sgd", learning_rate=0.01)),
@@ -61,6 +63,15 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     return config_from_presets(_PRESETS, preset)
 
 
+def example_model(config: ml_collections.ConfigDict):
+    """(model, x_example, optimizer) of the plain over-parameterised MLP, for
+    `launch.py --dtypes`."""
+    c = config.regularisation
+    model = MLP(widths=tuple(c.widths), activation="relu",
+                **get_policy(config.precision).model_dtypes())
+    return model, jnp.zeros((2, config.task.dim)), build_optimizer(c.optimizer, c.steps)
+
+
 def compute_regularisation(config, log) -> dict:
     """Part "regularisation": generalisation gaps of plain, early-stopped, dropout and L2."""
     c = config.regularisation
@@ -70,18 +81,21 @@ def compute_regularisation(config, log) -> dict:
     if c.optimizer.name != "sgd":
         raise ValueError(f"regularisation.optimizer.name={c.optimizer.name!r}; must be 'sgd', "
                          "for which decoupled weight decay is exactly the L2 penalty")
-    plain_model = MLP(widths=tuple(c.widths), activation="relu")
-    dropout_model = MLP(widths=tuple(c.widths), activation="relu", dropout_rate=c.dropout_rate)
+    policy = get_policy(config.precision)
+    plain_model = MLP(widths=tuple(c.widths), activation="relu", **policy.model_dtypes())
+    dropout_model = MLP(widths=tuple(c.widths), activation="relu", dropout_rate=c.dropout_rate,
+                        **policy.model_dtypes())
     tx = build_optimizer(c.optimizer, c.steps)
     out = {}
     # Plain and L2 as one grid: for plain SGD the decoupled decay theta <- theta - lr wd theta
     # is the gradient step of the penalty (wd / 2) |theta|^2, so weight_decay = l2 per member.
     for names, model in ((("plain", "l2"), plain_model), (("dropout",), dropout_model)):
-        states = create_train_states(model, tx, train["x"][:2], seeds * len(names))
+        states = create_train_states(model, tx, train["x"][:2], seeds * len(names),
+                                     make_loss_scale(policy))
         decay = [c.l2 if name == "l2" else 0.0 for name in names for _ in seeds]
         states, _ = fit_grid(set_hyperparams(states, weight_decay=decay), train, full_batch(),
                              loss=mean_squared_error, steps=c.steps,
-                             data_seeds=seeds * len(names), log=log,
+                             data_seeds=seeds * len(names), policy=policy, log=log,
                              tags={"part": "regularisation", "variant": "+".join(names)},
                              label=f"regularisation {'+'.join(names)}")
         train_loss = members_mse(model, states.params, states.model_state, train)
@@ -91,10 +105,10 @@ def compute_regularisation(config, log) -> dict:
             out[name] = (train_loss[part], test_loss[part])
     early = []
     for seed in seeds:
-        state = create_train_state(plain_model, tx, train["x"][:2], seed)
+        state = create_train_state(plain_model, tx, train["x"][:2], seed, make_loss_scale(policy))
         state, _ = fit(state, train, full_batch(), loss=mean_squared_error, steps=c.steps,
                        eval_data=val, eval_every=c.eval_every, data_seed=seed,
-                       early_stopping=EarlyStopping(patience=c.patience), log=log,
+                       early_stopping=EarlyStopping(patience=c.patience), policy=policy, log=log,
                        tags={"part": "regularisation", "variant": "early_stopping"},
                        label="regularisation early stopping", verbose=False)
         early.append((float(model_mse(plain_model, state.params, {}, train)),
@@ -110,7 +124,7 @@ PARTS = (
     Part("regularisation", compute_regularisation,
          lambda config, m: {f"{name}_shrinks_gap": m["gap_ratio"][name]
                             for name in ("early_stopping", "dropout", "l2")},
-         reads=("seeds", "task", "regularisation")),
+         reads=("seeds", "precision", "task", "regularisation")),
 )
 
 

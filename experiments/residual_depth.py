@@ -54,15 +54,14 @@ import numpy as np
 from dl_theory import report
 from dl_theory.data.batching import minibatches
 from dl_theory.data.mnist1d import NUM_CLASSES, SEQ_LEN, load_mnist1d
-from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
+from dl_theory.experiment import ClaimSpec, Measured, Part, config_from_presets
 from dl_theory.models.residual import ResidualMLP
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import softmax_cross_entropy
-from dl_theory.train.metrics_log import MetricsLog
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
-from dl_theory.uncertainty import fit_loglog_slope
+from dl_theory.uncertainty import Estimate, fit_loglog_slope
 
 HE = "He et al. 2016 (CVPR), Sec. 4.1, Fig. 4; He et al. 2015 (ICCV), Eq. 14"
 BALDUZZI = "Balduzzi et al. 2017 (ICML), Sec. 3; Veit et al. 2016"
@@ -74,20 +73,20 @@ CLAIMS = (
     ClaimSpec("plain_gradient_decays_exponentially",
               "At standard init the first-layer gradient norm of plain nets decays "
               "exponentially with depth: semi-log slope of log-norm vs depth (per layer).",
-              BALDUZZI),
+              BALDUZZI, at_most="max_plain_slope"),
     ClaimSpec("plain_slope_matches_he_init_theory",
               "The semi-log slope equals -ln(2)/2 per layer, the second-moment halving of "
-              "ReLU layers at Var w = 1/fan_in.", HE),
+              "ReLU layers at Var w = 1/fan_in.", HE),  # -ln(2)/2 +- slope_tolerance (judge)
     ClaimSpec("residual_gradient_depth_independent",
               "With pre-LN residual blocks the first-layer gradient norm stays within a "
               "constant factor over all depths (max/min of the seed geometric means).",
-              BALDUZZI),
+              BALDUZZI, at_most="max_residual_ratio"),
     ClaimSpec("plain_deep_trains_worse",
               "A deep plain net trains worse than a shallow one: final training loss at the "
-              "largest depth / at depth 4.", HE),
+              "largest depth / at depth 4.", HE, at_least="min_plain_loss_ratio"),
     ClaimSpec("residual_deep_trains_as_well",
               "A deep residual net trains at least as well as a shallow one: final training "
-              "loss at the largest depth / at depth 4.", HE),
+              "loss at the largest depth / at depth 4.", HE, at_most="residual_loss_tolerance"),
 )
 
 _PRESETS = {
@@ -196,42 +195,69 @@ def _figure(config, grads, slope, losses, workdir) -> str:
     return report.save_figure(fig, workdir, "residual_depth.png")
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> Result:
-    """Measures gradients at init over depths, trains the depth sweep, checks the claims."""
-    if 4 not in config.train_depths:
-        raise ValueError(f"train_depths={tuple(config.train_depths)} must contain 4, the "
-                         "shallow reference of the training claims")
-    log = MetricsLog.in_workdir(workdir)
+def _data(config) -> dict:
+    """The first `num_train` examples of MNIST-1D's training split."""
     split = load_mnist1d(seed=config.data_seed)["train"]
-    data = {"x": jnp.asarray(split["x"][:config.num_train]),
+    return {"x": jnp.asarray(split["x"][:config.num_train]),
             "y": jnp.asarray(split["y"][:config.num_train])}
-    seeds = list(range(config.grad_seeds))
+
+
+MODEL_KEYS = ("precision", "width", "activation", "num_train", "data_seed")
+
+
+def compute_gradients(config, log) -> dict:
+    """Part "gradients": first-layer gradient norms at init over depths; the plain slope."""
+    data, seeds = _data(config), list(range(config.grad_seeds))
     grads = {v: np.stack([first_layer_gradient_norms(build_model(config, v, d), data, seeds)
                           for d in config.depths], axis=1) for v in VARIANTS}
     # log g = a + b depth is the log-log fit of g against x = e^depth.
     slope = fit_loglog_slope(np.exp(np.asarray(config.depths, dtype=np.float64)),
                              grads["plain"])
     res_geo = np.exp(np.log(grads["residual"]).mean(0))
+    return {"depths": list(config.depths), "grad_norm": grads,
+            "plain_slope": [slope.value, slope.lo, slope.hi],
+            "plain_slope_theory": float(PLAIN_SLOPE),
+            "residual_max_over_min": float(res_geo.max() / res_geo.min())}
+
+
+def judge_gradients(config, m) -> dict:
+    """The plain slope (twice: sign and theory band) and the residual max/min."""
+    slope = Estimate(*m["plain_slope"])
+    return {"plain_gradient_decays_exponentially": slope,
+            "plain_slope_matches_he_init_theory": Measured(
+                slope, at_least=PLAIN_SLOPE - config.slope_tolerance,
+                at_most=PLAIN_SLOPE + config.slope_tolerance),
+            "residual_gradient_depth_independent": m["residual_max_over_min"]}
+
+
+def compute_training(config, log) -> dict:
+    """Part "training": final training loss of plain and residual nets at `train_depths`."""
+    if 4 not in config.train_depths:
+        raise ValueError(f"train_depths={tuple(config.train_depths)} must contain 4, the "
+                         "shallow reference of the training claims")
+    data = _data(config)
     losses = {v: np.stack([_train(config, data, v, d, log) for d in config.train_depths], 1)
               for v in VARIANTS}
     shallow, deep = list(config.train_depths).index(4), int(np.argmax(config.train_depths))
     ratio = {v: float(losses[v][:, deep].mean() / losses[v][:, shallow].mean())
              for v in VARIANTS}
-    claims = [
-        check(CLAIMS[0], slope, at_most=config.max_plain_slope),
-        check(CLAIMS[1], slope, at_least=PLAIN_SLOPE - config.slope_tolerance,
-              at_most=PLAIN_SLOPE + config.slope_tolerance),
-        check(CLAIMS[2], float(res_geo.max() / res_geo.min()), at_most=config.max_residual_ratio),
-        check(CLAIMS[3], ratio["plain"], at_least=config.min_plain_loss_ratio),
-        check(CLAIMS[4], ratio["residual"], at_most=config.residual_loss_tolerance),
-    ]
-    metrics = {"depths": list(config.depths),
-               "grad_norm": {v: g.tolist() for v, g in grads.items()},
-               "plain_slope": [slope.value, slope.lo, slope.hi],
-               "plain_slope_theory": float(PLAIN_SLOPE),
-               "residual_max_over_min": float(res_geo.max() / res_geo.min()),
-               "train_depths": list(config.train_depths),
-               "final_train_loss": {v: x.tolist() for v, x in losses.items()},
-               "deep_over_shallow_loss": ratio}
-    return Result(claims=claims, metrics=metrics,
-                  figures=[_figure(config, grads, slope, losses, workdir)])
+    return {"train_depths": list(config.train_depths), "final_train_loss": losses,
+            "deep_over_shallow_loss": ratio}
+
+
+PARTS = (
+    Part("gradients", compute_gradients, judge_gradients,
+         reads=(*MODEL_KEYS, "depths", "grad_seeds")),
+    Part("training", compute_training,
+         lambda config, m: {"plain_deep_trains_worse": m["deep_over_shallow_loss"]["plain"],
+                            "residual_deep_trains_as_well":
+                                m["deep_over_shallow_loss"]["residual"]},
+         reads=(*MODEL_KEYS, "train_depths", "seeds", "steps", "batch_size", "optimizer")),
+)
+
+
+def figures(config, m: dict, workdir: str) -> list[str]:
+    """Gradient norm at init against depth, and final training loss against depth."""
+    grads = {v: np.asarray(g) for v, g in m["gradients"]["grad_norm"].items()}
+    losses = {v: np.asarray(x) for v, x in m["training"]["final_train_loss"].items()}
+    return [_figure(config, grads, Estimate(*m["gradients"]["plain_slope"]), losses, workdir)]

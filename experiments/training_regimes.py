@@ -67,16 +67,15 @@ import numpy as np
 
 from dl_theory import report
 from dl_theory.data import batching
-from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
+from dl_theory.experiment import ClaimSpec, Measured, Part, config_from_presets
 from dl_theory.models.ntk_mlp import NTKMLP, learning_rate_scale
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.theory import ntk
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
-from dl_theory.train.metrics_log import MetricsLog
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
-from dl_theory.uncertainty import fit_loglog_slope
+from dl_theory.uncertainty import Estimate, fit_loglog_slope
 
 LEE = "Lee et al. 2019, Thm 2.1 and Fig. 1; Jacot et al. 2018, Thm 2"
 CHIZAT = "Chizat, Oyallon & Bach 2019, Thm 2.4 and Sec. 3; Yang & Hu 2021"
@@ -85,22 +84,24 @@ CLAIMS = (
     ClaimSpec("ntk_weight_change_rate",
               "Under the NTK parameterisation the relative weight change over training "
               "||theta_T - theta_0|| / ||theta_0|| falls like width^(-1/2) (fitted log-log "
-              "slope).", LEE),
+              "slope; bound -1/2 +- `slope_tolerance`).", LEE),
     ClaimSpec("ntk_kernel_change_rate",
               "Under the NTK parameterisation the relative change of the empirical NTK over "
               "training ||Theta_T - Theta_0||_F / ||Theta_0||_F falls at least as fast as "
-              "width^(-1/2) (fitted log-log slope).", LEE),
+              "width^(-1/2) (fitted log-log slope; bound -1/2 + `slope_tolerance`).", LEE),
     ClaimSpec("widest_net_is_linear",
               "The widest NTK-parameterised net's test predictions after training agree with "
               "the closed-form linearised model's: ||f_T - f_T^lin|| / ||f_T^lin - f_0|| is "
-              "small.", "Lee et al. 2019, Thm 2.1 and Sec. 3"),
+              "small.", "Lee et al. 2019, Thm 2.1 and Sec. 3", at_most="max_linearization_gap"),
     ClaimSpec("mean_field_kernel_moves",
               "Under the mean-field (muP) scaling the relative kernel change does not vanish "
-              "with width: its log-log slope stays above -1/4.", CHIZAT),
+              "with width: its log-log slope stays above -1/4.", CHIZAT,
+              at_least="min_mean_field_slope"),
     ClaimSpec("features_beat_initial_kernel",
               "On a sparse single-index target the widest mean-field net reaches a lower test "
               "MSE than the best of its own initial-kernel models (linearised net at the same "
-              "time, and ridgeless kernel regression): ratio of the two errors.", CHIZAT),
+              "time, and ridgeless kernel regression): ratio of the two errors.", CHIZAT,
+              at_most="max_error_ratio"),
 )
 
 _PRESETS = {
@@ -192,6 +193,11 @@ def _closed_form(theta0, theta_test, f0_train, f0_test, net_test, y_train, y_tes
     }
 
 
+# Every key a width sweep reads (the claims' thresholds are read by the judges only).
+SWEEP_READS = ("seeds", "dim", "num_train", "num_test", "data_seed", "activation", "bias_scale",
+               "widths", "steps", "eval_every", "precision", "optimizer", "ntk_batch_size")
+
+
 def _sweep(scaling: str, train, test, config, log):
     """Trains every width in `scaling`; per width the per-seed measurements and curves."""
     seeds = list(range(config.seeds))
@@ -237,71 +243,97 @@ def _sweep(scaling: str, train, test, config, log):
     return out
 
 
-def _figure(config, lazy, rich, workdir) -> str:
+def _measure_sweep(scaling: str, config, log) -> tuple[list[dict], dict]:
+    """The sweep of `scaling` on the single-index data, and its JSON measurements: per-seed
+    values [widths, S] and the seed-0 training curves of the net and its linearised model."""
+    train, test = single_index_data(config.dim, config.num_train, config.num_test,
+                                    config.data_seed)
+    rows = _sweep(scaling, train, test, config, log)
+    keys = ("weight_change", "kernel_change", "linear_gap", "test_mse", "linear_test_mse",
+            "kernel_regression_test_mse")
+    measurements = {"widths": list(config.widths),
+                    **{k: [np.asarray(r[k]).tolist() for r in rows] for k in keys},
+                    "loss_seed0": [r["loss"][0] for r in rows],
+                    "linear_loss_seed0": [r["linear_loss"][0] for r in rows]}
+    return rows, measurements
+
+
+def _slope(config, rows, key) -> list[float]:
+    """[value, lo, hi] of the log-log slope of `key` vs width over seeds."""
+    s = fit_loglog_slope(config.widths, np.stack([r[key] for r in rows], 1))
+    return [s.value, s.lo, s.hi]
+
+
+def compute_ntk(config: ml_collections.ConfigDict, log) -> dict:
+    """Part "ntk": the NTK-parameterised (lazy) width sweep, its slopes and linearisation gap."""
+    lazy, m = _measure_sweep("ntk", config, log)
+    m["slopes"] = {key: _slope(config, lazy, key)
+                   for key in ("weight_change", "kernel_change", "linear_gap")}
+    m["widest_linear_gap"] = float(np.mean(lazy[-1]["linear_gap"]))
+    return m
+
+
+def judge_ntk(config: ml_collections.ConfigDict, m: dict) -> dict:
+    """Weight slope within -1/2 +- tol, kernel slope <= -1/2 + tol, widest net's gap."""
+    tol = config.slope_tolerance
+    return {
+        "ntk_weight_change_rate": Measured(Estimate(*m["slopes"]["weight_change"]),
+                                           at_least=-0.5 - tol, at_most=-0.5 + tol),
+        "ntk_kernel_change_rate": Measured(Estimate(*m["slopes"]["kernel_change"]),
+                                           at_most=-0.5 + tol),
+        "widest_net_is_linear": m["widest_linear_gap"],
+    }
+
+
+def compute_mean_field(config: ml_collections.ConfigDict, log) -> dict:
+    """Part "mean_field": the mean-field (muP) width sweep, its slopes and the widest net's
+    test error over that of its best initial-kernel model."""
+    rich, m = _measure_sweep("mean_field", config, log)
+    m["slopes"] = {key: _slope(config, rich, key) for key in ("kernel_change", "weight_change")}
+    widest = rich[-1]
+    kernel_best = np.minimum(widest["linear_test_mse"], widest["kernel_regression_test_mse"])
+    m["error_ratio_widest"] = float(np.mean(widest["test_mse"]) / np.mean(kernel_best))
+    return m
+
+
+def judge_mean_field(config: ml_collections.ConfigDict, m: dict) -> dict:
+    """The kernel-change slope and the widest net's error ratio."""
+    return {"mean_field_kernel_moves": Estimate(*m["slopes"]["kernel_change"]),
+            "features_beat_initial_kernel": m["error_ratio_widest"]}
+
+
+PARTS = (
+    Part("ntk", compute_ntk, judge_ntk, reads=SWEEP_READS),
+    Part("mean_field", compute_mean_field, judge_mean_field, reads=SWEEP_READS),
+)
+
+
+def figures(config: ml_collections.ConfigDict, m: dict, workdir: str) -> list[str]:
+    """Weight and kernel change vs width in both scalings; training curves vs the closed form."""
     import matplotlib.pyplot as plt
 
+    lazy, rich = m["ntk"], m["mean_field"]
     fig, (ax_k, ax_l) = plt.subplots(1, 2, figsize=(12, 4.6))
     n = np.asarray(config.widths, dtype=float)
     for rows, name, marker in ((lazy, "NTK", "o"), (rich, "mean-field", "s")):
-        kernel = np.stack([r["kernel_change"] for r in rows], 1)
-        weights = np.stack([r["weight_change"] for r in rows], 1)
-        ax_k.loglog(n, kernel.mean(0), marker + "-", label=f"{name}: kernel change")
-        ax_k.loglog(n, weights.mean(0), marker + "--", label=f"{name}: weight change")
-    lazy_kernel = np.mean(lazy[0]["kernel_change"])
+        ax_k.loglog(n, np.mean(rows["kernel_change"], axis=1), marker + "-",
+                    label=f"{name}: kernel change")
+        ax_k.loglog(n, np.mean(rows["weight_change"], axis=1), marker + "--",
+                    label=f"{name}: weight change")
+    lazy_kernel = np.mean(lazy["kernel_change"][0])
     ax_k.loglog(n, lazy_kernel * (n / n[0]) ** -0.5, "k:", lw=2, label="theory: width^(-1/2)")
     ax_k.set(xlabel="width n", ylabel="relative change over training",
              title="Lazy (NTK) vs feature learning (muP)")
     ax_k.legend(fontsize=8)
     steps = np.arange(config.steps)
-    for r in (lazy[0], lazy[-1]):
-        line, = ax_l.semilogy(steps, r["loss"][0], lw=1.5, label=f"NTK net n={r['width']}")
-        ax_l.semilogy(steps, r["linear_loss"][0], "--", c=line.get_color(), lw=1,
-                      label=f"closed-form linearised, n={r['width']}")
-    ax_l.semilogy(steps, rich[-1]["loss"][0], lw=1.5,
-                  label=f"mean-field net n={rich[-1]['width']}")
+    for j in (0, -1):
+        width = lazy["widths"][j]
+        line, = ax_l.semilogy(steps, lazy["loss_seed0"][j], lw=1.5, label=f"NTK net n={width}")
+        ax_l.semilogy(steps, lazy["linear_loss_seed0"][j], "--", c=line.get_color(), lw=1,
+                      label=f"closed-form linearised, n={width}")
+    ax_l.semilogy(steps, rich["loss_seed0"][-1], lw=1.5,
+                  label=f"mean-field net n={rich['widths'][-1]}")
     ax_l.set(xlabel="gradient-descent step", ylabel="training MSE (seed 0)",
              title="Training curves vs the linearised model's closed form")
     ax_l.legend(fontsize=8)
-    return report.save_figure(fig, workdir, "training_regimes.png")
-
-
-def run(config: ml_collections.ConfigDict, workdir: str) -> Result:
-    """Trains both width sweeps, measures weight and kernel movement, checks the claims."""
-    log = MetricsLog.in_workdir(workdir)
-    train, test = single_index_data(config.dim, config.num_train, config.num_test,
-                                    config.data_seed)
-    lazy = _sweep("ntk", train, test, config, log)
-    rich = _sweep("mean_field", train, test, config, log)
-
-    def slope(rows, key):
-        return fit_loglog_slope(config.widths, np.stack([r[key] for r in rows], 1))
-
-    weight_slope, kernel_slope = slope(lazy, "weight_change"), slope(lazy, "kernel_change")
-    rich_kernel_slope = slope(rich, "kernel_change")
-    widest = rich[-1]
-    kernel_best = np.minimum(widest["linear_test_mse"], widest["kernel_regression_test_mse"])
-    error_ratio = float(np.mean(widest["test_mse"]) / np.mean(kernel_best))
-    tol = config.slope_tolerance
-    claims = [
-        check(CLAIMS[0], weight_slope, at_least=-0.5 - tol, at_most=-0.5 + tol),
-        check(CLAIMS[1], kernel_slope, at_most=-0.5 + tol),
-        check(CLAIMS[2], float(np.mean(lazy[-1]["linear_gap"])),
-              at_most=config.max_linearization_gap),
-        check(CLAIMS[3], rich_kernel_slope, at_least=config.min_mean_field_slope),
-        check(CLAIMS[4], error_ratio, at_most=config.max_error_ratio),
-    ]
-    figure = _figure(config, lazy, rich, workdir)
-    keys = ("weight_change", "kernel_change", "linear_gap", "test_mse", "linear_test_mse",
-            "kernel_regression_test_mse")
-    metrics = {
-        "widths": list(config.widths),
-        **{f"{name}_{k}": [np.asarray(r[k]).tolist() for r in rows]
-           for name, rows in (("ntk", lazy), ("mean_field", rich)) for k in keys},
-        "slopes": {name: [s.value, s.lo, s.hi] for name, s in (
-            ("ntk_weight", weight_slope), ("ntk_kernel", kernel_slope),
-            ("mean_field_kernel", rich_kernel_slope),
-            ("mean_field_weight", slope(rich, "weight_change")),
-            ("ntk_linear_gap", slope(lazy, "linear_gap")))},
-        "error_ratio_widest_mean_field": error_ratio,
-    }
-    return Result(claims=claims, metrics=metrics, figures=[figure])
+    return [report.save_figure(fig, workdir, "training_regimes.png")]

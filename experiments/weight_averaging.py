@@ -34,6 +34,7 @@ from dl_theory.train.batch_stats import recompute_batch_stats
 from dl_theory.train.evaluate import members_mse, model_mse
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
+from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 
 SWA = "Izmailov et al. 2018, Alg. 1, Sec. 3"
@@ -60,7 +61,7 @@ CLAIMS = (
 TASK = dict(dim=8, teacher_width=16, noise_std=0.5, teacher_seed=0, num_test=2048)
 _PRESETS = {
     "quick": dict(
-        seeds=2, task=TASK,
+        seeds=2, task=TASK, precision="float32",
         swa=dict(num_train=256, widths=(64, 64), batch_size=8, steps=1600, radii=(0.5, 1.0, 2.0),
                  radius=1.0, num_directions=32,
                  optimizer=optimizer_config(name="sgd", learning_rate=0.1, swa=dict(
@@ -79,6 +80,15 @@ _PRESETS["paper"] = {
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests; one small part) or "paper" (more seeds, steps and draws)."""
     return config_from_presets(_PRESETS, preset)
+
+
+def example_model(config: ml_collections.ConfigDict):
+    """(model, x_example, optimizer) of the SWA MLP without batch norm (whose statistics are
+    float32 by design), for `launch.py --dtypes`."""
+    c = config.swa
+    model = MLP(widths=tuple(c.widths), activation="relu",
+                **get_policy(config.precision).model_dtypes())
+    return model, jnp.zeros((2, config.task.dim)), build_optimizer(c.optimizer, c.steps)
 
 
 # No `from __future__ import annotations` in this file: flax turns modules into dataclasses,
@@ -106,13 +116,14 @@ class BatchNormMLP(nn.Module):
         return nn.Dense(1, dtype=self.dtype, param_dtype=self.param_dtype)(h)
 
 
-def _train_swa(model, optimizer, train, test, c, seeds, log, label):
+def _train_swa(model, optimizer, train, test, c, seeds, policy, log, label):
     """(states, SWA-averaged params) of one SWA run per seed, as one fit_grid program."""
     tx = build_optimizer(optimizer, c.steps)
-    states = create_train_states(model, tx, train["x"][:2], seeds)
+    states = create_train_states(model, tx, train["x"][:2], seeds, make_loss_scale(policy))
     states, _ = fit_grid(states, train, minibatches(c.batch_size), loss=mean_squared_error,
                          steps=c.steps, data_seeds=[500 + s for s in seeds], eval_data=test,
-                         eval_every=c.steps // 2, log=log, tags={"part": label}, label=label)
+                         eval_every=c.steps // 2, policy=policy, log=log, tags={"part": label},
+                         label=label)
     average = swa_state(states.opt_state)
     if int(np.min(average.num_averaged)) == 0:
         raise ValueError(f"swa.optimizer.swa.start_step={optimizer.swa.start_step} is beyond "
@@ -125,8 +136,9 @@ def compute_swa(config, log) -> dict:
     c = config.swa
     train, test = noisy_teacher_task(config.task, c.num_train, config.task.num_test, seed=4)
     seeds = list(range(config.seeds))
-    model = MLP(widths=tuple(c.widths), activation="relu")
-    states, average = _train_swa(model, c.optimizer, train, test, c, seeds, log, "swa")
+    policy = get_policy(config.precision)
+    model = MLP(widths=tuple(c.widths), activation="relu", **policy.model_dtypes())
+    states, average = _train_swa(model, c.optimizer, train, test, c, seeds, policy, log, "swa")
     test_iterate = members_mse(model, states.params, states.model_state, test)
     test_swa = members_mse(model, average, states.model_state, test)
 
@@ -138,10 +150,10 @@ def compute_swa(config, log) -> dict:
     flat_iterate, flat_swa = (np.asarray(flatness(p)) for p in (states.params, average))
     at = list(c.radii).index(c.radius)
 
-    bn_model = BatchNormMLP(widths=tuple(c.widths))
+    bn_model = BatchNormMLP(widths=tuple(c.widths), **policy.model_dtypes())
     bn_optimizer = optimizer_variant(c.optimizer, swa=dict(learning_rate=c.bn_swa_learning_rate))
-    bn_states, bn_average = _train_swa(bn_model, bn_optimizer, train, test, c, seeds, log,
-                                       "swa batch norm")
+    bn_states, bn_average = _train_swa(bn_model, bn_optimizer, train, test, c, seeds, policy,
+                                       log, "swa batch norm")
     bn_iterate = members_mse(bn_model, bn_states.params, bn_states.model_state, test)
     bn_stale = members_mse(bn_model, bn_average, bn_states.model_state, test)
     batches = [{"x": train["x"][i:i + c.batch_size]}
@@ -167,7 +179,7 @@ PARTS = (
                             "swa_flatter": m["flat_ratio"],
                             "swa_bn_needs_recomputed_stats": m["bn_stale_ratio"],
                             "swa_bn_recomputed_beats_iterate": m["bn_recomputed_ratio"]},
-         reads=("seeds", "task", "swa")),
+         reads=("seeds", "precision", "task", "swa")),
 )
 
 

@@ -13,7 +13,7 @@ def test_every_claim_holds(quick_run):
 
 
 def test_square_error_is_exactly_dyadic(quick_run):
-    metrics = quick_run[0]["metrics"]
+    metrics = quick_run[0]["metrics"]["constructions"]
     for m, error in zip(metrics["square_depths"], metrics["square_sup_error"]):
         assert error == 2.0 ** (-2 * m - 2)
     # 12m - 2 parameters: a width-3 layer per unit of depth.

@@ -18,7 +18,7 @@ def test_tolerance_is_justified_by_finite_size_gap_and_monte_carlo_error(quick_r
     """The stated tolerance must exceed, at every gamma it covers, the finite-n gap of the
     asymptotic formula plus 2 Monte-Carlo standard errors (both relative)."""
     payload, _ = quick_run
-    m = payload["metrics"]
+    m = payload["metrics"]["linear"]
     away = np.asarray(m["away_from_singularity"])
     allowance = (np.asarray(m["finite_n_rel_gap"]) + 2 * np.asarray(m["ridgeless_rel_std_error"]))
     assert allowance[away].max() < payload["config"]["linear"]["max_rel_deviation"]
@@ -27,7 +27,7 @@ def test_tolerance_is_justified_by_finite_size_gap_and_monte_carlo_error(quick_r
 def test_measured_risk_is_below_null_risk_far_from_the_peak(quick_run):
     """For gamma >= 2 the min-norm risk is below the null risk r^2 (the zero estimator)."""
     payload, _ = quick_run
-    m = payload["metrics"]
+    m = payload["metrics"]["linear"]
     signal = payload["config"]["linear"]["signal"]
     for g, r in zip(m["gamma"], m["ridgeless_mean"]):
         if g >= 2:

@@ -19,7 +19,7 @@ def test_every_claim_holds(quick_run):
 @pytest.mark.experiment
 def test_small_step_loss_falls_monotonically(quick_run):
     """Below the edge, GD is a descent method: the loss never rises between measurements."""
-    m = quick_run[0]["metrics"]
+    m = quick_run[0]["metrics"]["gradient_descent"]
     small = np.asarray(m["loss_every_measurement"][-1])
     assert np.all(np.diff(small) < 0)
 

@@ -20,7 +20,7 @@ def test_every_claim_holds(quick_run):
 def test_mlp_without_edges_is_at_chance_everywhere(quick_run):
     """Identity features: the MLP has nothing to go on for unlabelled nodes."""
     payload, _ = quick_run
-    mlp = np.asarray(payload["metrics"]["sbm_mlp_accuracy"])
+    mlp = np.asarray(payload["metrics"]["sbm"]["mlp_accuracy"])
     assert abs(mlp.mean() - 0.5) < 0.05
 
 

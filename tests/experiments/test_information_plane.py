@@ -3,6 +3,7 @@
 
 import numpy as np
 import pytest
+from harness import assert_every_claim_holds
 
 from dl_theory import experiment
 
@@ -27,11 +28,12 @@ def test_verdicts_are_the_recorded_ones(quick_run):
     # at 10, 30, 100 bins) because the units saturate to within one fine bin of +-1.
     expected_failures = {"compression_vanishes_with_fine_bins"}
     assert verdicts == {k: k not in expected_failures for k in verdicts}, verdicts
+    assert_every_claim_holds(payload)  # fails only on a verdict that differs from its spec's
 
 
 @pytest.mark.experiment
 def test_binned_information_never_exceeds_log_n(quick_run):
     payload, _ = quick_run
-    for planes in payload["metrics"]["information_plane_bits"].values():
+    for planes in payload["metrics"]["planes"]["information_plane_bits"].values():
         for curve in planes.values():
             assert np.max(np.asarray(curve)[:, 0]) <= 12.0 + 1e-9

@@ -22,13 +22,13 @@ def test_counts_never_exceed_the_maxima(quick_run):
     """Exact counts of any net obey the deterministic bounds: pieces <= (2m)^L on a segment and
     regions <= Serra's maximum on a slice (a violation means a counting bug)."""
     payload, _ = quick_run
-    m = payload["metrics"]
-    for depth, rows in m["line_breakpoints_init"].items():
-        for j, n in enumerate(m["line_neurons"]):
+    line, slices = payload["metrics"]["line"], payload["metrics"]["slice"]
+    for depth, rows in line["line_breakpoints_init"].items():
+        for j, n in enumerate(line["line_neurons"]):
             bound = regions.telgarsky_pieces_bound(n // int(depth), int(depth))
             assert max(r[j] for r in rows) + 1 <= bound
-    for depth, rows in m["slice_regions_init"].items():
-        for j, n in enumerate(m["slice_neurons"]):
+    for depth, rows in slices["slice_regions_init"].items():
+        for j, n in enumerate(slices["slice_neurons"]):
             assert max(r[j] for r in rows) <= regions.serra_upper_bound(2, [n // int(depth)]
                                                                        * int(depth))
 

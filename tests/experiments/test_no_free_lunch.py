@@ -20,7 +20,7 @@ def test_every_claim_holds(quick_run):
 
 @pytest.mark.experiment
 def test_every_uniform_accuracy_is_exactly_one_half_and_priors_are_symmetric(quick_run):
-    for per_size in quick_run[0]["metrics"].values():
+    for per_size in quick_run[0]["metrics"]["enumeration"]["by_train_size"].values():
         assert set(per_size["uniform_accuracy"].values()) == {"1/2"}
         prior = per_size["prior_accuracy"]
         for name, values in prior.items():

@@ -65,5 +65,5 @@ def test_every_claim_holds(quick_run):
 @pytest.mark.experiment
 def test_deep_plain_net_stays_at_chance(quick_run):
     payload, _ = quick_run
-    losses = payload["metrics"]["final_train_loss"]["plain"]
+    losses = payload["metrics"]["training"]["final_train_loss"]["plain"]
     assert all(abs(row[-1] - np.log(10)) < 0.05 for row in losses)

@@ -21,10 +21,10 @@ def test_every_claim_holds(quick_run):
 def test_ntk_changes_fall_monotonically_and_mean_field_stays_far_above(quick_run):
     """Lazy nets move less at every doubling; the muP nets move by O(1) at every width."""
     m = quick_run[0]["metrics"]
-    lazy_kernel = np.mean(m["ntk_kernel_change"], axis=1)
-    lazy_weights = np.mean(m["ntk_weight_change"], axis=1)
+    lazy_kernel = np.mean(m["ntk"]["kernel_change"], axis=1)
+    lazy_weights = np.mean(m["ntk"]["weight_change"], axis=1)
     assert np.all(np.diff(lazy_kernel) < 0) and np.all(np.diff(lazy_weights) < 0)
-    assert np.all(np.mean(m["mean_field_kernel_change"], axis=1) > 10 * lazy_kernel[0])
+    assert np.all(np.mean(m["mean_field"]["kernel_change"], axis=1) > 10 * lazy_kernel[0])
 
 
 def test_single_index_data_is_standardised_relu_of_first_coordinate():
