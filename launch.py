@@ -15,13 +15,15 @@ from __future__ import annotations
 import datetime
 import pathlib
 import sys
+import tempfile
 
 import jax
 from absl import app, flags
 from ml_collections import config_flags
 
-from dl_theory import experiment, report
+from dl_theory import config_checks, experiment, report
 from dl_theory.train import parallel, precision
+from dl_theory.user_errors import ConfigError, UserError, WorkdirError
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "experiments/NAME.py[:PRESET]; override any key with --config.KEY=VALUE.",
@@ -81,6 +83,7 @@ def main(argv: list[str]) -> int:
         raise app.UsageError("--config=experiments/NAME.py[:PRESET] is required (or --list)")
     path, preset = _preset_of(config_flags.get_config_filename(flags.FLAGS["config"]))
     module = experiment.load_experiment(path)
+    config_checks.validate_experiment_config(module, _CONFIG.value, preset)
     if _DTYPES.value:
         _print_dtypes(module, _CONFIG.value)
         return 0
@@ -89,6 +92,7 @@ def main(argv: list[str]) -> int:
     workdir = _WORKDIR.value or str(pathlib.Path("runs") / (
         f"{pathlib.Path(path).stem}-{preset}-{datetime.datetime.now():%Y%m%d-%H%M%S}"))
     if writer:
+        _check_workdir(workdir)
         report.prepare_workdir(workdir, _CONFIG.value)
     payload = experiment.run_experiment(module, _CONFIG.value, workdir, preset)
     if not writer:
@@ -101,8 +105,21 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def _check_workdir(workdir: str) -> None:
+    """Creates `workdir` and writes a file into it, or raises `WorkdirError` saying why not."""
+    try:
+        pathlib.Path(workdir).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=workdir):
+            pass
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise WorkdirError(f"--workdir={workdir}: {reason} ({error.filename or workdir}); "
+                           "give a directory you can write, or a new path") from error
+
+
 def _one_line(error: BaseException) -> str:
-    """ml_collections wraps a KeyError (whose str() is a quoted repr) in an AttributeError."""
+    """The error's message on one line. ml_collections wraps a KeyError (whose str() is a
+    quoted repr) in an AttributeError, and an OSError around the loader's error."""
     while error.args and isinstance(error.args[0], BaseException):
         error = error.args[0]
     text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
@@ -111,20 +128,35 @@ def _one_line(error: BaseException) -> str:
 
 def _check_config_argument(argv: list[str]) -> None:
     """Loads the experiment and its preset before absl parses flags, so that an unknown
-    experiment or preset is reported in one line (absl would print the loader's traceback)."""
+    experiment or preset, or an experiment file that does not import, is reported in one
+    line (absl would print the loader's traceback)."""
     for arg in argv[1:]:
         if arg.startswith("--config="):
             path, preset = _preset_of(arg.split("=", 1)[1])
-            experiment.load_experiment(path).get_config(preset)
+            try:
+                experiment.load_experiment(path).get_config(preset)
+            except (FileNotFoundError, ValueError, AttributeError) as error:
+                raise ConfigError(_one_line(error)) from error
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, with a bad flag or --config override (unknown key, wrong type)
+    raised as a `ConfigError` (absl would print it on two lines, or a traceback)."""
+    try:
+        return flags.FLAGS(argv)
+    except (flags.Error, ValueError, TypeError, KeyError, AttributeError, OSError) as error:
+        raise ConfigError(_one_line(error)) from error
 
 
 def _run() -> None:
+    """main() with the boundary between user errors and bugs: a `UserError` (bad flag,
+    config value, data file or workdir, a diverged run) exits with one line naming the value
+    and a remedy; any other exception is a bug and keeps its full traceback."""
     try:
         _check_config_argument(sys.argv)
-        app.run(main)
-    except (ValueError, FileNotFoundError, KeyError, TypeError, AttributeError) as e:
-        # Bad input found while parsing flags or loading the experiment: one line, no traceback.
-        sys.exit(f"launch.py: error: {_one_line(e)}")
+        app.run(main, flags_parser=_parse_flags)
+    except UserError as error:
+        sys.exit(f"launch.py: error: {_one_line(error)}")
 
 
 if __name__ == "__main__":

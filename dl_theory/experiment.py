@@ -24,8 +24,9 @@ from typing import Any
 
 import ml_collections
 
-from dl_theory import receipt
+from dl_theory import config_checks, receipt
 from dl_theory.uncertainty import Estimate
+from dl_theory.user_errors import ExperimentFileError
 
 EXPERIMENTS_DIR = pathlib.Path(__file__).resolve().parent.parent / "experiments"
 
@@ -142,7 +143,11 @@ def load_experiment(name_or_path: str) -> types.ModuleType:
     # Registered before running, as a normal import is: dataclasses (and so Flax modules)
     # defined in the experiment resolve their annotations through sys.modules.
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as error:
+        raise ExperimentFileError(f"{error.filename}:{error.lineno}: syntax error in the "
+                                  f"experiment file: {error.msg}; fix the file") from error
     missing = [a for a in ("CLAIMS", "get_config", "run") if not hasattr(module, a)]
     if missing:
         raise AttributeError(f"experiment {path} lacks {missing}; an experiment defines CLAIMS, "
@@ -190,8 +195,10 @@ def run_experiment(module: types.ModuleType, config, workdir: str | pathlib.Path
 
     The payload holds experiment, preset, config, claims, metrics, figures, env (the
     reproducibility receipt of `dl_theory.receipt`) and wall_s. Nothing is written here; see
-    `dl_theory.report` for the run directory.
+    `dl_theory.report` for the run directory. Every config value is checked first
+    (`dl_theory.config_checks`): a bad one raises `ConfigError` before anything compiles.
     """
+    config_checks.validate_experiment_config(module, config, preset)
     start = time.perf_counter()
     result = module.run(config, str(workdir))
     wall_s = time.perf_counter() - start

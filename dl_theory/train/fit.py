@@ -27,13 +27,17 @@ from dl_theory.train.parallel import make_mesh, replicate, shard_grid, shard_sam
 from dl_theory.train.precision import Policy
 from dl_theory.train.state import TrainState
 from dl_theory.train.step import MetricFn, make_eval_step, make_train_step
+from dl_theory.user_errors import UserError
 
 GRID_STRATEGIES = ("vmap", "sequential")
 _PER_STEP = ("loss", "grad_norm", "learning_rate", "loss_scale", "grads_finite")
 
 
-class NonFiniteLossError(FloatingPointError):
-    """Raised when the training loss becomes NaN or infinite; names the step (and member)."""
+class NonFiniteLossError(UserError, FloatingPointError):
+    """Raised when the training loss becomes NaN or infinite; names the step (and member).
+
+    A `UserError`: the settings (learning rate, clipping) made the run diverge, and launch.py
+    reports it in one line."""
 
 
 def _micro_batch(sample_batch: Sampler, accumulate_steps: int) -> Callable:
