@@ -134,18 +134,42 @@ def _check_config_argument(argv: list[str]) -> None:
         if arg.startswith("--config="):
             path, preset = _preset_of(arg.split("=", 1)[1])
             try:
-                experiment.load_experiment(path).get_config(preset)
+                config = experiment.load_experiment(path).get_config(preset)
             except (FileNotFoundError, ValueError, AttributeError) as error:
                 raise ConfigError(_one_line(error)) from error
+            _check_override_keys(config, argv)
+
+
+def _check_override_keys(config, argv: list[str]) -> None:
+    """Every --config.KEY=VALUE names a key of the config, or a one-line error gives the
+    full dotted key and the keys known at that level (ml_collections names only the last
+    part)."""
+    for arg in argv[1:]:
+        if not arg.startswith("--config."):
+            continue
+        dotted = arg[len("--config."):].split("=", 1)[0]
+        node = config
+        for depth, part in enumerate(dotted.split(".")):
+            if not hasattr(node, "keys") or part not in node:
+                known = sorted(node.keys()) if hasattr(node, "keys") else []
+                where = ".".join(dotted.split(".")[:depth]) or "the top level"
+                raise ConfigError(f"--config.{dotted}: unknown config key {part!r} at "
+                                  f"{where}; known there: {known}")
+            node = node[part]
 
 
 def _parse_flags(argv: list[str]) -> list[str]:
     """absl's flag parsing, with a bad flag or --config override (unknown key, wrong type)
-    raised as a `ConfigError` (absl would print it on two lines, or a traceback)."""
+    or a stray positional argument raised as a `ConfigError` (absl would print it on two
+    lines, with its usage text, or a traceback)."""
     try:
-        return flags.FLAGS(argv)
+        remaining = flags.FLAGS(argv)
     except (flags.Error, ValueError, TypeError, KeyError, AttributeError, OSError) as error:
         raise ConfigError(_one_line(error)) from error
+    if len(remaining) > 1:
+        raise ConfigError(f"unexpected arguments {remaining[1:]}; every option is a flag "
+                          "(--name=value); see --helpshort")
+    return remaining
 
 
 def _run() -> None:

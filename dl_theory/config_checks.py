@@ -140,6 +140,10 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
+_PLURAL = {"a boolean": "booleans", "an integer": "integers", "a number": "numbers",
+           "a string": "strings"}
+
+
 def _type_errors(key: str, value: Any, reference: Any) -> list[str]:
     """`value` against the preset's `reference`: same kind of scalar, a sequence stays a
     sequence of the same kind (of pairs, if it was pairs)."""
@@ -160,8 +164,9 @@ def _type_errors(key: str, value: Any, reference: Any) -> list[str]:
         kinds = {_kind(r) for r in _scalars(reference)}
         if not all(_kind(v) in kinds or ({"a number"} <= kinds and _kind(v) == "an integer")
                    for v in _scalars(value)):
-            return [f"{_show(key, value)}; allowed: a sequence of {' or '.join(sorted(kinds))}"
-                    f" like {tuple(reference)!r}"]
+            plural = " or ".join(sorted(_PLURAL.get(k, k) for k in kinds))
+            return [f"{_show(key, value)}; allowed: a sequence of {plural} like "
+                    f"{tuple(reference)!r}"]
         return []
     expected, got = _kind(reference), _kind(value)
     if got == expected or (expected == "a number" and got == "an integer"):

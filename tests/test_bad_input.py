@@ -23,6 +23,7 @@ import concurrent.futures
 import os
 import pathlib
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -131,7 +132,7 @@ CASES = [
 
 # Legal values whose runs diverge: they train, then must stop with the divergence error.
 DIVERGENCE_CASES = [
-    ("ua_lr_huge", [UA, "--config.cybenko.optimizer.learning_rate=1e6"], "non-finite"),
+    ("ua_lr_huge", [UA, "--config.cybenko.optimizer.learning_rate=1e6"], "loss diverged"),
 ]
 
 _ABSL_LOG_RECORD = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d")
@@ -201,6 +202,20 @@ def test_divergence_ends_with_one_line_naming_step_and_member(case, args, messag
     out = launch(args, tmp_path)
     _assert_one_clear_line(out, tmp_path, message)
     assert re.search(r"step \d+ in grid member \d+", out.stderr), out.stderr
+
+
+def test_a_coordinator_that_never_starts_ends_launch_with_one_line(tmp_path):
+    """Process 1 of 2 joins 127.0.0.1:PORT where no process 0 ever listens: the join
+    watchdog ends it at --distributed_timeout_s with one line, before XLA's abort."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = launch([UA, f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
+                  "--process_id=1", "--distributed_timeout_s=3"], tmp_path)
+    lines = error_lines(out.stderr)
+    assert out.returncode == 2 and len(lines) == 1, out.stderr[-3000:]
+    assert f"process 1 of 2 waited 3 s at 127.0.0.1:{port}" in lines[0]
+    assert "DEADLINE_EXCEEDED" not in out.stderr and out.stdout == ""
 
 
 def _sweep(root: pathlib.Path, workers: int, timeout_s: float) -> None:
