@@ -8,6 +8,7 @@ construction, with the model's and the field's name, before anything is traced.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +18,14 @@ from dl_theory.user_errors import ConfigError
 
 
 def _is_positive_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
+    """An integer >= 1: a Python or numpy integer, or an integer scalar array (anything
+    with __index__), but not a bool, a float or a string."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    try:
+        return operator.index(value) >= 1
+    except TypeError:
+        return False
 
 
 def check_sizes(owner: str, **sizes: int | Sequence[int] | None) -> None:
