@@ -66,8 +66,8 @@ def _join_processes() -> None:
 
 def _print_dtypes(module, config) -> None:
     if not hasattr(module, "example_model"):
-        raise ValueError(f"experiment {module.__name__!r} defines no example_model(config); "
-                         "--dtypes needs it")
+        raise ConfigError(f"experiment {module.__name__!r} defines no example_model(config); "
+                          "--dtypes needs it")
     model, x_example, tx = module.example_model(config)
     variables = model.init(jax.random.PRNGKey(0), x_example)
     print(precision.format_dtype_table(precision.dtype_table(model, variables, x_example, tx)))

@@ -168,7 +168,7 @@ class RCNN(CNN):
 
     def __post_init__(self) -> None:
         if self.steps < 0:
-            raise ValueError(f"steps={self.steps}; need steps >= 0")
+            raise ConfigError(f"steps={self.steps}; need steps >= 0")
         super().__post_init__()
 
     def layer_features(self, x: jax.Array, i: int, features: int, train: bool) -> jax.Array:
