@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import pathlib
 import sys
+import tempfile
 
 import jax
 from absl import app, flags
 from ml_collections import config_flags
 
-from dl_theory import experiment, report, run_directory
+from dl_theory import config_checks, experiment, report, run_directory
 from dl_theory.train import parallel, precision
+from dl_theory.user_errors import ConfigError, UserError, WorkdirError
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "experiments/NAME.py[:PRESET]; override any key with --config.KEY=VALUE.",
@@ -79,8 +81,8 @@ def _join_processes() -> None:
 
 def _print_dtypes(module, config) -> None:
     if not hasattr(module, "example_model"):
-        raise ValueError(f"experiment {module.__name__!r} defines no example_model(config); "
-                         "--dtypes needs it")
+        raise ConfigError(f"experiment {module.__name__!r} defines no example_model(config); "
+                          "--dtypes needs it")
     model, x_example, tx = module.example_model(config)
     variables = model.init(jax.random.PRNGKey(0), x_example)
     print(precision.format_dtype_table(precision.dtype_table(model, variables, x_example, tx)))
@@ -96,6 +98,7 @@ def main(argv: list[str]) -> int:
         raise app.UsageError("--config=experiments/NAME.py[:PRESET] is required (or --list)")
     path, preset = _preset_of(config_flags.get_config_filename(flags.FLAGS["config"]))
     module = experiment.load_experiment(path)
+    config_checks.validate_experiment_config(module, _CONFIG.value, preset)
     if _DTYPES.value:
         _print_dtypes(module, _CONFIG.value)
         return 0
@@ -104,12 +107,10 @@ def main(argv: list[str]) -> int:
     workdir = _WORKDIR.value
     if workdir is None and writer:
         workdir = run_directory.default_workdir(pathlib.Path(path).stem, preset)
-    try:
-        payload = run_directory.run(module, _CONFIG.value, workdir, preset,
-                                    selected_parts=_PARTS.value, rerun=_RERUN.value,
-                                    writer=writer)
-    except run_directory.WorkdirBusyError as busy:
-        sys.exit(f"launch.py: error: {busy}")
+    if writer:
+        _check_workdir(workdir)
+    payload = run_directory.run(module, _CONFIG.value, workdir, preset,
+                                selected_parts=_PARTS.value, rerun=_RERUN.value, writer=writer)
     if not writer:
         return 0
     print(report.verdict_table(payload))
@@ -119,8 +120,21 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def _check_workdir(workdir: str) -> None:
+    """Creates `workdir` and writes a file into it, or raises `WorkdirError` saying why not."""
+    try:
+        pathlib.Path(workdir).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=workdir):
+            pass
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise WorkdirError(f"--workdir={workdir}: {reason} ({error.filename or workdir}); "
+                           "give a directory you can write, or a new path") from error
+
+
 def _one_line(error: BaseException) -> str:
-    """ml_collections wraps a KeyError (whose str() is a quoted repr) in an AttributeError."""
+    """The error's message on one line. ml_collections wraps a KeyError (whose str() is a
+    quoted repr) in an AttributeError, and an OSError around the loader's error."""
     while error.args and isinstance(error.args[0], BaseException):
         error = error.args[0]
     text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
@@ -129,20 +143,59 @@ def _one_line(error: BaseException) -> str:
 
 def _check_config_argument(argv: list[str]) -> None:
     """Loads the experiment and its preset before absl parses flags, so that an unknown
-    experiment or preset is reported in one line (absl would print the loader's traceback)."""
+    experiment or preset, or an experiment file that does not import, is reported in one
+    line (absl would print the loader's traceback)."""
     for arg in argv[1:]:
         if arg.startswith("--config="):
             path, preset = _preset_of(arg.split("=", 1)[1])
-            experiment.load_experiment(path).get_config(preset)
+            try:
+                config = experiment.load_experiment(path).get_config(preset)
+            except (FileNotFoundError, ValueError, AttributeError) as error:
+                raise ConfigError(_one_line(error)) from error
+            _check_override_keys(config, argv)
+
+
+def _check_override_keys(config, argv: list[str]) -> None:
+    """Every --config.KEY=VALUE names a key of the config, or a one-line error gives the
+    full dotted key and the keys known at that level (ml_collections names only the last
+    part)."""
+    for arg in argv[1:]:
+        if not arg.startswith("--config."):
+            continue
+        dotted = arg[len("--config."):].split("=", 1)[0]
+        node = config
+        for depth, part in enumerate(dotted.split(".")):
+            if not hasattr(node, "keys") or part not in node:
+                known = sorted(node.keys()) if hasattr(node, "keys") else []
+                where = ".".join(dotted.split(".")[:depth]) or "the top level"
+                raise ConfigError(f"--config.{dotted}: unknown config key {part!r} at "
+                                  f"{where}; known there: {known}")
+            node = node[part]
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, with a bad flag or --config override (unknown key, wrong type)
+    or a stray positional argument raised as a `ConfigError` (absl would print it on two
+    lines, with its usage text, or a traceback)."""
+    try:
+        remaining = flags.FLAGS(argv)
+    except (flags.Error, ValueError, TypeError, KeyError, AttributeError, OSError) as error:
+        raise ConfigError(_one_line(error)) from error
+    if len(remaining) > 1:
+        raise ConfigError(f"unexpected arguments {remaining[1:]}; every option is a flag "
+                          "(--name=value); see --helpshort")
+    return remaining
 
 
 def _run() -> None:
+    """main() with the boundary between user errors and bugs: a `UserError` (bad flag,
+    config value, data file or workdir, a diverged run) exits with one line naming the value
+    and a remedy; any other exception is a bug and keeps its full traceback."""
     try:
         _check_config_argument(sys.argv)
-        app.run(main)
-    except (ValueError, FileNotFoundError, KeyError, TypeError, AttributeError) as e:
-        # Bad input found while parsing flags or loading the experiment: one line, no traceback.
-        sys.exit(f"launch.py: error: {_one_line(e)}")
+        app.run(main, flags_parser=_parse_flags)
+    except UserError as error:
+        sys.exit(f"launch.py: error: {_one_line(error)}")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import ml_collections
 
 from dl_theory import receipt
 from dl_theory.uncertainty import Estimate
+from dl_theory.user_errors import ExperimentFileError
 
 EXPERIMENTS_DIR = pathlib.Path(__file__).resolve().parent.parent / "experiments"
 
@@ -249,7 +250,11 @@ def load_experiment(name_or_path: str) -> types.ModuleType:
     # Registered before running, as a normal import is: dataclasses (and so Flax modules)
     # defined in the experiment resolve their annotations through sys.modules.
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as error:
+        raise ExperimentFileError(f"{error.filename}:{error.lineno}: syntax error in the "
+                                  f"experiment file: {error.msg}; fix the file") from error
     missing = [a for a in ("CLAIMS", "get_config") if not hasattr(module, a)]
     if not (hasattr(module, "PARTS") or hasattr(module, "run")):
         missing.append("PARTS")

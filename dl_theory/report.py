@@ -22,11 +22,30 @@ matplotlib.use("Agg")  # figures are files; no display is ever needed
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def _umask() -> int:
+    """The process's umask. Read from /proc where it can be: os.umask can only read it by
+    setting it, and for that instant another thread's new files would get mode 0666."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str | pathlib.Path, text: str) -> None:
-    """Writes `text` to `path` via a temporary file in the same directory and a rename."""
+    """Writes `text` to `path` via a temporary file in the same directory and a rename.
+
+    The file gets the permissions any new file of the user gets (0666 minus the umask), not
+    mkstemp's private 0600, so colleagues can read a run directory as they read the rest."""
     path = pathlib.Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.replace(tmp, path)

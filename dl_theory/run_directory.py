@@ -31,7 +31,8 @@ import traceback
 import types
 from typing import Any
 
-from dl_theory import experiment, parts, report
+from dl_theory import config_checks, experiment, parts, report
+from dl_theory.user_errors import WorkdirError
 
 LOCK_FILE = ".lock"
 STATUS_FILE = "status"
@@ -43,7 +44,7 @@ OUTPUTS_FILE = ".outputs"
 _LEGACY_OUTPUTS = ("config.json", "results.json", "report.md", "metrics.jsonl")
 
 
-class WorkdirBusyError(RuntimeError):
+class WorkdirBusyError(WorkdirError):
     """Another live process holds the workdir's lock."""
 
 
@@ -149,6 +150,9 @@ def run(module: types.ModuleType, config, workdir: str | pathlib.Path, preset: s
     `--parts` / `--rerun` (protocol v2 only). A process that is not the `writer` of a
     multi-process run computes in a private temporary directory (discarded) and recomputes
     every part, so that all processes run the same programs and only process 0 writes."""
+    # Checked here as well as in launch.py: a run started from Python (a notebook, the tests)
+    # gets the same one-line ConfigError before anything compiles.
+    config_checks.validate_experiment_config(module, config, preset)
     if selected_parts is not None and not hasattr(module, "PARTS"):
         raise ValueError(f"--parts: {module.__name__.rsplit('.', 1)[-1]} has no parts yet "
                          "(it follows the first version of the protocol)")

@@ -86,12 +86,13 @@ import ml_collections
 import numpy as np
 
 from dl_theory import report
+from dl_theory.config_checks import check_choice
 from dl_theory.data.batching import minibatches
 from dl_theory.data.mnist1d import NUM_CLASSES, SEQ_LEN, load_mnist1d, position_permutation
 from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
 from dl_theory.models.conv import CNN
 from dl_theory.models.mlp import MLP
-from dl_theory.models.recurrent import RCNN, SequenceClassifier
+from dl_theory.models.recurrent import RCNN, READOUTS, SequenceClassifier
 from dl_theory.models.transformer import ConvTransformerClassifier, TransformerClassifier
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.fit import fit_grid
@@ -100,6 +101,7 @@ from dl_theory.train.metrics_log import MetricsLog
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 from dl_theory.uncertainty import bootstrap_mean
+from dl_theory.user_errors import ConfigError
 
 GREYDANUS = "Greydanus 2020 (arXiv:2011.14439), Fig. 1 / mnist1d benchmark table"
 EQUIVARIANCE = "Greydanus 2020, shuffled MNIST-1D; permutation equivariance of dense layers"
@@ -263,6 +265,17 @@ _PRESETS = {
 }
 
 
+def validate_config(config: ml_collections.ConfigDict) -> None:
+    """What generic config checks cannot know: the GRU's readout name, and every model
+    builds (num_heads divides d_model, ...; building compiles nothing)."""
+    check_choice(config, "models.gru.readout", READOUTS)
+    for name in config.models:
+        try:
+            build_model(name, config)
+        except ConfigError as error:
+            raise ConfigError(f"models.{name}: {error}") from None
+
+
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, ~2 min on 2 shared cores) or "paper" (the paper's budget)."""
     return config_from_presets(_PRESETS, preset)
@@ -272,7 +285,7 @@ def build_model(name: str, config: ml_collections.ConfigDict) -> nn.Module:
     """The architecture `name` of `ARCHITECTURES`, from `config.models[name]`, under the
     config's precision policy."""
     if name not in ARCHITECTURES:
-        raise ValueError(f"model={name!r}; known: {sorted(ARCHITECTURES)}")
+        raise ConfigError(f"model={name!r}; known: {sorted(ARCHITECTURES)}")
     dtypes = get_policy(config.precision).model_dtypes()
     return ARCHITECTURES[name].build(config.models[name], dtypes)
 

@@ -55,6 +55,7 @@ from dl_theory.train.metrics_log import MetricsLog
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 from dl_theory.uncertainty import fit_loglog_slope
+from dl_theory.user_errors import ConfigError
 
 SHANNON = "Shannon 1951; Manning & Schutze 1999, Sec. 6.2.2 (add-one n-gram baselines)"
 KAPLAN = "Kaplan et al. 2020, Eq. 1.1 and Sec. 3.1 (L(N) falls as a power of N)"
@@ -97,6 +98,13 @@ _PRESETS = {
 }
 
 
+def validate_config(config: ml_collections.ConfigDict) -> None:
+    """What generic config checks cannot know: head_dim divides every size's d_model (each
+    model is built, which checks its sizes; building compiles nothing)."""
+    for size in config.sizes:
+        build_model(config, size, vocab_size=2)
+
+
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, ~75 s on 2 cores) or "paper" (4 sizes, 5k steps)."""
     return config_from_presets(_PRESETS, preset)
@@ -107,7 +115,7 @@ def build_model(config: ml_collections.ConfigDict, size, vocab_size: int) -> Cau
     mlp_ratio * d_model wide, tied embeddings, max_len = seq_len."""
     d_model, num_layers = size
     if d_model % config.head_dim:
-        raise ValueError(f"size={tuple(size)}: d_model={d_model} is not a multiple of "
+        raise ConfigError(f"size={tuple(size)}: d_model={d_model} is not a multiple of "
                          f"head_dim={config.head_dim}")
     return CausalLM(vocab_size, d_model=d_model, num_heads=d_model // config.head_dim,
                     num_layers=num_layers, mlp_dim=config.mlp_ratio * d_model,

@@ -39,6 +39,7 @@ import ml_collections
 import numpy as np
 
 from dl_theory import report
+from dl_theory.config_checks import check_choice
 from dl_theory.data import synthetic
 from dl_theory.experiment import ClaimSpec, Part, config_from_presets
 from dl_theory.models.mlp import MLP
@@ -99,6 +100,11 @@ _PRESETS = {
                     optimizer=optimizer_config(
                         name="adam", learning_rate=3e-3, schedule="cosine"))),
 }
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+    """What generic config checks cannot know: the Cybenko target is a known 1-D function."""
+    check_choice(config, "cybenko.target", synthetic.SMOOTH_1D_NAMES)
 
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:

@@ -62,6 +62,9 @@ _SMOOTH_1D: dict[str, Callable[[jax.Array], jax.Array]] = {
 }
 
 
+SMOOTH_1D_NAMES = tuple(sorted(_SMOOTH_1D))  # the names `smooth_1d` knows
+
+
 def smooth_1d(name: str) -> Target:
     """A continuous function on [-1, 1] with uniform inputs: one of `sorted(_SMOOTH_1D)`."""
     if name not in _SMOOTH_1D:

@@ -20,6 +20,8 @@ import jax
 import jax.numpy as jnp
 
 from dl_theory.models.mlp import get_activation
+from dl_theory.models.size_checks import check_sizes
+from dl_theory.user_errors import ConfigError
 
 
 def _no_pool(x: jax.Array, window_shape: tuple[int, ...], strides: tuple[int, ...]) -> jax.Array:
@@ -68,7 +70,7 @@ def with_channel_axis(x: jax.Array, spatial_dims: int) -> jax.Array:
 
 def _check_choice(field: str, value: str, known: dict[str, Any]) -> None:
     if value not in known:
-        raise ValueError(f"{field}={value!r}; known: {sorted(known)}")
+        raise ConfigError(f"{field}={value!r}; known: {sorted(known)}")
 
 
 def _check_spatial_dims(spatial_dims: int) -> None:
@@ -100,6 +102,9 @@ class CNN(nn.Module):
 
     def __post_init__(self) -> None:
         _check_spatial_dims(self.spatial_dims)
+        check_sizes(type(self).__name__, num_classes=self.num_classes,
+                    channels=tuple(self.channels), kernel_size=self.kernel_size,
+                    pool_size=self.pool_size)
         _check_choice("pool", self.pool, _POOLS)
         _check_choice("readout", self.readout, _READOUTS)
         get_activation(self.activation)
@@ -198,6 +203,9 @@ class ResNet(nn.Module):
 
     def __post_init__(self) -> None:
         _check_spatial_dims(self.spatial_dims)
+        check_sizes("ResNet", num_classes=self.num_classes,
+                    stage_channels=tuple(self.stage_channels),
+                    blocks_per_stage=self.blocks_per_stage)
         get_activation(self.activation)
         super().__post_init__()
 

@@ -9,6 +9,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from dl_theory.models.size_checks import check_sizes
+from dl_theory.user_errors import ConfigError
+
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "identity": lambda x: x,
     "sigmoid": nn.sigmoid,
@@ -23,7 +26,7 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 def get_activation(name: str) -> Callable[[jax.Array], jax.Array]:
     """The activation registered under `name`; a clear error listing the known names."""
     if name not in ACTIVATIONS:
-        raise ValueError(f"activation={name!r}; known: {sorted(ACTIVATIONS)}")
+        raise ConfigError(f"activation={name!r}; known: {sorted(ACTIVATIONS)}")
     return ACTIVATIONS[name]
 
 
@@ -40,8 +43,7 @@ class Perceptron(nn.Module):
     param_dtype: Any = jnp.float32
 
     def __post_init__(self):
-        if self.out_dim < 1:
-            raise ValueError(f"out_dim={self.out_dim}; must be >= 1")
+        check_sizes("Perceptron", out_dim=self.out_dim)
         super().__post_init__()
 
     @nn.compact
@@ -69,11 +71,9 @@ class MLP(nn.Module):
 
     def __post_init__(self):
         get_activation(self.activation)
-        if any(int(w) < 1 for w in self.widths) or self.out_dim < 1:
-            raise ValueError(f"widths={tuple(self.widths)}, out_dim={self.out_dim}; "
-                             "every width must be >= 1")
+        check_sizes("MLP", widths=tuple(self.widths), out_dim=self.out_dim)
         if not 0.0 <= self.dropout_rate < 1.0:
-            raise ValueError(f"dropout_rate={self.dropout_rate}; must be in [0, 1)")
+            raise ConfigError(f"dropout_rate={self.dropout_rate}; must be in [0, 1)")
         super().__post_init__()
 
     @nn.compact
@@ -81,7 +81,7 @@ class MLP(nn.Module):
         act = get_activation(self.activation)
         h = x_BxD
         for width in self.widths:
-            h = nn.Dense(int(width), use_bias=self.use_bias, dtype=self.dtype,
+            h = nn.Dense(width, use_bias=self.use_bias, dtype=self.dtype,
                          param_dtype=self.param_dtype)(h)
             h = act(h)
             if self.dropout_rate > 0:

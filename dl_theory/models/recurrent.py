@@ -21,6 +21,8 @@ import jax.numpy as jnp
 
 from dl_theory.models.conv import CNN
 from dl_theory.models.mlp import get_activation
+from dl_theory.models.size_checks import check_sizes
+from dl_theory.user_errors import ConfigError
 
 CELLS: dict[str, type[nn.RNNCellBase]] = {
     "rnn": nn.SimpleCell,
@@ -61,8 +63,10 @@ class RecurrentEncoder(nn.Module):
     param_dtype: Any = jnp.float32
 
     def __post_init__(self) -> None:
+        check_sizes("RecurrentEncoder", hidden=self.hidden, num_layers=self.num_layers,
+                    vocab_size=self.vocab_size)
         if self.cell not in CELLS:
-            raise ValueError(f"cell={self.cell!r}; known: {sorted(CELLS)}")
+            raise ConfigError(f"cell={self.cell!r}; known: {sorted(CELLS)}")
         super().__post_init__()
 
     @nn.compact
@@ -101,8 +105,10 @@ class SequenceClassifier(nn.Module):
     param_dtype: Any = jnp.float32
 
     def __post_init__(self) -> None:
+        check_sizes("SequenceClassifier", num_classes=self.num_classes, hidden=self.hidden,
+                    num_layers=self.num_layers, vocab_size=self.vocab_size)
         if self.readout not in READOUTS:
-            raise ValueError(f"readout={self.readout!r}; known: {sorted(READOUTS)}")
+            raise ConfigError(f"readout={self.readout!r}; known: {sorted(READOUTS)}")
         super().__post_init__()
 
     @nn.compact
@@ -162,7 +168,7 @@ class RCNN(CNN):
 
     def __post_init__(self) -> None:
         if self.steps < 0:
-            raise ValueError(f"steps={self.steps}; need steps >= 0")
+            raise ConfigError(f"steps={self.steps}; need steps >= 0")
         super().__post_init__()
 
     def layer_features(self, x: jax.Array, i: int, features: int, train: bool) -> jax.Array:

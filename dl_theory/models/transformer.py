@@ -28,11 +28,16 @@ import jax.numpy as jnp
 
 from dl_theory.models.conv import with_channel_axis
 from dl_theory.models.mlp import get_activation
+from dl_theory.models.size_checks import check_sizes
+from dl_theory.user_errors import ConfigError
 
 
-def _check_heads(d_model: int, num_heads: int) -> None:
-    if num_heads < 1 or d_model % num_heads:
-        raise ValueError(f"d_model={d_model}, num_heads={num_heads}; num_heads must divide"
+def _check_heads(owner: str, d_model: int, num_heads: int, num_layers: int, mlp_dim: int,
+                 max_len: int, vocab_size: int | None) -> None:
+    check_sizes(owner, d_model=d_model, num_heads=num_heads, num_layers=num_layers,
+                mlp_dim=mlp_dim, max_len=max_len, vocab_size=vocab_size)
+    if d_model % num_heads:
+        raise ConfigError(f"d_model={d_model}, num_heads={num_heads}; num_heads must divide"
                          " d_model")
 
 
@@ -220,7 +225,8 @@ class TransformerClassifier(nn.Module):
     param_dtype: Any = jnp.float32
 
     def __post_init__(self) -> None:
-        _check_heads(self.d_model, self.num_heads)
+        _check_heads("TransformerClassifier", self.d_model, self.num_heads, self.num_layers,
+                     self.mlp_dim, self.max_len, self.vocab_size)
         super().__post_init__()
 
     @nn.compact
@@ -259,7 +265,10 @@ class ConvTransformerClassifier(nn.Module):
     param_dtype: Any = jnp.float32
 
     def __post_init__(self) -> None:
-        _check_heads(self.d_model, self.num_heads)
+        _check_heads("ConvTransformerClassifier", self.d_model, self.num_heads, self.num_layers,
+                     self.mlp_dim, self.max_len, None)
+        check_sizes("ConvTransformerClassifier", conv_channels=tuple(self.conv_channels),
+                    kernel_size=self.kernel_size, conv_stride=self.conv_stride)
         get_activation(self.activation)
         super().__post_init__()
 
@@ -298,7 +307,8 @@ class CausalLM(nn.Module):
     param_dtype: Any = jnp.float32
 
     def __post_init__(self) -> None:
-        _check_heads(self.d_model, self.num_heads)
+        _check_heads("CausalLM", self.d_model, self.num_heads, self.num_layers,
+                     self.mlp_dim, self.max_len, self.vocab_size)
         super().__post_init__()
 
     @nn.compact
@@ -397,7 +407,9 @@ class Seq2SeqTransformer(nn.Module):
     param_dtype: Any = jnp.float32
 
     def __post_init__(self) -> None:
-        _check_heads(self.d_model, self.num_heads)
+        _check_heads("Seq2SeqTransformer", self.d_model, self.num_heads, self.num_layers,
+                     self.mlp_dim, self.max_len, self.src_vocab_size)
+        check_sizes("Seq2SeqTransformer", tgt_vocab_size=self.tgt_vocab_size)
         super().__post_init__()
 
     @nn.compact

@@ -13,6 +13,7 @@ under accumulation a warm-up of N steps stays N updates.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -20,8 +21,9 @@ import ml_collections
 import optax
 
 from dl_theory.optim.penalties import add_l1_subgradient, add_l2_gradient
-from dl_theory.optim.schedules import build_schedule
+from dl_theory.optim.schedules import SCHEDULES, build_schedule
 from dl_theory.optim.swa import swa, swa_schedule
+from dl_theory.user_errors import ConfigError
 
 BASE_OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
     "sgd": optax.sgd,
@@ -64,30 +66,98 @@ def optimizer_config(**overrides: Any) -> ml_collections.ConfigDict:
 
 
 _KNOWN_KEYS = set(optimizer_config().keys())
+_KNOWN_SWA_KEYS = set(optimizer_config().swa.keys())
+# Keys that must be finite reals >= 0 (0 switches the technique off), and what else they need.
+_NONNEGATIVE = ("weight_decay", "l1", "l2", *_CLIPS, "decay_rate", "step_factor")
+_FRACTIONS = ("final_lr_fraction", "pct_start")
+_NONNEGATIVE_INTS = ("warmup_steps", "decay_steps")
 
 
-def validate_optimizer_config(config: ml_collections.ConfigDict) -> None:
-    """Clear errors for unknown names and contradictory settings, before anything is built."""
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _real_error(key: str, value, *, low: float, low_open: bool = False,
+                high: float | None = None) -> str | None:
+    """None if `value` is a finite real in the range, else "key=value: what is allowed"."""
+    allowed = (f"a finite number {'>' if low_open else '>='} {low:g}" if high is None
+               else f"a finite number in [{low:g}, {high:g}]")
+    if (not _is_real(value) or not math.isfinite(value) or value < low
+            or (low_open and value == low) or (high is not None and value > high)):
+        return f"{key}={value!r}; allowed: {allowed}"
+    return None
+
+
+def optimizer_config_errors(config: ml_collections.ConfigDict,
+                            prefix: str = "optimizer") -> list[str]:
+    """Every problem of an optimizer config (see `optimizer_config`), each "prefix.key=value;
+    allowed: ...": unknown keys or names, non-finite or out-of-range numbers, non-integer
+    counts, contradictory clipping. Keys absent from `config` take their defaults."""
+    errors = []
     unknown = set(config.keys()) - _KNOWN_KEYS
     if unknown:
-        raise ValueError(f"unknown optimizer keys {sorted(unknown)}; known: {sorted(_KNOWN_KEYS)}")
-    if config.name not in BASE_OPTIMIZERS:
-        raise ValueError(f"optimizer.name={config.name!r}; known: {sorted(BASE_OPTIMIZERS)}")
-    if config.learning_rate is None or config.learning_rate <= 0:
-        raise ValueError(f"optimizer.learning_rate={config.learning_rate!r}; must be > 0")
-    clips = [k for k in _CLIPS if config.get(k)]
-    if len(clips) > 1:
-        raise ValueError(f"contradictory clipping {clips}: set at most one of {sorted(_CLIPS)}")
-    for key in ("weight_decay", "l1", "l2", *_CLIPS):
-        if (config.get(key) or 0) < 0:
-            raise ValueError(f"optimizer.{key}={config.get(key)}; must be >= 0")
+        errors.append(f"unknown optimizer keys {sorted(unknown)} in {prefix}; known: "
+                      f"{sorted(_KNOWN_KEYS)}")
+    name, schedule = config.get("name", "adam"), config.get("schedule", "constant")
+    if name not in BASE_OPTIMIZERS:
+        errors.append(f"{prefix}.name={name!r}; known: {sorted(BASE_OPTIMIZERS)}")
+    if schedule not in SCHEDULES:
+        errors.append(f"{prefix}.schedule={schedule!r}; known: {sorted(SCHEDULES)}")
+    checks = [("learning_rate", dict(low=0.0, low_open=True))]
+    checks += [(key, dict(low=0.0)) for key in _NONNEGATIVE]
+    checks += [(key, dict(low=0.0, high=1.0)) for key in _FRACTIONS]
+    for key, bounds in checks:
+        if key in config or key == "learning_rate":
+            errors.append(_real_error(f"{prefix}.{key}", config.get(key), **bounds))
+    for key in _NONNEGATIVE_INTS:
+        value = config.get(key, 0)
+        if not _is_int(value) or value < 0:
+            errors.append(f"{prefix}.{key}={value!r}; allowed: an integer >= 0")
     k = config.get("accumulate_steps", 1)
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"optimizer.accumulate_steps={k!r}; must be an integer >= 1")
-    swa_config = config.get("swa")
-    if swa_config and swa_config.get("start_step"):
-        if swa_config.get("frequency", 1) < 1:
-            raise ValueError(f"optimizer.swa.frequency={swa_config.frequency}; must be >= 1")
+    if not _is_int(k) or k < 1:
+        errors.append(f"{prefix}.accumulate_steps={k!r}; allowed: an integer >= 1")
+    boundaries = config.get("boundaries") or ()
+    if not all(_is_int(b) and b >= 0 for b in boundaries):
+        errors.append(f"{prefix}.boundaries={tuple(boundaries)!r}; allowed: integers >= 0")
+    for key, value in dict(config.get("kwargs") or {}).items():
+        if _is_real(value) and not math.isfinite(value):
+            errors.append(f"{prefix}.kwargs.{key}={value!r}; allowed: a finite number")
+    clips = [key for key in _CLIPS if config.get(key)]
+    if len(clips) > 1:
+        errors.append(f"contradictory clipping {[f'{prefix}.{c}' for c in clips]}: set at most "
+                      f"one of {sorted(_CLIPS)}")
+    errors.extend(_swa_errors(config.get("swa"), f"{prefix}.swa"))
+    return [e for e in errors if e]
+
+
+def _swa_errors(swa_config, prefix: str) -> list[str]:
+    if not swa_config:
+        return []
+    errors = []
+    unknown = set(swa_config.keys()) - _KNOWN_SWA_KEYS
+    if unknown:
+        errors.append(f"unknown keys {sorted(unknown)} in {prefix}; known: "
+                      f"{sorted(_KNOWN_SWA_KEYS)}")
+    for key, least in (("start_step", 0), ("frequency", 1)):
+        value = swa_config.get(key, least)
+        if not _is_int(value) or value < least:
+            errors.append(f"{prefix}.{key}={value!r}; allowed: an integer >= {least}")
+    for key in ("learning_rate", "min_learning_rate"):
+        errors.append(_real_error(f"{prefix}.{key}", swa_config.get(key, 0.0), low=0.0))
+    return errors
+
+
+def validate_optimizer_config(config: ml_collections.ConfigDict,
+                              prefix: str = "optimizer") -> None:
+    """Raises `ConfigError` listing every problem `optimizer_config_errors` finds (unknown
+    names, NaN/inf or out-of-range values, contradictory settings), before anything is built."""
+    errors = optimizer_config_errors(config, prefix)
+    if errors:
+        raise ConfigError("; ".join(errors))
 
 
 def _core_factory(name: str, kwargs: dict, l1: float, l2: float):

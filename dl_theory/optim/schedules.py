@@ -11,13 +11,15 @@ from collections.abc import Callable
 import ml_collections
 import optax
 
+from dl_theory.user_errors import ConfigError
+
 Schedule = Callable[[int], float]
 
 
 def _decay_steps(config, total_steps):
     steps = config.get("decay_steps") or total_steps
     if not steps or steps < 1:
-        raise ValueError(f"schedule={config.schedule!r} needs optimizer.decay_steps >= 1 (or a "
+        raise ConfigError(f"schedule={config.schedule!r} needs optimizer.decay_steps >= 1 (or a "
                          f"run length); got {steps!r}")
     return int(steps)
 
@@ -43,7 +45,7 @@ def _step(config, total_steps):
     """Piecewise constant: multiply by `step_factor` at each of `boundaries` (updates)."""
     boundaries = config.get("boundaries")
     if not boundaries:
-        raise ValueError("schedule='step' needs optimizer.boundaries, e.g. (1000, 2000)")
+        raise ConfigError("schedule='step' needs optimizer.boundaries, e.g. (1000, 2000)")
     factor = config.get("step_factor", 0.1)
     return optax.piecewise_constant_schedule(config.learning_rate,
                                              {int(b): factor for b in boundaries})
@@ -60,7 +62,7 @@ def _warmup_cosine(config, total_steps):
     warmup = config.get("warmup_steps", 0)
     decay = _decay_steps(config, total_steps)
     if not 0 <= warmup < decay:
-        raise ValueError(f"warmup_steps={warmup} must be in [0, decay_steps={decay})")
+        raise ConfigError(f"warmup_steps={warmup} must be in [0, decay_steps={decay})")
     lr = config.learning_rate
     return optax.warmup_cosine_decay_schedule(0.0, lr, warmup, decay,
                                               end_value=lr * config.get("final_lr_fraction", 0.0))
@@ -84,5 +86,5 @@ def build_schedule(config: ml_collections.ConfigDict,
     the update count. `decay_steps` defaults to `total_steps`, the run's update count."""
     name = config.get("schedule", "constant")
     if name not in SCHEDULES:
-        raise ValueError(f"optimizer.schedule={name!r}; known: {sorted(SCHEDULES)}")
+        raise ConfigError(f"optimizer.schedule={name!r}; known: {sorted(SCHEDULES)}")
     return SCHEDULES[name](config, total_steps)

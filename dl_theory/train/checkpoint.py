@@ -5,16 +5,25 @@ average, model state, RNG) and a JSON side-car with the loop's own state (histor
 early-stopping state). Orbax writes each checkpoint into a temporary directory and renames
 it only once complete, and `latest_step` lists only finalised checkpoints, so a process
 killed while saving leaves the previous checkpoint as the latest: a half-written one is
-never restored as if whole.
+never restored as if whole. A checkpoint damaged after the fact (a disk error, a copy cut
+short) is skipped on restore: `restore_latest` falls back to the newest one that restores,
+says which it skipped, and deletes them, so training continues from there.
 """
 
 from __future__ import annotations
 
 import pathlib
+import sys
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+
+from dl_theory.user_errors import UserError
+
+
+class NoRestorableCheckpointError(UserError, RuntimeError):
+    """Checkpoints exist but none of them restores."""
 
 
 class Checkpointer:
@@ -71,9 +80,32 @@ class Checkpointer:
         return restored.state, restored.extra
 
     def restore_latest(self, like_state) -> tuple[Any, dict] | None:
-        """(state, extra) of the newest checkpoint, shaped like `like_state`; None if none."""
-        step = self.latest_step()
-        return None if step is None else self._restore(self._latest, step, like_state)
+        """(state, extra) of the newest checkpoint that restores, shaped like `like_state`;
+        None if there is none.
+
+        A checkpoint that fails to restore (damaged files) is reported on stderr, skipped
+        and deleted (it would otherwise stay the "latest" and block later saves at its
+        step); if none restores, `NoRestorableCheckpointError` names each one's error.
+        """
+        failures = []
+        for step in sorted(self._latest.all_steps(), reverse=True):
+            try:
+                restored = self._restore(self._latest, step, like_state)
+            except Exception as error:  # noqa: BLE001 (orbax/tensorstore raise many kinds)
+                failures.append((step, f"{type(error).__name__}: {' '.join(str(error).split())}"))
+                continue
+            for bad_step, reason in failures:
+                print(f"checkpoint: step {bad_step} in {self.directory / 'latest'} does not "
+                      f"restore ({reason[:300]}); deleted it and resumed from step {step}",
+                      file=sys.stderr, flush=True)
+                self._latest.delete(bad_step)
+            return restored
+        if failures:
+            details = "; ".join(f"step {s}: {r[:200]}" for s, r in failures)
+            raise NoRestorableCheckpointError(
+                f"no checkpoint in {self.directory / 'latest'} restores ({details}); delete "
+                "that directory to start afresh, or pass a state shaped like the saved one")
+        return None
 
     def restore_best(self, like_state) -> tuple[Any, dict]:
         """(state, extra) of the best checkpoint by `best_metric`."""

@@ -27,13 +27,17 @@ from dl_theory.train.parallel import make_mesh, replicate, shard_grid, shard_sam
 from dl_theory.train.precision import Policy
 from dl_theory.train.state import TrainState
 from dl_theory.train.step import MetricFn, make_eval_step, make_train_step
+from dl_theory.user_errors import UserError
 
 GRID_STRATEGIES = ("vmap", "sequential")
 _PER_STEP = ("loss", "grad_norm", "learning_rate", "loss_scale", "grads_finite")
 
 
-class NonFiniteLossError(FloatingPointError):
-    """Raised when the training loss becomes NaN or infinite; names the step (and member)."""
+class NonFiniteLossError(UserError, FloatingPointError):
+    """Raised when the training loss becomes NaN or infinite; names the step (and member).
+
+    A `UserError`: the settings (learning rate, clipping) made the run diverge, and launch.py
+    reports it in one line."""
 
 
 def _micro_batch(sample_batch: Sampler, accumulate_steps: int) -> Callable:
@@ -99,16 +103,28 @@ def _over_grid(fn: Callable, strategy: str, data_axis: int | None) -> Callable:
     return sequential
 
 
-def _first_nonfinite(losses: np.ndarray, first_step: int) -> tuple[int | None, int] | None:
-    """(member or None, step) of the first non-finite loss in losses [n] or [G, n]."""
-    bad = ~np.isfinite(losses)
+# A loss this many times its initial value (or 1, if that is smaller) counts as diverged:
+# no training that converges passes through it (a catapult or an edge-of-stability spike
+# is 10-1000x), while a learning rate far too large (Adam at 1e6) settles around 1e9x with
+# finite but meaningless losses.
+DIVERGENCE_FACTOR = 1e6
+
+
+def _first_divergent(losses: np.ndarray, first_step: int,
+                     initial: np.ndarray) -> tuple[int | None, int, float] | None:
+    """(member or None, step, loss) of the first loss in losses [n] or [G, n] that is not
+    finite or exceeds DIVERGENCE_FACTOR * max(|initial|, 1) (initial: [] or [G])."""
+    limit = DIVERGENCE_FACTOR * np.maximum(np.abs(initial), 1.0)[..., None]
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(losses) | (np.abs(losses) > limit)
     if not bad.any():
         return None
     if losses.ndim == 1:
-        return None, first_step + int(np.argmax(bad))
+        index = int(np.argmax(bad))
+        return None, first_step + index, float(losses[index])
     steps = np.where(bad.any(axis=1), np.argmax(bad, axis=1), losses.shape[1])
     member = int(np.argmin(steps))
-    return member, first_step + int(steps[member])
+    return member, first_step + int(steps[member]), float(losses[member, steps[member]])
 
 
 def _summary(values: np.ndarray) -> str:
@@ -216,11 +232,15 @@ def _train(state, data, sample_batch, *, loss, steps, eval_data, eval_every, eva
         num_steps = min(eval_every, steps - done)
         state, metrics = chunk_fn(num_steps)(state, data, data_keys)
         losses = np.asarray(metrics["loss"])
-        bad = _first_nonfinite(losses, first_step + done)
+        initial = (history["loss"][0] if history.get("loss") else losses)[..., 0]
+        bad = _first_divergent(losses, first_step + done, initial)
         if bad is not None and not allow_nonfinite:
-            member, step = bad
+            member, step, value = bad
             where = f" in grid member {member}" if member is not None else ""
-            raise NonFiniteLossError(f"{label}: loss became non-finite at step {step}{where} "
+            what = ("became non-finite" if not np.isfinite(value) else
+                    f"diverged to {value:.3g} (over {DIVERGENCE_FACTOR:.0e} times its initial "
+                    "value)")
+            raise NonFiniteLossError(f"{label}: loss {what} at step {step}{where} "
                                      f"(lower the learning rate, clip gradients, or pass "
                                      f"allow_nonfinite=True if divergence is the point)")
         for key in _PER_STEP:
@@ -282,8 +302,9 @@ def fit(state: TrainState, data: Batch, sample_batch: Sampler, *, loss: Loss, st
 
     Each compiled call runs `eval_every` steps (a `lax.scan`), drawing batch t from
     `sample_batch(data, fold_in(key(data_seed), t))`; then `eval_data` is evaluated, a record
-    is appended to `log` and a progress line printed. A non-finite training loss raises
-    `NonFiniteLossError` naming the step, unless `allow_nonfinite`.
+    is appended to `log` and a progress line printed. A training loss that is not finite, or
+    over DIVERGENCE_FACTOR times its initial value, raises `NonFiniteLossError` naming the
+    step, unless `allow_nonfinite`.
 
     accumulate_steps: k micro-steps per optimizer update (build the optimizer with the same
       `accumulate_steps`); `sample_batch` then draws the large batch, split into k slices.

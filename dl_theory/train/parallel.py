@@ -19,7 +19,9 @@ several processes after `initialize_distributed`; there each process feeds its o
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -155,10 +157,11 @@ def initialize_distributed(coordinator_address: str | None = None,
     environment (SLURM, Open MPI, TPU). Call before any other JAX computation. Joining and
     shutting down wait at most `timeout_s` seconds for the other processes, and a peer
     silent for `heartbeat_timeout_s` seconds counts as dead. When a peer never joins, XLA
-    terminates this process (SIGABRT, "DEADLINE_EXCEEDED ... RegisterTask": the failure is
-    fatal in XLA, not a Python exception) after about timeout_s + 6 s; the line printed to
-    stderr before joining says which rendezvous failed. On CPU, cross-process collectives
-    use `cpu_collectives` ("gloo", JAX's default, or "mpi").
+    would terminate this process (SIGABRT and a C++ stack trace, "DEADLINE_EXCEEDED ...
+    RegisterTask": fatal in XLA, not a Python exception) about 6 s after timeout_s; a
+    watchdog ends it first, at timeout_s, with one line on stderr naming this process, the
+    address and how long it waited, and exit status `JOIN_TIMEOUT_EXIT_STATUS`. On CPU,
+    cross-process collectives use `cpu_collectives` ("gloo", JAX's default, or "mpi").
     """
     given = (coordinator_address, num_processes, process_id)
     if any(v is None for v in given) and any(v is not None for v in given):
@@ -177,20 +180,44 @@ def initialize_distributed(coordinator_address: str | None = None,
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}={value!r}; must be an integer number of seconds >= 1")
     jax.config.update("jax_cpu_collectives_implementation", cpu_collectives)
-    # Printed, not logged, and flushed: if a peer never comes, XLA aborts the process and
-    # this line is what names the rendezvous that failed.
-    print(f"initialize_distributed: process {process_id} of {num_processes} joining "
-          f"{coordinator_address}, waiting at most {timeout_s} s for the others",
-          file=sys.stderr, flush=True)
+    joined = _start_join_watchdog(coordinator_address, num_processes, process_id, timeout_s)
     try:
         jax.distributed.initialize(coordinator_address, num_processes, process_id,
                                    initialization_timeout=timeout_s,
                                    heartbeat_timeout_seconds=heartbeat_timeout_s,
                                    shutdown_timeout_seconds=timeout_s)
+        joined.set()
     except (RuntimeError, ValueError) as error:
+        joined.set()
         raise RuntimeError(f"initialize_distributed(coordinator_address="
                            f"{coordinator_address!r}, num_processes={num_processes}, "
                            f"process_id={process_id}) failed: {error}") from error
+
+
+JOIN_TIMEOUT_EXIT_STATUS = 2
+
+
+def _start_join_watchdog(coordinator_address, num_processes, process_id,
+                         timeout_s: int) -> threading.Event:
+    """An event to set once joined; unless it is set within `timeout_s`, a daemon thread
+    prints one line and ends the process (os._exit: the main thread is blocked inside XLA,
+    where no Python exception can reach it)."""
+    joined = threading.Event()
+    who = ("this process" if process_id is None
+           else f"process {process_id} of {num_processes}")
+    where = coordinator_address or "the coordinator the cluster environment names"
+
+    def watch():
+        if not joined.wait(timeout_s):
+            print(f"initialize_distributed: {who} waited {timeout_s} s at {where} and not "
+                  f"every process joined (a peer never started, or cannot reach that "
+                  f"address); start all {num_processes or 'P'} processes with the same "
+                  "--coordinator_address, or raise --distributed_timeout_s",
+                  file=sys.stderr, flush=True)
+            os._exit(JOIN_TIMEOUT_EXIT_STATUS)
+
+    threading.Thread(target=watch, name="join-watchdog", daemon=True).start()
+    return joined
 
 
 def process_shard(data: Any, process_index: int | None = None,

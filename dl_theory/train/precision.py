@@ -28,6 +28,8 @@ import jax.numpy as jnp
 import optax
 from flax.training.dynamic_scale import DynamicScale
 
+from dl_theory.user_errors import ConfigError
+
 Batch = Mapping[str, jax.Array]
 Metrics = dict[str, jax.Array]
 
@@ -97,7 +99,7 @@ POLICIES: dict[str, Policy] = {
 def get_policy(name: str) -> Policy:
     """The policy registered under `name` (a config's `precision` key)."""
     if name not in POLICIES:
-        raise ValueError(f"precision={name!r}; known: {sorted(POLICIES)}")
+        raise ConfigError(f"precision={name!r}; known: {sorted(POLICIES)}")
     return POLICIES[name]
 
 

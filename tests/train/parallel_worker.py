@@ -3,7 +3,7 @@ when jax starts, so multi-device and multi-process runs happen in fresh interpre
 
 python parallel_worker.py devices OUT        (under --xla_force_host_platform_device_count=4)
 python parallel_worker.py process OUT PORT ID    (one of two processes, one CPU device each)
-python parallel_worker.py lone PORT TIMEOUT      (process 0 of 2 whose peer never comes)
+python parallel_worker.py lone PORT TIMEOUT ID   (process ID of 2 whose peer never comes)
 
 The test imports this file too, for the 1-device results (`references`).
 """
@@ -151,7 +151,7 @@ if __name__ == "__main__":
     elif mode == "process":
         run_process(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     elif mode == "lone":
-        parallel.initialize_distributed(f"127.0.0.1:{sys.argv[2]}", 2, 0,
+        parallel.initialize_distributed(f"127.0.0.1:{sys.argv[2]}", 2, int(sys.argv[4]),
                                         timeout_s=int(sys.argv[3]))
         print("joined without the peer", flush=True)
     else:
