@@ -22,7 +22,7 @@ def test_every_claim_holds(quick_run):
 @pytest.mark.experiment
 def test_baselines_are_ordered_and_samples_have_the_requested_length(quick_run):
     payload, _ = quick_run
-    metrics, sampling = payload["metrics"], payload["config"]["sampling"]
+    metrics, sampling = payload["metrics"]["lm"], payload["config"]["sampling"]
     assert metrics["bigram_bpc"] < metrics["unigram_bpc"]
     assert len(metrics["samples"]) == sampling["num_prompts"]
     assert all(len(s) == sampling["prompt_len"] + sampling["num_new_tokens"]

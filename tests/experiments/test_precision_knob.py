@@ -19,7 +19,8 @@ TRAINING_EXPERIMENTS = (
     "universal_approximation", "depth_separation", "advantage_of_depth", "width_limits",
     "no_free_lunch", "double_descent", "information_plane", "optimizer_convergence",
     "training_regimes", "edge_of_stability", "learning_rates", "batch_size",
-    "gradient_clipping", "weight_averaging", "regularisation",
+    "gradient_clipping", "weight_averaging", "regularisation", "graph_learning",
+    "language_model",
 )
 
 
