@@ -35,6 +35,9 @@ breakpoints per unit length per neuron (the pi / 2 converts the density along a 
 gradient norm for isotropic boundaries, E|g . u| = (2 / pi)|g| in 2-D); it is a drawn guide, not
 a claim, because T_hat is estimated.
 
+Parts: line, train, slice, sawtooth. `precision` (or `train.precision`) sets the dtype the trained
+nets compute in; all counting is exact float64 arithmetic on their float32 weights.
+
 Run: python launch.py --config=experiments/linear_regions.py:quick --workdir=runs/lr
 quick: 27 s of CPU; 48-75 s wall measured at load 4-8 on the shared 2 cores.
 paper: N up to 1024 on lines, 256 on slices, depths 1..8, 10 nets, 2000 training steps (H&R
