@@ -40,6 +40,10 @@ a claim that n* is large uses n_max (a lower bound). The growth of the budget wi
 exponent p = log(n*(d_max) / n*(d_min)) / log(d_max / d_min) (p = 1: linear in d), with a
 percentile-bootstrap interval over seeds (seeds resampled independently per d).
 
+Parts: "compositional" (claims 1-4) and "generic" (claim 5), one per target. `precision` sets
+the dtype the deep and shallow nets compute in (parameters stay float32); kernel ridge
+regression and the budgets are always float32/float64 arithmetic.
+
 Run: python launch.py --config=experiments/curse_of_dimensionality.py:quick --workdir=runs/cod
 quick: d = 4, 8; n = 64..1024; 2 seeds x 1 restart; 39 s wall at load 2 on 2 cores (with two
 restarts: 127 s, same verdicts). paper: d = 4, 8, 16; 4 restarts;
@@ -49,7 +53,6 @@ sample-budget analogue a 2-core CPU runs in ~20 min).
 
 
 import math
-from typing import Any
 
 import flax.linen as nn
 import jax
@@ -58,14 +61,15 @@ import ml_collections
 import numpy as np
 
 from dl_theory import report
-from dl_theory.data.synthetic import Target
-from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
-from dl_theory.models.mlp import MLP, get_activation
+from dl_theory.data.compositional import compositional_tree_target, generic_smooth_target
+from dl_theory.experiment import ClaimSpec, Part, config_from_presets
+from dl_theory.models.mlp import MLP
+from dl_theory.models.tree import TreeNet
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.theory.kernel_ridge import kernel_ridge_predict, tune_kernel_ridge
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
-from dl_theory.train.metrics_log import MetricsLog
+from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 from dl_theory.uncertainty import Estimate, fit_loglog_slope
 
@@ -78,30 +82,33 @@ CLAIMS = (
     ClaimSpec("deep_budget_grows_slowly_on_compositional",
               "On the compositional target the samples a structure-matched deep net needs to "
               "reach the error level grow at most about linearly in d: budget exponent p <= 1.5 "
-              "(whole interval).", POGGIO + "; " + SCHMIDT_HIEBER, expected_holds=False,
+              "(whole interval).", POGGIO + "; " + SCHMIDT_HIEBER, at_most="max_deep_exponent",
+              expected_holds=False,
               why="measured: the tree-matched deep net's own budget grows faster than the "
                   "claimed rate in the quick preset (see the docstring)"),
     ClaimSpec("shallow_budget_grows_fast_on_compositional",
               "On the compositional target a shallow net needs a budget growing much faster "
-              "with d: p >= 2 (whole interval).", POGGIO + "; " + BACH),
+              "with d: p >= 2 (whole interval).", POGGIO + "; " + BACH,
+              at_least="min_cursed_exponent"),
     ClaimSpec("kernel_budget_grows_fast_on_compositional",
               "On the compositional target tuned RBF kernel ridge regression needs a budget "
-              "growing much faster with d: p >= 2 (whole interval).", BACH),
+              "growing much faster with d: p >= 2 (whole interval).", BACH,
+              at_least="min_cursed_exponent"),
     ClaimSpec("deep_beats_shallow_and_kernel_at_largest_d",
               "At the largest d the deep net reaches the error level with fewer samples than the "
               "best of shallow and kernel (ratio n*_deep / min(n*_shallow, n*_kernel)).",
-              POGGIO),
+              POGGIO, at_most=1.0),
     ClaimSpec("every_method_cursed_on_generic",
               "On the generic (non-compositional) smooth target no method, the deep net "
               "included, reaches the error level at the largest d with the largest budget "
               "(smallest seed-mean relative error over methods at (d_max, n_max) >= eps).",
-              POGGIO + " (Thm 1: lower bound for generic functions)"),
+              POGGIO + " (Thm 1: lower bound for generic functions)", at_least="error_level"),
 )
 
 _PRESETS = {
     "quick": dict(
-        seeds=2, dims=(4, 8), sample_sizes=(64, 128, 256, 512, 1024), num_val=256,
-        num_test=4096, error_level=0.2, target_seed=0, num_bootstrap=1000,
+        precision="float32", seeds=2, dims=(4, 8), sample_sizes=(64, 128, 256, 512, 1024),
+        num_val=256, num_test=4096, error_level=0.2, target_seed=0, num_bootstrap=1000,
         max_deep_exponent=1.5, min_cursed_exponent=2.0,
         generic=dict(num_features=256, bandwidth=1.5),
         nets=dict(node_width=16, shallow_width=256, activation="tanh", steps=2000,
@@ -109,8 +116,9 @@ _PRESETS = {
                   optimizer=optimizer_config(name="adam", learning_rate=1e-2, schedule="cosine")),
         kernel=dict(lengthscales=(0.25, 0.5, 1.0, 2.0), ridges=(1e-5, 1e-4, 1e-3, 1e-2))),
     "paper": dict(
-        seeds=5, dims=(4, 8, 16), sample_sizes=(64, 128, 256, 512, 1024, 2048, 4096),
-        num_val=512, num_test=8192, error_level=0.2, target_seed=0, num_bootstrap=2000,
+        precision="float32", seeds=5, dims=(4, 8, 16),
+        sample_sizes=(64, 128, 256, 512, 1024, 2048, 4096), num_val=512, num_test=8192,
+        error_level=0.2, target_seed=0, num_bootstrap=2000,
         max_deep_exponent=1.5, min_cursed_exponent=2.0,
         generic=dict(num_features=512, bandwidth=1.5),
         nets=dict(node_width=32, shallow_width=512, activation="tanh", steps=4000,
@@ -124,91 +132,6 @@ _PRESETS = {
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests: d = 4, 8) or "paper" (d = 4, 8, 16, larger n; not run here)."""
     return config_from_presets(_PRESETS, preset)
-
-
-def _check_power_of_two(dim: int) -> None:
-    if dim < 2 or dim & (dim - 1):
-        raise ValueError(f"dim={dim}; a binary tree needs a power of two >= 2")
-
-
-def _uniform_cube(dim: int):
-    return lambda key, num: jax.random.uniform(key, (num, dim), minval=-1.0, maxval=1.0)
-
-
-def compositional_tree_target(dim: int, seed: int = 0) -> Target:
-    """f = binary tree of g_j(a, b) = sin(p_j a + q_j b + r_j a b) on U[-1, 1]^dim; [N, dim] ->
-    [N, 1]. Level l has dim / 2^(l+1) nodes; leaves pair (x_1, x_2), (x_3, x_4), ...
-    (Poggio et al. 2017, Fig. 1c: the hierarchically local compositional functions)."""
-    _check_power_of_two(dim)
-    rng = np.random.default_rng(seed)
-    levels = []
-    width = dim // 2
-    while width >= 1:
-        signs = rng.choice([-1.0, 1.0], size=(2, width))
-        levels.append((jnp.asarray(signs[0] * rng.uniform(1, 2, width), jnp.float32),
-                       jnp.asarray(signs[1] * rng.uniform(1, 2, width), jnp.float32),
-                       jnp.asarray(rng.uniform(-1, 1, width), jnp.float32)))
-        width //= 2
-
-    def fn(x_NxD):
-        h = x_NxD
-        for p, q, r in levels:
-            a, b = h[:, 0::2], h[:, 1::2]
-            h = jnp.sin(p[None] * a + q[None] * b + r[None] * a * b)
-        return h
-
-    return Target(name=f"tree_d{dim}", dim=dim, fn=fn, sample_inputs=_uniform_cube(dim))
-
-
-def generic_smooth_target(dim: int, *, num_features: int, bandwidth: float,
-                          seed: int = 0) -> Target:
-    """f(x) = sqrt(2/F) sum_k a_k cos(omega_k . x + b_k), omega_k ~ N(0, bandwidth^2 I),
-    a_k ~ N(0, 1), b_k ~ U[0, 2 pi]: a random-feature draw of a GP with kernel
-    exp(-bandwidth^2 ||x - x'||^2 / 2) (Rahimi & Recht 2007) on U[-1, 1]^dim; [N, dim] -> [N, 1]."""
-    if dim < 1 or num_features < 1 or bandwidth <= 0:
-        raise ValueError(f"generic_smooth_target(dim={dim}, num_features={num_features}, "
-                         f"bandwidth={bandwidth}): all must be positive")
-    rng = np.random.default_rng(10_000 + seed)
-    omega = jnp.asarray(bandwidth * rng.normal(size=(dim, num_features)), jnp.float32)
-    phase = jnp.asarray(rng.uniform(0, 2 * np.pi, num_features), jnp.float32)
-    amp = jnp.asarray(rng.normal(size=(num_features, 1)) * math.sqrt(2.0 / num_features),
-                      jnp.float32)
-
-    def fn(x_NxD):
-        return jnp.cos(x_NxD @ omega + phase[None]) @ amp
-
-    return Target(name=f"generic_d{dim}", dim=dim, fn=fn, sample_inputs=_uniform_cube(dim))
-
-
-class TreeNet(nn.Module):
-    """A deep net with the binary-tree structure of `compositional_tree_target`: each node maps
-    its two inputs through 2 -> node_width -> 1 (activation in between); shape [B, D] -> [B, 1],
-    D a power of two; (D - 1)(4 node_width + 1) parameters (Poggio et al. 2017, Thm 2)."""
-
-    node_width: int = 16
-    activation: str = "tanh"
-    dtype: Any = jnp.float32
-    param_dtype: Any = jnp.float32
-
-    @nn.compact
-    def __call__(self, x_BxD: jax.Array, train: bool = False) -> jax.Array:
-        del train  # no dropout or batch statistics
-        _check_power_of_two(x_BxD.shape[1])
-        act = get_activation(self.activation)
-        h, level, w = x_BxD.astype(self.dtype), 0, self.node_width
-        while h.shape[1] > 1:
-            m = h.shape[1] // 2
-            pairs_BxMx2 = h.reshape(h.shape[0], m, 2)
-            w1 = self.param(f"w1_{level}", nn.initializers.normal(1.0 / math.sqrt(2.0)),
-                            (m, 2, w), self.param_dtype)
-            b1 = self.param(f"b1_{level}", nn.initializers.normal(1.0), (m, w), self.param_dtype)
-            w2 = self.param(f"w2_{level}", nn.initializers.normal(1.0 / math.sqrt(w)), (m, w),
-                            self.param_dtype)
-            b2 = self.param(f"b2_{level}", nn.initializers.zeros, (m,), self.param_dtype)
-            z_BxMxW = jnp.einsum("bmi,miw->bmw", pairs_BxMx2, w1.astype(self.dtype)) + b1[None]
-            h = jnp.einsum("bmw,mw->bm", act(z_BxMxW), w2.astype(self.dtype)) + b2[None]
-            level += 1
-        return h
 
 
 def _prefix_sampler(batch_size: int):
@@ -232,16 +155,19 @@ def _train_nets(model, train, val, test, config, log, label) -> np.ndarray:
     data = {"x": jnp.stack([train[s]["x"] for s, _, _ in members]),
             "y": jnp.stack([train[s]["y"] for s, _, _ in members]),
             "n": jnp.asarray([n for _, n, _ in members], jnp.int32)}
+    policy = get_policy(config.precision)
     tx = build_optimizer(config.nets.optimizer, total_steps=config.nets.steps)
     states = create_train_states(model, tx, test["x"][:2],
-                                 [7919 * s + 101 * r + n for s, n, r in members])
+                                 [7919 * s + 101 * r + n for s, n, r in members],
+                                 make_loss_scale(policy))
     states, _ = fit_grid(states, data, _prefix_sampler(config.nets.batch_size),
                          loss=mean_squared_error, steps=config.nets.steps, data_axis=0,
                          data_seeds=[31 * s + 7 * r + n for s, n, r in members], log=log,
-                         tags={"model": label}, label=label, verbose=False)
+                         tags={"model": label}, label=label, verbose=False, policy=policy)
 
     def mse(params, batch):
-        return jnp.mean((model.apply({"params": params}, batch["x"]) - batch["y"]) ** 2)
+        pred = policy.cast_to_output(model.apply({"params": params}, batch["x"]))
+        return jnp.mean((pred - batch["y"]) ** 2)
 
     shape = (len(seeds), len(sizes), restarts)
     val_mse = np.asarray(jax.vmap(mse, in_axes=(0, None))(states.params, val)).reshape(shape)
@@ -310,8 +236,100 @@ def _exponent_estimate(config, errors_by_dim: dict, conservative: str) -> Estima
     return Estimate(_exponent(config, errors_by_dim, conservative), float(lo), float(hi))
 
 
-def _figure(config, errors, workdir) -> str:
+def _networks(config) -> dict[str, nn.Module]:
+    """The deep (tree-structured) and shallow nets under the precision policy."""
+    dtypes = get_policy(config.precision).model_dtypes()
+    return {"deep": TreeNet(node_width=config.nets.node_width, activation=config.nets.activation,
+                            **dtypes),
+            "shallow": MLP(widths=(config.nets.shallow_width,), activation=config.nets.activation,
+                           **dtypes)}
+
+
+def example_model(config: ml_collections.ConfigDict):
+    """(model, x_example, optimizer) of the deep tree net at the largest d, for --dtypes."""
+    return (_networks(config)["deep"], jnp.zeros((2, max(config.dims))),
+            build_optimizer(config.nets.optimizer, total_steps=config.nets.steps))
+
+
+def _measure(config, kind: str, log) -> tuple[dict, dict]:
+    """Relative test errors {method: {d: [S, K]}} of the three methods on the `kind` target
+    for every d, and their JSON measurements (errors, budgets, error-vs-n slopes)."""
+    errors = {method: {} for method in METHODS}
+    for d in config.dims:
+        target = (compositional_tree_target(d, seed=config.target_seed) if kind == "compositional"
+                  else generic_smooth_target(d, seed=config.target_seed, **config.generic))
+        train = [target.sample(jax.random.PRNGKey(100 * d + s), max(config.sample_sizes))
+                 for s in range(config.seeds)]
+        val = target.sample(jax.random.PRNGKey(5000 + d), config.num_val)
+        test = target.sample(jax.random.PRNGKey(9000 + d), config.num_test)
+        for method, model in _networks(config).items():
+            errors[method][d] = _train_nets(model, train, val, test, config, log,
+                                            f"{kind} {method} d={d}")
+        errors["kernel"][d] = _kernel_errors(train, val, test, config)
+    out = {"sample_sizes": list(config.sample_sizes), "dims": list(config.dims)}
+    for m in METHODS:
+        out[f"{m}_relative_error"] = {str(d): errors[m][d] for d in config.dims}
+        out[f"{m}_budget"] = {str(d): budget_to_reach(config.sample_sizes, errors[m][d].mean(0),
+                                                      config.error_level) for d in config.dims}
+        out[f"{m}_error_vs_n_slope"] = {
+            str(d): [(e := fit_loglog_slope(config.sample_sizes, errors[m][d])).value,
+                     e.lo, e.hi] for d in config.dims}
+    return errors, out
+
+
+def compute_compositional(config, log) -> dict:
+    """Part "compositional": the three methods on the tree target; budget exponents p over d
+    (bootstrap intervals) and the deep net's budget against the others' at the largest d."""
+    comp, out = _measure(config, "compositional", log)
+    exponents = {"deep": _exponent_estimate(config, comp["deep"], "high"),
+                 "shallow": _exponent_estimate(config, comp["shallow"], "low"),
+                 "kernel": _exponent_estimate(config, comp["kernel"], "low")}
+    out["exponents"] = {m: [e.value, e.lo, e.hi] for m, e in exponents.items()}
+    budget = {m: budget_to_reach(config.sample_sizes, comp[m][max(config.dims)].mean(0),
+                                 config.error_level) for m in METHODS}
+    out["deep_over_best_other_budget"] = (
+        budget["deep"][0] / min(budget["shallow"][0], budget["kernel"][0])
+        if budget["deep"][1] != "above_grid" else math.inf)
+    return out
+
+
+def judge_compositional(config, m) -> dict:
+    """The three budget exponents and the deep/best-other budget ratio at the largest d."""
+    p = {method: Estimate(*m["exponents"][method]) for method in METHODS}
+    return {"deep_budget_grows_slowly_on_compositional": p["deep"],
+            "shallow_budget_grows_fast_on_compositional": p["shallow"],
+            "kernel_budget_grows_fast_on_compositional": p["kernel"],
+            "deep_beats_shallow_and_kernel_at_largest_d": m["deep_over_best_other_budget"]}
+
+
+def compute_generic(config, log) -> dict:
+    """Part "generic": the three methods on the generic smooth target; the best method's
+    seed-mean relative error at the largest d and n."""
+    errors, out = _measure(config, "generic", log)
+    out["best_error_at_largest_d_and_n"] = min(
+        float(errors[m][max(config.dims)][:, -1].mean()) for m in METHODS)
+    return out
+
+
+# error_level defines the budgets n*, so it is read by compute (a change reruns the parts).
+SHARED = ("precision", "seeds", "dims", "sample_sizes", "num_val", "num_test", "target_seed",
+          "error_level", "nets", "kernel")
+PARTS = (
+    Part("compositional", compute_compositional, judge_compositional,
+         reads=(*SHARED, "num_bootstrap")),
+    Part("generic", compute_generic,
+         lambda config, m: {"every_method_cursed_on_generic":
+                            m["best_error_at_largest_d_and_n"]},
+         reads=(*SHARED, "generic")),
+)
+
+
+def figures(config, m: dict, workdir: str) -> list[str]:
+    """Error vs n per method and d on both targets; budget n* vs d against Poggio's (d - 1)."""
     import matplotlib.pyplot as plt
+
+    errors = {kind: {method: {d: np.asarray(m[kind][f"{method}_relative_error"][str(d)])
+                              for d in config.dims} for method in METHODS} for kind in m}
 
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
     n = np.asarray(config.sample_sizes, dtype=float)
@@ -348,64 +366,4 @@ def _figure(config, errors, workdir) -> str:
     ax.set_xticks(dims, [str(int(d)) for d in dims])
     ax.minorticks_off()
     ax.legend(fontsize=7)
-    return report.save_figure(fig, workdir, "curse_of_dimensionality.png")
-
-
-def run(config: ml_collections.ConfigDict, workdir: str) -> Result:
-    """Trains the three methods on both targets for every d and checks the claims."""
-    log = MetricsLog.in_workdir(workdir)
-    errors = {kind: {m: {} for m in METHODS} for kind in ("compositional", "generic")}
-    n_max = max(config.sample_sizes)
-    for d in config.dims:
-        targets = {"compositional": compositional_tree_target(d, seed=config.target_seed),
-                   "generic": generic_smooth_target(d, seed=config.target_seed,
-                                                    **config.generic)}
-        for kind, target in targets.items():
-            train = [target.sample(jax.random.PRNGKey(100 * d + s), n_max)
-                     for s in range(config.seeds)]
-            val = target.sample(jax.random.PRNGKey(5000 + d), config.num_val)
-            test = target.sample(jax.random.PRNGKey(9000 + d), config.num_test)
-            nets = {"deep": TreeNet(node_width=config.nets.node_width,
-                                    activation=config.nets.activation),
-                    "shallow": MLP(widths=(config.nets.shallow_width,),
-                                   activation=config.nets.activation)}
-            for method, model in nets.items():
-                errors[kind][method][d] = _train_nets(model, train, val, test, config, log,
-                                                      f"{kind} {method} d={d}")
-            errors[kind]["kernel"][d] = _kernel_errors(train, val, test, config)
-
-    comp = errors["compositional"]
-    p_deep = _exponent_estimate(config, comp["deep"], "high")
-    p_shallow = _exponent_estimate(config, comp["shallow"], "low")
-    p_kernel = _exponent_estimate(config, comp["kernel"], "low")
-    d_hi = max(config.dims)
-    budget = {m: budget_to_reach(config.sample_sizes, comp[m][d_hi].mean(0), config.error_level)
-              for m in METHODS}
-    deep_ratio = (budget["deep"][0] / min(budget["shallow"][0], budget["kernel"][0])
-                  if budget["deep"][1] != "above_grid" else math.inf)
-    generic_best = min(float(errors["generic"][m][d_hi][:, -1].mean()) for m in METHODS)
-    claims = [
-        check(CLAIMS[0], p_deep, at_most=config.max_deep_exponent),
-        check(CLAIMS[1], p_shallow, at_least=config.min_cursed_exponent),
-        check(CLAIMS[2], p_kernel, at_least=config.min_cursed_exponent),
-        check(CLAIMS[3], deep_ratio, at_most=1.0),
-        check(CLAIMS[4], generic_best, at_least=config.error_level),
-    ]
-    figure = _figure(config, errors, workdir)
-
-    metrics = {"sample_sizes": list(config.sample_sizes), "dims": list(config.dims)}
-    for kind in errors:
-        for m in METHODS:
-            metrics[f"{kind}_{m}_relative_error"] = {
-                str(d): errors[kind][m][d].tolist() for d in config.dims}
-            metrics[f"{kind}_{m}_budget"] = {
-                str(d): budget_to_reach(config.sample_sizes, errors[kind][m][d].mean(0),
-                                        config.error_level) for d in config.dims}
-            metrics[f"{kind}_{m}_error_vs_n_slope"] = {
-                str(d): [(e := fit_loglog_slope(config.sample_sizes, errors[kind][m][d])).value,
-                         e.lo, e.hi] for d in config.dims}
-    metrics["compositional_exponents"] = {
-        "deep": [p_deep.value, p_deep.lo, p_deep.hi],
-        "shallow": [p_shallow.value, p_shallow.lo, p_shallow.hi],
-        "kernel": [p_kernel.value, p_kernel.lo, p_kernel.hi]}
-    return Result(claims=claims, metrics=metrics, figures=[figure])
+    return [report.save_figure(fig, workdir, "curse_of_dimensionality.png")]

@@ -40,11 +40,11 @@ def test_known_negative_results_stay_negative(quick_run):
 @pytest.mark.experiment
 def test_deep_needs_fewer_samples_than_shallow_and_kernel_at_every_d(quick_run):
     payload, _ = quick_run
-    m = payload["metrics"]
+    m = payload["metrics"]["compositional"]
     for d in map(str, m["dims"]):
-        deep = m["compositional_deep_budget"][d][0]
-        assert deep < m["compositional_shallow_budget"][d][0], d
-        assert deep < m["compositional_kernel_budget"][d][0], d
+        deep = m["deep_budget"][d][0]
+        assert deep < m["shallow_budget"][d][0], d
+        assert deep < m["kernel_budget"][d][0], d
 
 
 @pytest.mark.experiment
@@ -85,3 +85,14 @@ def test_tree_net_parameter_count_is_linear_in_d(module):
         count = sum(p.size for p in jax.tree.leaves(params))
         assert count == (d - 1) * (4 * 16 + 1)
         assert net.apply({"params": params}, jnp.zeros((3, d))).shape == (3, 1)
+
+
+def test_precision_reaches_the_tree_net(module):
+    """Under bfloat16 every node computes in bfloat16 (biases cast too); parameters stay
+    float32."""
+    config = module.get_config("quick")
+    config.precision = "bfloat16"
+    model, x, _ = module.example_model(config)
+    variables = model.init(jax.random.PRNGKey(0), x)
+    assert {p.dtype for p in jax.tree.leaves(variables)} == {jnp.dtype(jnp.float32)}
+    assert model.apply(variables, x).dtype == jnp.bfloat16

@@ -1,6 +1,7 @@
 """The linear-regions experiment: quick preset end to end, plus its initialisation helper."""
 
-
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from harness import assert_every_claim_holds
@@ -40,3 +41,14 @@ def test_he_normal_layers_have_the_stated_variances():
     np.testing.assert_allclose(np.var(layers[0][0]), 2.0 / 50, rtol=0.05)
     np.testing.assert_allclose(np.var(layers[1][0]), 2.0 / 400, rtol=0.05)
     np.testing.assert_allclose(np.std(layers[1][1]), 1e-3, rtol=0.15)
+
+
+def test_precision_reaches_the_trained_net_and_train_precision_overrides_it():
+    module = experiment.load_experiment(EXPERIMENT)
+    config = module.get_config("quick")
+    config.precision = "bfloat16"
+    model, x, _ = module.example_model(config)
+    out = model.apply(model.init(jax.random.PRNGKey(0), x), x)
+    assert (model.dtype, out.dtype) == (jnp.bfloat16, jnp.bfloat16)
+    config.train.precision = "float16"  # a part-level override wins over the top-level key
+    assert module.example_model(config)[0].dtype == jnp.float16
