@@ -20,7 +20,8 @@ TRAINING_EXPERIMENTS = (
     "no_free_lunch", "double_descent", "information_plane", "optimizer_convergence",
     "training_regimes", "edge_of_stability", "learning_rates", "batch_size",
     "gradient_clipping", "weight_averaging", "regularisation", "graph_learning",
-    "language_model",
+    "language_model", "error_decomposition", "curse_of_dimensionality", "linear_regions",
+    "residual_depth",
 )
 
 
