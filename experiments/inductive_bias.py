@@ -62,10 +62,8 @@ the MLP and transformer the ~1e-6 rounding differences of the permuted sums grow
 steps into seed-scale differences (up to 3.4 points): exact in distribution, not trajectory by
 trajectory in float32.
 
-Convolutions. XLA:CPU runs the gradients of `lax.conv` ~10-20x slower inside a `lax.scan`
-body (jax-ml/jax#12868) than outside, which made the conv nets 10x slower than the others;
-`_conv_as_matmul` (a flax method interceptor) evaluates every `nn.Conv` of the library models
-as patches @ kernel with the same parameters, equal to 1e-6 (tested).
+Convolutions are evaluated as patches @ kernel (`dl_theory.models.conv.conv_as_matmul`, same
+parameters, equal to 1e-6): XLA:CPU runs `lax.conv` gradients ~10-20x slower inside a scan.
 
 Run: python launch.py --config=experiments/inductive_bias.py:quick --workdir=runs/ib
 quick: 2 seeds, 500 steps; 120 s measured at load average ~3.5 on 2 shared CPU cores.
@@ -89,18 +87,17 @@ from dl_theory import report
 from dl_theory.config_checks import check_choice
 from dl_theory.data.batching import minibatches
 from dl_theory.data.mnist1d import NUM_CLASSES, SEQ_LEN, load_mnist1d, position_permutation
-from dl_theory.experiment import ClaimSpec, Result, check, config_from_presets
-from dl_theory.models.conv import CNN
+from dl_theory.experiment import ClaimSpec, Measured, Part, config_from_presets
+from dl_theory.models.conv import CNN, conv_as_matmul
 from dl_theory.models.mlp import MLP
 from dl_theory.models.recurrent import RCNN, READOUTS, SequenceClassifier
 from dl_theory.models.transformer import ConvTransformerClassifier, TransformerClassifier
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import accuracy, softmax_cross_entropy
-from dl_theory.train.metrics_log import MetricsLog
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
-from dl_theory.uncertainty import bootstrap_mean
+from dl_theory.uncertainty import Estimate, bootstrap_mean
 from dl_theory.user_errors import ConfigError
 
 GREYDANUS = "Greydanus 2020 (arXiv:2011.14439), Fig. 1 / mnist1d benchmark table"
@@ -113,10 +110,13 @@ PAPER_ACCURACY = {"logreg": (0.32, 0.32), "mlp": (0.68, 0.68), "cnn": (0.94, 0.5
 CLAIMS = (
     ClaimSpec("cnn_beats_mlp",
               "On MNIST-1D the CNN's test accuracy exceeds the MLP's by a wide margin (seed-"
-              "paired difference, whole bootstrap interval).", GREYDANUS),
+              "paired difference, whole bootstrap interval).", GREYDANUS,
+              at_least="min_cnn_margin"),
     ClaimSpec("shuffling_erases_local_advantage",
               "Shuffling the 40 positions costs the CNN and the GRU at least half of their "
-              "advantage over the MLP (smaller of the two ratios drop / advantage).", GREYDANUS),
+              "advantage over the MLP (smaller of the two ratios drop / advantage).", GREYDANUS,
+              at_least="min_erased_fraction"),
+    # Bound measured in the run: invariance_tolerance (z sqrt(2/S) sigma, sigma from the seeds).
     ClaimSpec("invariant_models_unchanged",
               "Logistic regression, the MLP and the transformer with learned positions reach "
               "the same mean accuracy on shuffled as on original data, within z = 3 standard "
@@ -124,40 +124,12 @@ CLAIMS = (
     ClaimSpec("aligned_first_layer_is_exact",
               "With the first layer permuted like the inputs, each invariant model trained on "
               "shuffled data matches its original-data twin seed by seed (largest |accuracy "
-              "difference|; float rounding only).", EQUIVARIANCE, expected_holds=False,
+              "difference|; float rounding only).", EQUIVARIANCE, at_most="max_aligned_diff",
+              expected_holds=False,
               why="measured: float32 rounding of the permuted sums grows over 500 Adam steps "
                   "into seed-scale differences for the MLP and transformer (exact only in "
                   "distribution)"),
 )
-
-
-def _conv_as_matmul(next_fun, args, kwargs, context):
-    """Flax method interceptor: a 1-D `nn.Conv` ('SAME' padding, any stride) evaluated as
-    patches [B, L', k, C] contracted with its kernel [k, C, F], plus bias: shape [B, L, C] ->
-    [B, ceil(L / stride), F], the same parameters and values as `lax.conv_general_dilated`
-    (XLA's padding split: floor(pad / 2) before). Other modules and methods pass through."""
-    module = context.module
-    if not (isinstance(module, nn.Conv) and context.method_name == "__call__"):
-        return next_fun(*args, **kwargs)
-    x_BxLxC = args[0]
-    (width,) = module.kernel_size
-    stride = module.strides[0] if isinstance(module.strides, tuple) else (module.strides or 1)
-    length, channels = x_BxLxC.shape[1], x_BxLxC.shape[2]
-    if module.padding != "SAME" or x_BxLxC.ndim != 3:
-        raise ValueError(f"_conv_as_matmul supports 1-D 'SAME' convolutions; got padding="
-                         f"{module.padding!r}, input shape {x_BxLxC.shape}")
-    kernel = module.param("kernel", module.kernel_init, (width, channels, module.features),
-                          module.param_dtype)
-    out_len = -(-length // stride)
-    pad = max((out_len - 1) * stride + width - length, 0)
-    padded = jnp.pad(x_BxLxC, ((0, 0), (pad // 2, pad - pad // 2), (0, 0)))
-    span = (out_len - 1) * stride + 1
-    patches = jnp.stack([padded[:, i:i + span:stride] for i in range(width)], axis=2)
-    y = jnp.einsum("blkc,kcf->blf", patches.astype(module.dtype), kernel.astype(module.dtype))
-    if module.use_bias:
-        bias = module.param("bias", module.bias_init, (module.features,), module.param_dtype)
-        y = y + bias.astype(module.dtype)[None, None, :]
-    return y
 
 
 def _dense_rows(path: tuple[str, ...]) -> Callable[[Any, np.ndarray], Any]:
@@ -253,16 +225,10 @@ _PRESETS = {
                   optimizer=optimizer_config(name="adam", learning_rate=1e-2),
                   models=_models(rcnn_steps=1),
                   min_cnn_margin=0.10, min_erased_fraction=0.5, invariance_z=3.0,
-                  invariance_seed_std=0.03,
-                  max_aligned_diff=0.002),
-    "paper": dict(seeds=5, precision="float32", steps=6000, batch_size=100,
-                  data=dict(seed=42, num_samples=5000, permutation_seed=0),
-                  optimizer=optimizer_config(name="adam", learning_rate=1e-2),
-                  models=_models(rcnn_steps=2),
-                  min_cnn_margin=0.10, min_erased_fraction=0.5, invariance_z=3.0,
-                  invariance_seed_std=0.03,
-                  max_aligned_diff=0.002),
+                  invariance_seed_std=0.03, max_aligned_diff=0.002),
 }
+_PRESETS["paper"] = {**_PRESETS["quick"], "seeds": 5, "steps": 6000,
+                     "models": _models(rcnn_steps=2)}
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
@@ -309,7 +275,7 @@ def _train_architecture(name, config, original, shuffled, perm, log) -> dict:
     tx = build_optimizer(config.optimizer, total_steps=config.steps)
     variants = ["original", "shuffled"] + (["aligned"] if arch.align is not None else [])
     sources = {"original": original, "shuffled": shuffled, "aligned": shuffled}
-    with nn.intercept_methods(_conv_as_matmul):
+    with nn.intercept_methods(conv_as_matmul):
         x0 = _inputs(original["train"]["x"][:2], name)
         states = create_train_states(model, tx, x0, seeds * len(variants),
                                      make_loss_scale(policy))
@@ -355,9 +321,76 @@ def _seed_std(model_results: dict) -> float:
                                   for v in ("original", "shuffled")])))
 
 
-def _figure(config, results, workdir) -> str:
+def invariance_tolerance(config: ml_collections.ConfigDict, seed_stds: dict) -> float:
+    """z sqrt(2 / S) sigma, sigma = max(`invariance_seed_std`, every invariant model's own seed
+    standard deviation): z standard errors of a difference of two S-seed means."""
+    sigma = max(config.invariance_seed_std, *seed_stds.values())
+    return float(config.invariance_z * sigma * np.sqrt(2.0 / config.seeds))
+
+
+def compute_architectures(config: ml_collections.ConfigDict, log) -> dict:
+    """Part "architectures": every model of `config.models` trained on original and shuffled
+    MNIST-1D (invariant models also from the aligned initialisation); test accuracies [S]."""
+    missing = sorted(set(INVARIANT + LOCAL) - set(config.models))
+    if missing:
+        raise ValueError(f"config.models lacks {missing}, which the claims need")
+    d = config.data
+    original = load_mnist1d(seed=d.seed, num_samples=d.num_samples)
+    shuffled = load_mnist1d(seed=d.seed, num_samples=d.num_samples, shuffled=True,
+                            permutation_seed=d.permutation_seed)
+    perm = position_permutation(d.permutation_seed)
+    results = {name: _train_architecture(name, config, original, shuffled, perm, log)
+               for name in config.models}
+    mlp = results["mlp"]["original"]
+    margin = bootstrap_mean(results["cnn"]["original"] - mlp)
+    ratios = {}
+    for name in LOCAL:
+        advantage = results[name]["original"].mean() - mlp.mean()
+        drop = results[name]["original"].mean() - results[name]["shuffled"].mean()
+        ratios[name] = float(drop / advantage) if advantage > 0 else float("nan")
+    diffs = {n: float(results[n]["shuffled"].mean() - results[n]["original"].mean())
+             for n in INVARIANT}
+    local_diffs = {n: float(results[n]["shuffled"].mean() - results[n]["original"].mean())
+                   for n in LOCAL}
+    aligned = max(float(np.abs(results[n]["aligned"] - results[n]["original"]).max())
+                  for n in INVARIANT)
+    table = {n: {"params": r["params"], "steps": config.steps, "batch_size": config.batch_size,
+                 **{v: r[v].tolist() for v in ("original", "shuffled", "aligned") if v in r},
+                 "paper": list(PAPER_ACCURACY.get(n, (None, None)))}
+             for n, r in results.items()}
+    return {"table": table, "cnn_minus_mlp": [margin.value, margin.lo, margin.hi],
+            "erased_fraction": ratios, "invariant_shuffled_minus_original": diffs,
+            "local_shuffled_minus_original": local_diffs,
+            "invariant_seed_std": {n: _seed_std(results[n]) for n in INVARIANT},
+            "aligned_max_diff": aligned}
+
+
+def judge_architectures(config: ml_collections.ConfigDict, m: dict) -> dict:
+    """The CNN's margin, the smaller erased fraction, the largest invariant shift against the
+    tolerance set from the seeds, and the largest aligned-twin difference."""
+    tolerance = invariance_tolerance(config, m["invariant_seed_std"])
+    return {
+        "cnn_beats_mlp": Estimate(*m["cnn_minus_mlp"]),
+        "shuffling_erases_local_advantage": min(m["erased_fraction"].values()),
+        "invariant_models_unchanged": Measured(
+            max(abs(v) for v in m["invariant_shuffled_minus_original"].values()),
+            at_most=tolerance),
+        "aligned_first_layer_is_exact": m["aligned_max_diff"],
+    }
+
+
+PARTS = (
+    Part("architectures", compute_architectures, judge_architectures,
+         reads=("seeds", "precision", "steps", "batch_size", "data", "optimizer", "models")),
+)
+
+
+def figures(config: ml_collections.ConfigDict, m: dict, workdir: str) -> list[str]:
+    """Original vs shuffled test accuracy of every model, beside the published numbers."""
     import matplotlib.pyplot as plt
 
+    results = {n: {**row, **{v: np.asarray(row[v]) for v in ("original", "shuffled")}}
+               for n, row in m["architectures"]["table"].items()}
     names = [n for n in ARCHITECTURES if n in results]  # invariant models first, then local
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(11, 4.8))
@@ -378,51 +411,4 @@ def _figure(config, results, workdir) -> str:
            title=f"MNIST-1D, original vs spatially shuffled ({config.steps} Adam steps, "
                  f"batch {config.batch_size})")
     ax.legend(fontsize=8, loc="upper center", ncol=2)
-    return report.save_figure(fig, workdir, "inductive_bias.png")
-
-
-def run(config: ml_collections.ConfigDict, workdir: str) -> Result:
-    """Trains every architecture on original and shuffled MNIST-1D and checks the claims."""
-    log = MetricsLog.in_workdir(workdir)
-    d = config.data
-    original = load_mnist1d(seed=d.seed, num_samples=d.num_samples)
-    shuffled = load_mnist1d(seed=d.seed, num_samples=d.num_samples, shuffled=True,
-                            permutation_seed=d.permutation_seed)
-    perm = position_permutation(d.permutation_seed)
-    results = {name: _train_architecture(name, config, original, shuffled, perm, log)
-               for name in config.models}
-    missing = sorted(set(INVARIANT + LOCAL) - set(results))
-    if missing:
-        raise ValueError(f"config.models lacks {missing}, which the claims need")
-
-    mlp = results["mlp"]["original"]
-    margin = bootstrap_mean(results["cnn"]["original"] - mlp)
-    ratios = {}
-    for name in LOCAL:
-        advantage = results[name]["original"].mean() - mlp.mean()
-        drop = results[name]["original"].mean() - results[name]["shuffled"].mean()
-        ratios[name] = float(drop / advantage) if advantage > 0 else float("nan")
-    diffs = {n: float(results[n]["shuffled"].mean() - results[n]["original"].mean())
-             for n in INVARIANT}
-    local_diffs = {n: float(results[n]["shuffled"].mean() - results[n]["original"].mean())
-                   for n in LOCAL}
-    sigma = max(config.invariance_seed_std, *(_seed_std(results[n]) for n in INVARIANT))
-    tolerance = config.invariance_z * sigma * np.sqrt(2.0 / config.seeds)
-    aligned = max(float(np.abs(results[n]["aligned"] - results[n]["original"]).max())
-                  for n in INVARIANT)
-    claims = [
-        check(CLAIMS[0], margin, at_least=config.min_cnn_margin),
-        check(CLAIMS[1], min(ratios.values()), at_least=config.min_erased_fraction),
-        check(CLAIMS[2], max(abs(v) for v in diffs.values()), at_most=float(tolerance)),
-        check(CLAIMS[3], aligned, at_most=config.max_aligned_diff),
-    ]
-    table = {n: {"params": r["params"], "steps": config.steps, "batch_size": config.batch_size,
-                 **{v: r[v].tolist() for v in ("original", "shuffled", "aligned") if v in r},
-                 "paper": list(PAPER_ACCURACY.get(n, (None, None)))}
-             for n, r in results.items()}
-    metrics = {"table": table, "cnn_minus_mlp": [margin.value, margin.lo, margin.hi],
-               "erased_fraction": ratios, "invariant_shuffled_minus_original": diffs,
-               "local_shuffled_minus_original": local_diffs,
-               "invariant_seed_std": {n: _seed_std(results[n]) for n in INVARIANT},
-               "invariance_sigma": sigma, "invariance_tolerance": float(tolerance)}
-    return Result(claims=claims, metrics=metrics, figures=[_figure(config, results, workdir)])
+    return [report.save_figure(fig, workdir, "inductive_bias.png")]

@@ -229,3 +229,39 @@ class ResNet(nn.Module):
         x = _spatial_mean(x)
         return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
                         name="head")(x)
+
+
+def conv_as_matmul(next_fun, args, kwargs, context):
+    """Flax method interceptor (`with nn.intercept_methods(conv_as_matmul): ...`) that evaluates
+    every 1-D `nn.Conv` ('SAME' padding, any stride) as patches [B, L', k, C] contracted with
+    its kernel [k, C, F], plus bias: [B, L, C] -> [B, ceil(L / stride), F], with the same
+    parameters (names, shapes, initialisers) and, to float rounding (~1e-6), the same values as
+    `lax.conv_general_dilated` (XLA's padding split: floor(pad / 2) before). Other modules and
+    methods pass through.
+
+    Why: XLA:CPU runs the gradients of `lax.conv` ~10-20x slower inside a `lax.scan` body than
+    outside (jax-ml/jax#12868), which is where `fit_grid` trains; the matmul form is not.
+    Raises ValueError for other paddings or input ranks.
+    """
+    module = context.module
+    if not (isinstance(module, nn.Conv) and context.method_name == "__call__"):
+        return next_fun(*args, **kwargs)
+    x_BxLxC = args[0]
+    (width,) = module.kernel_size
+    stride = module.strides[0] if isinstance(module.strides, tuple) else (module.strides or 1)
+    length, channels = x_BxLxC.shape[1], x_BxLxC.shape[2]
+    if module.padding != "SAME" or x_BxLxC.ndim != 3:
+        raise ValueError(f"conv_as_matmul supports 1-D 'SAME' convolutions; got padding="
+                         f"{module.padding!r}, input shape {x_BxLxC.shape}")
+    kernel = module.param("kernel", module.kernel_init, (width, channels, module.features),
+                          module.param_dtype)
+    out_len = -(-length // stride)
+    pad = max((out_len - 1) * stride + width - length, 0)
+    padded = jnp.pad(x_BxLxC, ((0, 0), (pad // 2, pad - pad // 2), (0, 0)))
+    span = (out_len - 1) * stride + 1
+    patches = jnp.stack([padded[:, i:i + span:stride] for i in range(width)], axis=2)
+    y = jnp.einsum("blkc,kcf->blf", patches.astype(module.dtype), kernel.astype(module.dtype))
+    if module.use_bias:
+        bias = module.param("bias", module.bias_init, (module.features,), module.param_dtype)
+        y = y + bias.astype(module.dtype)[None, None, :]
+    return y

@@ -1,20 +1,14 @@
-"""The half-precision experiment: its quick preset end to end, and fast checks of its premises."""
-
+"""The half-precision experiment: its quick preset end to end, its tolerance and its
+precision key."""
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 from harness import assert_every_claim_holds
 
 from dl_theory import experiment
-from dl_theory.data.batching import minibatches
-from dl_theory.models.mlp import MLP
-from dl_theory.optim import build_optimizer, optimizer_config
-from dl_theory.train.fit import fit
-from dl_theory.train.precision import get_policy
-from dl_theory.train.state import create_train_state
+from dl_theory.train.precision_comparison import agreement_tolerance
 
 EXPERIMENT = "half_precision"
 hp = experiment.load_experiment(EXPERIMENT)
@@ -27,69 +21,37 @@ def test_every_claim_holds(quick_run):
 
 
 @pytest.mark.experiment
-def test_float16_underflow_is_what_float32_magnitudes_predict(quick_run):
-    """Zeros in float16 are the float32 values <= 2^-25, up to rounding along the backward
-    pass; loss scaling by 2^15 removes most of them."""
-    fractions = {k: np.asarray(v) for k, v in
-                 quick_run[0]["metrics"]["underflow_fraction"].items()}
-    for kind in ("activation", "parameter"):
-        np.testing.assert_allclose(fractions[f"{kind}_fp16"], fractions[f"{kind}_predicted"],
-                                   atol=0.03)
-        assert (fractions[f"{kind}_fp16_loss_scaled"] < 0.2 * fractions[f"{kind}_fp16"]).all()
-
-
-def _train_small_mlp(precision, multiplier, steps=15):
-    """A small MLP trained with the loss multiplied by `multiplier` (Adam eps likewise)."""
-    policy = get_policy(precision)
-    x = jax.random.normal(jax.random.PRNGKey(0), (64, 5))
-    data = {"x": x, "y": (x[:, 0] > 0).astype(jnp.int32)}
-    opt = optimizer_config(name="adam", learning_rate=1e-2, kwargs={"eps": 1e-8})
-    if multiplier != 1.0:
-        opt = hp.scaled_optimizer(opt, multiplier)
-    model = MLP(widths=(8,), out_dim=2, **policy.model_dtypes())
-    state = create_train_state(model, build_optimizer(opt), x[:2], 0)
-    state, history = fit(state, data, minibatches(16), loss=hp.multiplied_loss(multiplier),
-                         steps=steps, policy=policy, verbose=False)
-    return state.params, history["loss"] / multiplier
-
-
-@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
-def test_power_of_two_loss_multiplier_is_invisible_in_float32_and_bfloat16(precision):
-    """The premise of part (c): with Adam's eps scaled too, a power-of-two multiplier leaves
-    float32 and bfloat16 training bit for bit unchanged."""
-    params, losses = _train_small_mlp(precision, 1.0)
-    scaled_params, scaled_losses = _train_small_mlp(precision, 2.0**-13)
-    np.testing.assert_array_equal(losses, scaled_losses)
-    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(scaled_params)):
-        np.testing.assert_array_equal(a, b)
-
-
-def test_float16_is_not_blind_to_the_multiplier():
-    params, _ = _train_small_mlp("float16", 1.0)
-    scaled_params, _ = _train_small_mlp("float16", 2.0**-13)
-    assert any(not np.array_equal(a, b)
-               for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(scaled_params)))
+def test_parts_compare_float32_with_the_precision_under_test(quick_run):
+    metrics = quick_run[0]["metrics"]
+    assert metrics["mlp"]["precisions"] == ["float32", "bfloat16"]
+    assert metrics["transformer"]["precisions"] == ["float32", "bfloat16"]
+    assert metrics["rounding"]["bound"] == 2.0**-8
 
 
 def test_agreement_tolerance_is_z_standard_errors_of_a_difference_of_means():
     # s = sqrt(5/3) for [1, 2, 3, 4]; 3 * s * sqrt(2/4)
-    assert hp.agreement_tolerance(np.array([1.0, 2.0, 3.0, 4.0]), 3.0) == pytest.approx(
+    assert agreement_tolerance(np.array([1.0, 2.0, 3.0, 4.0]), 3.0) == pytest.approx(
         3.0 * np.sqrt(5.0 / 3.0) * np.sqrt(0.5))
     with pytest.raises(ValueError, match="S >= 2"):
-        hp.agreement_tolerance(np.array([1.0]), 3.0)
+        agreement_tolerance(np.array([1.0]), 3.0)
 
 
-def test_scaled_optimizer_scales_eps_and_rejects_scale_dependent_optimizers():
-    opt = optimizer_config(name="adam", kwargs={"eps": 1e-8})
-    assert hp.scaled_optimizer(opt, 0.5).kwargs["eps"] == 0.5e-8
-    assert opt.kwargs["eps"] == 1e-8  # the original is left alone
-    with pytest.raises(ValueError, match="optimizer.name='sgd'"):
-        hp.scaled_optimizer(optimizer_config(name="sgd"), 0.5)
-
-
-def test_bad_loss_multiplier_is_refused_before_training(tmp_path):
+@pytest.mark.parametrize("override, expected", [({}, "bfloat16"),
+                                                ({"precision": "float16"}, "float16"),
+                                                ({"transformer.precision": "float32"},
+                                                 "float32")])
+def test_top_level_precision_sets_the_model_unless_a_part_overrides_it(override, expected):
     config = hp.get_config("quick")
-    config.small_gradients.loss_multiplier = 1e-4
-    with pytest.raises(ValueError, match="loss_multiplier=0.0001; need a power of two"):
-        hp.run(config, str(tmp_path))
-    assert isinstance(config, ml_collections.ConfigDict)
+    for dotted, value in override.items():
+        section, _, key = dotted.rpartition(".")
+        (config[section] if section else config)[key] = value
+    model, x, _ = hp.example_model(config)
+    out = model.apply(model.init(jax.random.PRNGKey(0), x), x)
+    assert out.dtype == jnp.dtype(expected)
+
+
+def test_a_single_seed_is_refused_before_training():
+    config = hp.get_config("quick")
+    config.seeds = 1
+    with pytest.raises(ValueError, match="seeds=1"):
+        hp.compute_mlp(config, log=None)

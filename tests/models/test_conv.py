@@ -1,11 +1,13 @@
 """Tests for dl_theory/models/conv.py: shapes, dtypes, layouts, batch-norm train/eval modes."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from dl_theory.models import conv
+from dl_theory.models.transformer import ConvTransformerClassifier
 
 KEY = jax.random.key(0)
 
@@ -108,3 +110,25 @@ def test_bad_input_rank_raises():
     model = conv.CNN(num_classes=2, spatial_dims=2)
     with pytest.raises(ValueError, match="ndim=2"):
         model.init(KEY, jnp.ones((2, 5)))
+
+
+@pytest.mark.parametrize("model", [
+    conv.CNN(10, channels=(6, 5), kernel_size=5, readout="flatten", spatial_dims=1),
+    ConvTransformerClassifier(10, conv_channels=(8, 8), kernel_size=4, conv_stride=2,
+                              d_model=8, num_heads=2, num_layers=1, mlp_dim=8, max_len=40)])
+def test_conv_as_matmul_equals_lax_conv(model):
+    """Same parameter tree and, to float rounding, the same outputs as lax.conv (stride 1 and
+    2, odd and even kernel widths)."""
+    x = jax.random.normal(jax.random.PRNGKey(0), (16, 40))
+    variables = model.init(jax.random.PRNGKey(1), x)
+    with nn.intercept_methods(conv.conv_as_matmul):
+        same_tree = model.init(jax.random.PRNGKey(1), x)
+        out = model.apply(variables, x)
+    assert jax.tree.map(jnp.shape, same_tree) == jax.tree.map(jnp.shape, variables)
+    np.testing.assert_allclose(out, model.apply(variables, x), atol=1e-5)
+
+
+def test_conv_as_matmul_refuses_valid_padding():
+    model = nn.Conv(4, kernel_size=(3,), padding="VALID")
+    with nn.intercept_methods(conv.conv_as_matmul), pytest.raises(ValueError, match="'VALID'"):
+        model.init(KEY, jnp.zeros((2, 10, 3)))
