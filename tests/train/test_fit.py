@@ -43,10 +43,18 @@ def test_perceptron_learns_a_linear_target():
     np.testing.assert_allclose(history["learning_rate"], 0.1)
 
 
-def test_nonfinite_loss_names_the_step():
+def test_diverging_loss_names_the_first_step_past_the_divergence_factor():
     data = linear_data()
     state = create_train_state(MLP(widths=(16,)), sgd(50.0), data["x"][:1], seed=0)
-    with pytest.raises(fit_lib.NonFiniteLossError, match=r"non-finite at step \d+"):
+    _, history = fit_lib.fit(state, data, batching.full_batch(), loss=mean_squared_error,
+                             steps=200, eval_every=50, verbose=False, allow_nonfinite=True)
+    losses = history["loss"]
+    limit = fit_lib.DIVERGENCE_FACTOR * max(abs(float(losses[0])), 1.0)
+    with np.errstate(invalid="ignore"):
+        first = int(np.argmax(~np.isfinite(losses) | (np.abs(losses) > limit)))
+    assert 0 < first < 200 and np.all(np.abs(losses[:first]) <= limit)
+    with pytest.raises(fit_lib.NonFiniteLossError,
+                       match=rf"loss (became non-finite|diverged to .*) at step {first}\b"):
         fit_lib.fit(state, data, batching.full_batch(), loss=mean_squared_error, steps=200,
                     eval_every=50, verbose=False)
 
