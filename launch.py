@@ -58,13 +58,10 @@ def _list_experiments() -> None:
     for name, path in experiment.available_experiments().items():
         module = experiment.load_experiment(str(path))
         print(f"{name}: {experiment.summary_line(module)}")
-        if hasattr(module, "PARTS"):
-            print(f"    parts: {', '.join(part.name for part in module.PARTS)}")
+        print(f"    parts: {', '.join(part.name for part in module.PARTS)}")
         for spec in module.CLAIMS:
-            # First-version experiments state their bounds in run(), not in the spec.
-            bound = f"  {spec.bound_text()}" if hasattr(module, "PARTS") else ""
             negative = "" if spec.expected_holds else f"  expected NOT to hold: {spec.why}"
-            print(f"    {spec.id}{bound}  ({spec.source}){negative}")
+            print(f"    {spec.id}  {spec.bound_text()}  ({spec.source}){negative}")
 
 
 def _preset_of(config_arg: str) -> tuple[str, str]:

@@ -1,6 +1,6 @@
-"""The experiment protocol: claims, parts, results, and loading experiment modules.
+"""The experiment protocol: claims, parts, and loading experiment modules.
 
-An experiment is a module in `experiments/` with (second version of the protocol)
+An experiment is a module in `experiments/` with
 
     CLAIMS: tuple[ClaimSpec, ...]        # keyed by id, each with its bound; --list needs no run
     PARTS: tuple[Part, ...]              # named computations: config -> JSON measurements
@@ -9,28 +9,23 @@ An experiment is a module in `experiments/` with (second version of the protocol
 
 A part computes measurements and judges nothing; its `judge` turns the measurements into one
 number per claim id, and `judge_claims` compares each with the bound its spec names, so that no
-verdict is ever written by hand. `dl_theory.parts` runs, caches and resumes the parts.
-
-Experiments not yet converted follow the first version, `run(config, workdir) -> Result`,
-which calls `check` itself; `dl_theory.run_directory` runs both.
+verdict is ever written by hand. `dl_theory.parts` runs, caches and resumes the parts;
+`dl_theory.run_directory` runs an experiment into its run directory.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import json
 import math
 import pathlib
 import sys
-import time
 import types
 from collections.abc import Callable
 from typing import Any
 
 import ml_collections
 
-from dl_theory import receipt
 from dl_theory.uncertainty import Estimate
 from dl_theory.user_errors import ExperimentFileError
 
@@ -128,15 +123,6 @@ class Claim:
             record["not_finite"] = (f"measured {self.measured!r}, interval {self.interval!r}: "
                                     "a non-finite value never holds")
         return record
-
-
-@dataclasses.dataclass
-class Result:
-    """What `run` returns: claims, JSON-serialisable metrics, and figure file names."""
-
-    claims: list[Claim]
-    metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
-    figures: list[str] = dataclasses.field(default_factory=list)
 
 
 def _describe_bound(at_least, at_most) -> str:
@@ -255,9 +241,7 @@ def load_experiment(name_or_path: str) -> types.ModuleType:
     except SyntaxError as error:
         raise ExperimentFileError(f"{error.filename}:{error.lineno}: syntax error in the "
                                   f"experiment file: {error.msg}; fix the file") from error
-    missing = [a for a in ("CLAIMS", "get_config") if not hasattr(module, a)]
-    if not (hasattr(module, "PARTS") or hasattr(module, "run")):
-        missing.append("PARTS")
+    missing = [a for a in ("CLAIMS", "PARTS", "get_config") if not hasattr(module, a)]
     if missing:
         raise AttributeError(f"experiment {path} lacks {missing}; an experiment defines CLAIMS, "
                              "PARTS and get_config(preset)")
@@ -273,16 +257,12 @@ def summary_line(module: types.ModuleType) -> str:
     return " ".join(first_paragraph.split())
 
 
-def validate_result(module: types.ModuleType, result: Result) -> None:
-    """The claims a run returns are exactly the ones its module declares, each once."""
-    validate_claim_ids(module, [c.id for c in result.claims])
-
-
 def validate_claim_ids(module: types.ModuleType, returned: list[str]) -> None:
     """`returned` holds exactly the claim ids `module.CLAIMS` declares, each once."""
     declared = [c.id for c in module.CLAIMS]
     if sorted(declared) != sorted(returned):
-        raise ValueError(f"{module.__name__}: run returned claims {returned}, declared {declared}")
+        raise ValueError(f"{module.__name__}: judges returned claims {returned}, "
+                         f"declared {declared}")
 
 
 def precisions(config: dict, prefix: str = "") -> str:
@@ -304,29 +284,3 @@ def precisions(config: dict, prefix: str = "") -> str:
         return found["precision"]
     return ", ".join(f"{k}={v}" for k, v in sorted(found.items()))
 
-
-def run_experiment(module: types.ModuleType, config, workdir: str | pathlib.Path,
-                   preset: str) -> dict[str, Any]:
-    """Runs `module.run(config, workdir)` and returns the results.json payload.
-
-    The payload holds experiment, preset, config, claims, metrics, figures, env (the
-    reproducibility receipt of `dl_theory.receipt`) and wall_s. Nothing is written here; see
-    `dl_theory.report` for the run directory.
-    """
-    start = time.perf_counter()
-    result = module.run(config, str(workdir))
-    wall_s = time.perf_counter() - start
-    validate_result(module, result)
-    config_json = config.to_json_best_effort(sort_keys=True)
-    return {
-        "experiment": pathlib.Path(module.__file__).stem,
-        "preset": preset,
-        "config": json.loads(config_json),
-        "claims": [c.to_json() for c in result.claims],
-        "metrics": result.metrics,
-        "figures": list(result.figures),
-        "env": receipt.environment_receipt(
-            config_json, precision=precisions(json.loads(config_json)),
-            seeds=config.get("seeds")),
-        "wall_s": round(wall_s, 3),
-    }

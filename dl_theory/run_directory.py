@@ -7,8 +7,8 @@
       config.json results.json report.md metrics.jsonl *.png   the last COMPLETE run
       running/    the run in progress: its config.json, figures, report; promoted when complete
       previous/   the complete run that the last promotion replaced
-      parts/NAME/ each part's measurements.json, metrics.jsonl and TensorBoard events (protocol
-                  v2; kept across runs, which is what a rerun resumes from)
+      parts/NAME/ each part's measurements.json, metrics.jsonl and TensorBoard events (kept
+                  across runs, which is what a rerun resumes from)
 
 So a killed or failed run never leaves a fresh config beside old figures, nor deletes the
 previous complete results: those move to previous/ only when the new run has completed. The
@@ -31,7 +31,7 @@ import traceback
 import types
 from typing import Any
 
-from dl_theory import config_checks, experiment, parts, report
+from dl_theory import config_checks, parts, report
 from dl_theory.user_errors import WorkdirError
 
 LOCK_FILE = ".lock"
@@ -147,15 +147,12 @@ def run(module: types.ModuleType, config, workdir: str | pathlib.Path, preset: s
         writer: bool = True) -> dict[str, Any]:
     """Runs an experiment into `workdir` (locked, with status, staged, promoted when
     complete) and returns its results.json payload. `selected_parts` / `rerun` are
-    `--parts` / `--rerun` (protocol v2 only). A process that is not the `writer` of a
-    multi-process run computes in a private temporary directory (discarded) and recomputes
-    every part, so that all processes run the same programs and only process 0 writes."""
+    `--parts` / `--rerun`. A process that is not the `writer` of a multi-process run computes
+    in a private temporary directory (discarded) and recomputes every part, so that all
+    processes run the same programs and only process 0 writes."""
     # Checked here as well as in launch.py: a run started from Python (a notebook, the tests)
     # gets the same one-line ConfigError before anything compiles.
     config_checks.validate_experiment_config(module, config, preset)
-    if selected_parts is not None and not hasattr(module, "PARTS"):
-        raise ValueError(f"--parts: {module.__name__.rsplit('.', 1)[-1]} has no parts yet "
-                         "(it follows the first version of the protocol)")
     if not writer:
         with tempfile.TemporaryDirectory() as scratch:
             scratch = pathlib.Path(scratch)
@@ -184,10 +181,8 @@ def run(module: types.ModuleType, config, workdir: str | pathlib.Path, preset: s
 
 
 def _compute(module, config, workdir, staging, preset, selected_parts, rerun):
-    if hasattr(module, "PARTS"):
-        payload = parts.payload_from_parts(module, config, workdir, staging, preset,
-                                           selected=selected_parts, rerun=rerun)
-        if staging.is_dir():
-            _concatenate_part_metrics(workdir, module, staging)
-        return payload
-    return experiment.run_experiment(module, config, staging, preset)
+    payload = parts.payload_from_parts(module, config, workdir, staging, preset,
+                                       selected=selected_parts, rerun=rerun)
+    if staging.is_dir():
+        _concatenate_part_metrics(workdir, module, staging)
+    return payload

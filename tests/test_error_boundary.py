@@ -9,13 +9,13 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 EXPERIMENT = '''
-"""Boundary test experiment: run() raises what config.raise_kind names."""
+"""Boundary test experiment: its part raises what config.raise_kind names."""
 import ml_collections
-from dl_theory.experiment import ClaimSpec, Result, check
+from dl_theory.experiment import ClaimSpec, Part
 from dl_theory.train.fit import NonFiniteLossError
 from dl_theory.user_errors import ConfigError, DataError
 
-CLAIMS = (ClaimSpec("trivial", "1 <= 1", "test"),)
+CLAIMS = (ClaimSpec("trivial", "1 <= 1", "test", at_most=1.0),)
 
 def get_config(preset="quick"):
     return ml_collections.ConfigDict(dict(raise_kind="none", seeds=1))
@@ -23,7 +23,7 @@ def get_config(preset="quick"):
 def _lookup(table):
     return table["missing_key"]  # a bug: KeyError
 
-def run(config, workdir):
+def compute(config, log):
     if config.raise_kind == "key_error":
         _lookup({})
     if config.raise_kind == "value_error":
@@ -34,7 +34,10 @@ def run(config, workdir):
         raise DataError("'d.npz': x has 3 non-finite values; drop or impute those rows")
     if config.raise_kind == "divergence":
         raise NonFiniteLossError("grid: loss became non-finite at step 7 in grid member 2")
-    return Result(claims=[check(CLAIMS[0], 1.0, at_most=1.0)])
+    return {"value": 1.0}
+
+PARTS = (Part("boundary", compute, lambda config, m: {"trivial": m["value"]},
+              reads=("raise_kind",)),)
 '''
 
 

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from dl_theory import experiment
-from dl_theory.experiment import ClaimSpec, Result, check
+from dl_theory import experiment, parts
+from dl_theory.experiment import ClaimSpec, check
 from dl_theory.uncertainty import Estimate
 
 SPEC = ClaimSpec("x", "x is small", "folklore")
@@ -46,20 +46,31 @@ def test_unknown_experiment_names_the_known_ones():
         experiment.load_experiment("no_such_theorem")
 
 
-def test_module_without_protocol_is_rejected(tmp_path):
+PROTOCOL = {
+    "CLAIMS": "from dl_theory.experiment import ClaimSpec\nCLAIMS = ()\n",
+    "PARTS": "PARTS = ()\n",
+    "get_config": "def get_config(preset='quick'): pass\n",
+}
+
+
+@pytest.mark.parametrize("missing", sorted(PROTOCOL))
+def test_module_without_protocol_is_rejected_naming_what_is_missing(tmp_path, missing):
     path = tmp_path / "broken.py"
-    path.write_text("def run(config, workdir):\n    pass\n")
-    with pytest.raises(AttributeError, match="CLAIMS"):
+    path.write_text("".join(text for name, text in PROTOCOL.items() if name != missing))
+    with pytest.raises(AttributeError, match=rf"lacks \['{missing}'\]"):
         experiment.load_experiment(str(path))
 
 
-def test_result_must_carry_exactly_the_declared_claims(tmp_path):
+@pytest.mark.parametrize("judged", [["a"], ["a", "b", "c"]])
+def test_judges_must_return_exactly_the_declared_claims(tmp_path, judged):
     path = tmp_path / "declared.py"
-    path.write_text("from dl_theory.experiment import ClaimSpec\n"
-                    "CLAIMS = (ClaimSpec('a', 's', 'src'), ClaimSpec('b', 's', 'src'))\n"
+    path.write_text("from dl_theory.experiment import ClaimSpec, Part\n"
+                    "CLAIMS = (ClaimSpec('a', 's', 'src', at_most=2.0),\n"
+                    "          ClaimSpec('b', 's', 'src', at_most=2.0))\n"
                     "def get_config(preset='quick'): pass\n"
-                    "def run(config, workdir): pass\n")
+                    "def judge(config, m): return {claim_id: 1.0 for claim_id in m['ids']}\n"
+                    "PARTS = (Part('only', lambda config, log: {}, judge, reads=()),)\n")
     module = experiment.load_experiment(str(path))
-    only_a = Result(claims=[check(module.CLAIMS[0], 1.0, at_most=2.0)])
+    records = {"only": {"measurements": {"ids": judged}}}
     with pytest.raises(ValueError, match="declared"):
-        experiment.validate_result(module, only_a)
+        parts.judge_parts(module, None, records)

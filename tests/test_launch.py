@@ -13,9 +13,10 @@ TINY_EXPERIMENT = '''
 """Tiny: a measured mean must stay below a threshold (launch.py tests)."""
 import jax.numpy as jnp
 import ml_collections
-from dl_theory.experiment import ClaimSpec, Result, check
+from dl_theory.experiment import ClaimSpec, Part
 
-CLAIMS = (ClaimSpec("mean_below_threshold", "mean(values) <= threshold", "test"),)
+CLAIMS = (ClaimSpec("mean_below_threshold", "mean(values) <= threshold", "test",
+                    at_most="threshold"),)
 _PRESETS = {"quick": dict(samples=(1.0, 2.0, 3.0), threshold=2.5, seeds=1)}
 
 def get_config(preset="quick"):
@@ -23,10 +24,11 @@ def get_config(preset="quick"):
         raise ValueError(f"preset={preset!r}; known presets: {sorted(_PRESETS)}")
     return ml_collections.ConfigDict(_PRESETS[preset])
 
-def run(config, workdir):
-    measured = float(jnp.mean(jnp.asarray(config.samples)))
-    return Result(claims=[check(CLAIMS[0], measured, at_most=config.threshold)],
-                  metrics={"mean": measured})
+def compute_mean(config, log):
+    return {"mean": float(jnp.mean(jnp.asarray(config.samples)))}
+
+PARTS = (Part("mean", compute_mean, lambda config, m: {"mean_below_threshold": m["mean"]},
+              reads=("samples",)),)
 '''
 
 
