@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +14,40 @@ import optax
 from flax import struct
 
 from dl_theory.optim.build import current_hyperparam, set_hyperparam
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ModuleApply:
+    """`module.apply`, equal to another `ModuleApply` whose module is equal by value.
+
+    A bound method `module.apply` compares its module by identity, so two calls that each
+    build `MLP(widths=(8,))` would give states of different pytree structure and compile
+    the same program twice. Flax modules are dataclasses: equal fields, equal computation.
+    A module with an unhashable field (e.g. a list) falls back to identity.
+    """
+
+    module: nn.Module
+
+    def __call__(self, variables, *args, **kwargs):
+        return self.module.apply(variables, *args, **kwargs)
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, ModuleApply):
+            return False
+        if self.module is other.module:
+            return True
+        return _hashable(self.module) and _hashable(other.module) and self.module == other.module
+
+    def __hash__(self) -> int:
+        return hash(self.module) if _hashable(self.module) else id(self.module)
 
 
 @struct.dataclass
@@ -47,17 +83,30 @@ def create_train_state(model: nn.Module, tx: optax.GradientTransformation, x_exa
     variables = dict(variables)
     params = variables.pop("params")
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
-                      model_state=variables, rng=rng, apply_fn=model.apply, tx=tx,
+                      model_state=variables, rng=rng, apply_fn=ModuleApply(model), tx=tx,
                       loss_scale=loss_scale)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "tx"))
+def _init_grid(x_example, seeds, loss_scale, *, model, tx) -> TrainState:
+    return jax.vmap(lambda s: create_train_state(model, tx, x_example, s, loss_scale))(seeds)
 
 
 def create_train_states(model: nn.Module, tx: optax.GradientTransformation, x_example,
                         seeds, loss_scale: Any = None) -> TrainState:
-    """The states of `len(seeds)` models stacked along a leading axis, for `fit_grid`."""
+    """The states of `len(seeds)` models stacked along a leading axis, for `fit_grid`.
+
+    One compiled program initialises the whole grid (run op by op, a vmapped Flax init
+    costs seconds); it is reused by later calls with an equal model, the same optimizer
+    object (`build_optimizer` returns one per config) and the same shapes.
+    """
     seeds = jnp.asarray(seeds, dtype=jnp.int32)
     if seeds.ndim != 1 or seeds.size == 0:
         raise ValueError(f"seeds must be a non-empty 1-D sequence; got shape {seeds.shape}")
-    return jax.vmap(lambda s: create_train_state(model, tx, x_example, s, loss_scale))(seeds)
+    if _hashable(model) and _hashable(tx):
+        return _init_grid(x_example, seeds, loss_scale, model=model, tx=tx)
+    return jax.jit(jax.vmap(lambda s: create_train_state(model, tx, x_example, s, loss_scale))
+                   )(seeds)
 
 
 def set_hyperparams(states: TrainState, **values) -> TrainState:

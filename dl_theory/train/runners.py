@@ -1,0 +1,117 @@
+"""Where the training state lives between chunks, and how a chunk is dispatched over it.
+
+A runner holds one model or a grid of G members in the form its strategy needs, and offers
+the host loop three things: `advance(num_steps)` (per-step metrics as numpy, [n] or [G, n]),
+`evaluate(batch)` and `state` (stacked [G, ...] for a grid). The strategies:
+
+- `SingleModel`: `fit`'s one model, one program per chunk.
+- `VmappedGrid`: the members batched into one program (wins on accelerators, and on a CPU
+  for members of a few dozen units).
+- `ConcurrentMembers` ("sequential"): one program per member; the state is split into
+  members once, at the start, and stacked once, at the end (never per chunk), and up to
+  `workers` members' programs run at the same time on separate host threads. On XLA:CPU
+  one program of a small member keeps one core busy, and a second dispatch to the same
+  device waits for the first, so threads (which release the GIL while XLA runs) are what
+  puts the second core to work (benchmarks/sweep.py measures it). Each member runs the
+  same compiled program on the same inputs as it would alone, so the results are
+  bit-identical to a one-member run whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+from typing import Any
+
+import jax
+import numpy as np
+
+from dl_theory.data.batching import Batch
+from dl_theory.train import chunk as chunk_lib
+from dl_theory.train.state import TrainState
+
+
+def default_workers() -> int:
+    """The number of cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+class SingleModel:
+    """One model: `train_chunk` per chunk."""
+
+    def __init__(self, state: TrainState, data: Batch, data_key: jax.Array,
+                 chunk: chunk_lib.Chunk):
+        self.state, self._data, self._key, self._chunk = state, data, data_key, chunk
+
+    def advance(self, num_steps: int) -> dict[str, np.ndarray]:
+        self.state, metrics = chunk_lib.train_chunk(self.state, self._data, self._key,
+                                                    chunk=self._chunk, num_steps=num_steps)
+        return jax.device_get(metrics)
+
+    def evaluate(self, batch: Batch, evaluation: chunk_lib.Evaluation) -> dict[str, Any]:
+        return jax.device_get(chunk_lib.evaluate(self.state, batch, evaluation=evaluation))
+
+
+class VmappedGrid:
+    """G stacked members stepped together by one vmapped program."""
+
+    def __init__(self, states: TrainState, data: Batch, data_keys: jax.Array,
+                 chunk: chunk_lib.Chunk, data_axis: int | None):
+        self.state, self._data, self._keys = states, data, data_keys
+        self._chunk, self._data_axis = chunk, data_axis
+
+    def advance(self, num_steps: int) -> dict[str, np.ndarray]:
+        self.state, metrics = chunk_lib.train_chunk_vmapped(
+            self.state, self._data, self._keys, chunk=self._chunk, num_steps=num_steps,
+            data_axis=self._data_axis)
+        return jax.device_get(metrics)
+
+    def evaluate(self, batch: Batch, evaluation: chunk_lib.Evaluation) -> dict[str, Any]:
+        return jax.device_get(chunk_lib.evaluate_stacked(self.state, batch,
+                                                         evaluation=evaluation))
+
+
+class ConcurrentMembers:
+    """G members as separate states, each chunk one program per member, `workers` at once."""
+
+    def __init__(self, states: TrainState, data: Batch, data_keys: jax.Array,
+                 chunk: chunk_lib.Chunk, data_axis: int | None, workers: int):
+        num = data_keys.shape[0]
+        self._members = chunk_lib.unstack_members(states, num=num)
+        self._keys = chunk_lib.unstack_members(data_keys, num=num)
+        self._data = ([data] * num if data_axis is None
+                      else chunk_lib.unstack_members(data, num=num))
+        self._chunk, self._workers = chunk, max(1, min(workers, num))
+        self._compiled: set[int] = set()
+
+    @property
+    def state(self) -> TrainState:
+        return chunk_lib.stack_members(self._members)
+
+    def _run(self, g: int, num_steps: int) -> dict[str, np.ndarray]:
+        self._members[g], metrics = chunk_lib.train_chunk(
+            self._members[g], self._data[g], self._keys[g], chunk=self._chunk,
+            num_steps=num_steps)
+        return jax.device_get(metrics)  # waits in this thread, not the host loop's
+
+    def advance(self, num_steps: int) -> dict[str, np.ndarray]:
+        members = range(len(self._members))
+        if num_steps not in self._compiled:
+            # The first member alone compiles the chunk; started together, every thread
+            # would trace and compile the same program.
+            first = [self._run(0, num_steps)]
+            members = members[1:]
+            self._compiled.add(num_steps)
+        else:
+            first = []
+        if self._workers == 1:
+            rest = [self._run(g, num_steps) for g in members]
+        else:
+            with concurrent.futures.ThreadPoolExecutor(self._workers) as pool:
+                rest = list(pool.map(lambda g: self._run(g, num_steps), members))
+        per_member = first + rest
+        return {k: np.stack([m[k] for m in per_member]) for k in per_member[0]}
+
+    def evaluate(self, batch: Batch, evaluation: chunk_lib.Evaluation) -> dict[str, Any]:
+        return jax.device_get(chunk_lib.evaluate_members(self._members, batch,
+                                                         evaluation=evaluation))
