@@ -125,21 +125,5 @@ def evaluate_members(members: list[TrainState], batch: Batch, *,
                      evaluation: Evaluation) -> dict[str, Any]:
     """`evaluate_stacked` of G separate member states: the stacking happens inside the
     program, so the members need not be stacked on the host to be evaluated together."""
-    return jax.vmap(_eval_step(evaluation), in_axes=(0, None))(stack(members), batch)
-
-
-def stack(trees: list[Any]) -> Any:
-    """Trees of equal structure stacked along a new leading axis."""
-    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
-
-
-@jax.jit
-def stack_members(trees: list[Any]) -> Any:
-    """`stack` as one compiled program (one dispatch, however many leaves)."""
-    return stack(trees)
-
-
-@functools.partial(jax.jit, static_argnames=("num",))
-def unstack_members(tree: Any, *, num: int) -> list[Any]:
-    """The `num` members of a stacked tree, as one compiled program."""
-    return [jax.tree.map(lambda leaf, g=g: leaf[g], tree) for g in range(num)]
+    stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *members)
+    return jax.vmap(_eval_step(evaluation), in_axes=(0, None))(stacked, batch)

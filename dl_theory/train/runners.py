@@ -36,6 +36,22 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
+def _unstack(tree: Any, num: int) -> list[Any]:
+    """The `num` members of a stacked tree, each leaf placed as the stacked one was. Sliced
+    in host memory (on a CPU a view, no copy): an on-device unstack would be one more
+    program to compile per model shape."""
+    host = jax.device_get(tree)
+    return [jax.tree.map(lambda h, leaf, g=g: jax.device_put(h[g], leaf.sharding), host, tree)
+            for g in range(num)]
+
+
+def _stack(trees: list[Any]) -> Any:
+    """Inverse of `_unstack`."""
+    host = jax.device_get(trees)
+    return jax.tree.map(lambda leaf, *hs: jax.device_put(np.stack(hs), leaf.sharding),
+                        trees[0], *host)
+
+
 class SingleModel:
     """One model: `train_chunk` per chunk."""
 
@@ -77,16 +93,15 @@ class ConcurrentMembers:
     def __init__(self, states: TrainState, data: Batch, data_keys: jax.Array,
                  chunk: chunk_lib.Chunk, data_axis: int | None, workers: int):
         num = data_keys.shape[0]
-        self._members = chunk_lib.unstack_members(states, num=num)
-        self._keys = chunk_lib.unstack_members(data_keys, num=num)
-        self._data = ([data] * num if data_axis is None
-                      else chunk_lib.unstack_members(data, num=num))
+        self._members = _unstack(states, num)
+        self._keys = _unstack(data_keys, num)
+        self._data = [data] * num if data_axis is None else _unstack(data, num)
         self._chunk, self._workers = chunk, max(1, min(workers, num))
         self._compiled: set[int] = set()
 
     @property
     def state(self) -> TrainState:
-        return chunk_lib.stack_members(self._members)
+        return _stack(self._members)
 
     def _run(self, g: int, num_steps: int) -> dict[str, np.ndarray]:
         self._members[g], metrics = chunk_lib.train_chunk(

@@ -70,13 +70,8 @@ class TrainState:
     loss_scale: Any = None  # flax DynamicScale under float16 (dl_theory.train.precision)
 
 
-def create_train_state(model: nn.Module, tx: optax.GradientTransformation, x_example,
-                       seed, loss_scale: Any = None) -> TrainState:
-    """Initialises `model` on `x_example` (a batch of inputs) from an integer `seed`.
-
-    The seed may be a traced integer, so `jax.vmap(lambda s: create_train_state(..., s))`
-    initialises a whole seed grid in one call.
-    """
+def _init_state(model: nn.Module, tx: optax.GradientTransformation, x_example, seed,
+                loss_scale: Any) -> TrainState:
     key = jax.random.PRNGKey(seed)
     params_key, dropout_key, rng = jax.random.split(key, 3)
     variables = model.init({"params": params_key, "dropout": dropout_key}, x_example, train=False)
@@ -88,8 +83,25 @@ def create_train_state(model: nn.Module, tx: optax.GradientTransformation, x_exa
 
 
 @functools.partial(jax.jit, static_argnames=("model", "tx"))
+def _init_one(x_example, seed, loss_scale, *, model, tx) -> TrainState:
+    return _init_state(model, tx, x_example, seed, loss_scale)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "tx"))
 def _init_grid(x_example, seeds, loss_scale, *, model, tx) -> TrainState:
-    return jax.vmap(lambda s: create_train_state(model, tx, x_example, s, loss_scale))(seeds)
+    return jax.vmap(lambda s: _init_state(model, tx, x_example, s, loss_scale))(seeds)
+
+
+def create_train_state(model: nn.Module, tx: optax.GradientTransformation, x_example,
+                       seed, loss_scale: Any = None) -> TrainState:
+    """Initialises `model` on `x_example` (a batch of inputs) from an integer `seed`.
+
+    Compiled, and reused by later calls with an equal model, the same optimizer object
+    (`build_optimizer` returns one per config) and the same shapes. The seed may be traced.
+    """
+    if _hashable(model) and _hashable(tx):
+        return _init_one(x_example, seed, loss_scale, model=model, tx=tx)
+    return jax.jit(functools.partial(_init_state, model, tx))(x_example, seed, loss_scale)
 
 
 def create_train_states(model: nn.Module, tx: optax.GradientTransformation, x_example,
@@ -98,14 +110,14 @@ def create_train_states(model: nn.Module, tx: optax.GradientTransformation, x_ex
 
     One compiled program initialises the whole grid (run op by op, a vmapped Flax init
     costs seconds); it is reused by later calls with an equal model, the same optimizer
-    object (`build_optimizer` returns one per config) and the same shapes.
+    object and the same shapes. Member g equals `create_train_state(..., seeds[g])`.
     """
     seeds = jnp.asarray(seeds, dtype=jnp.int32)
     if seeds.ndim != 1 or seeds.size == 0:
         raise ValueError(f"seeds must be a non-empty 1-D sequence; got shape {seeds.shape}")
     if _hashable(model) and _hashable(tx):
         return _init_grid(x_example, seeds, loss_scale, model=model, tx=tx)
-    return jax.jit(jax.vmap(lambda s: create_train_state(model, tx, x_example, s, loss_scale))
+    return jax.jit(jax.vmap(lambda s: _init_state(model, tx, x_example, s, loss_scale))
                    )(seeds)
 
 
