@@ -12,6 +12,8 @@ from typing import Any
 
 import jax
 
+from dl_theory.train import compilation_cache
+
 _PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "ml_collections", "numpy")
 
 
@@ -43,7 +45,8 @@ def _git_commit(repo_dir: pathlib.Path) -> dict[str, Any] | None:
 
 def environment_receipt(config_json: str, *, precision: str, seeds: Any) -> dict[str, Any]:
     """What a reader needs to reproduce a run: python and library versions, devices, default
-    matmul precision, the precision policy, seeds, config hash and git commit."""
+    matmul precision, the precision policy, seeds, config hash, git commit, and the
+    persistent compilation cache (directory or None, hits and misses so far)."""
     devices = jax.devices()
     return {
         "python": platform.python_version(),
@@ -58,4 +61,5 @@ def environment_receipt(config_json: str, *, precision: str, seeds: Any) -> dict
         "seeds": seeds,
         "config_hash": config_hash(config_json),
         "git": _git_commit(pathlib.Path(__file__).resolve().parent.parent),
+        "compilation_cache": compilation_cache.status(),
     }
