@@ -3,14 +3,15 @@
 A chunk runs `num_steps` steps as one `lax.scan` whose body draws its batch on the device
 (`sample(data, fold_in(data_key, step))`), so Python sees one dispatch per chunk, not one per
 step. Every program here is a module-level `jax.jit` whose static arguments are the things
-that shape the program (`Chunk`: loss, sampler, precision policy, accumulation; the number
-of steps) and whose array arguments are the state, the data and the keys. JAX's own cache
-then keys each compiled program on exactly what determines it: the static arguments (by
-equality), the pytree structure of the state (which holds the model, compared by value via
-`ModuleApply`, and the optimizer chain, by identity: `build_optimizer` returns one per
-config), and the shapes, dtypes and shardings of the arrays. A second `fit` with an equal
-model, optimizer, loss, sampler and shapes therefore compiles nothing; anything compared by
-identity (a lambda loss, a closure sampler) at worst misses the cache, never collides.
+that shape the program (`Chunk`: loss, sampler, precision policy, accumulation, active Flax
+interceptors; the number of steps) and whose array arguments are the state, the data and the
+keys. JAX's own cache then keys each compiled program on exactly what determines it: the
+static arguments (by equality), the pytree structure of the state (which holds the model,
+compared by value via `ModuleApply`, and the optimizer chain, by identity: `build_optimizer`
+returns one per config), and the shapes, dtypes and shardings of the arrays. A second `fit`
+with an equal model, optimizer, loss, sampler and shapes therefore compiles nothing; anything
+compared by identity (a lambda loss, a closure sampler) at worst misses the cache, never
+collides.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from dl_theory.data.batching import Batch, Sampler
+from dl_theory.train import interceptors
 from dl_theory.train.losses import Loss
 from dl_theory.train.precision import Policy
 from dl_theory.train.state import TrainState
@@ -38,6 +40,7 @@ class Chunk:
     sampler: Sampler
     policy: Policy | None = None
     accumulate_steps: int = 1
+    interceptors: tuple[Callable, ...] = ()  # dl_theory.train.interceptors.active()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +50,7 @@ class Evaluation:
     loss: Loss
     metrics: tuple[tuple[str, Callable], ...] = ()
     policy: Policy | None = None
+    interceptors: tuple[Callable, ...] = ()
 
 
 def _micro_batch(sample_batch: Sampler, accumulate_steps: int) -> Callable:
@@ -84,7 +88,8 @@ def _scan_steps(state: TrainState, data: Batch, data_key: jax.Array, chunk: Chun
     def body(state, _):
         return train_step(state, draw_batch(data, data_key, state.step))
 
-    return jax.lax.scan(body, state, None, length=num_steps)
+    with interceptors.installed(chunk.interceptors):
+        return jax.lax.scan(body, state, None, length=num_steps)
 
 
 @functools.partial(jax.jit, static_argnames=("chunk", "num_steps"))
@@ -104,7 +109,13 @@ def train_chunk_vmapped(states: TrainState, data: Batch, data_keys: jax.Array, *
 
 
 def _eval_step(evaluation: Evaluation):
-    return make_eval_step(evaluation.loss, dict(evaluation.metrics), evaluation.policy)
+    step = make_eval_step(evaluation.loss, dict(evaluation.metrics), evaluation.policy)
+
+    def eval_step(state, batch):
+        with interceptors.installed(evaluation.interceptors):
+            return step(state, batch)
+
+    return eval_step
 
 
 @functools.partial(jax.jit, static_argnames=("evaluation",))

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dl_theory.data.batching import Batch, Sampler
-from dl_theory.train import runners
+from dl_theory.train import interceptors, runners
 from dl_theory.train.checkpoint import Checkpointer
 from dl_theory.train.chunk import Chunk
 from dl_theory.train.early_stopping import EarlyStopping
@@ -63,7 +63,7 @@ _member_keys = jax.jit(jax.vmap(jax.random.PRNGKey))
 
 
 def _runner(state, data, data_keys, sampler, loss, options: FitOptions, grid: bool):
-    chunk = Chunk(loss, sampler, options.policy, options.accumulate_steps)
+    chunk = Chunk(loss, sampler, options.policy, options.accumulate_steps, interceptors.active())
     if not grid:
         return runners.SingleModel(state, data, data_keys, chunk)
     if options.strategy == "vmap":

@@ -19,6 +19,7 @@ import numpy as np
 
 from dl_theory.data.batching import Batch
 from dl_theory.train import hooks as hooks_lib
+from dl_theory.train import interceptors
 from dl_theory.train.checkpoint import Checkpointer
 from dl_theory.train.chunk import Evaluation
 from dl_theory.train.early_stopping import EarlyStopping
@@ -79,7 +80,8 @@ class FitOptions:
                              "eval_data")
 
     def evaluation(self, loss) -> Evaluation:
-        return Evaluation(loss, tuple((self.eval_metrics or {}).items()), self.policy)
+        return Evaluation(loss, tuple((self.eval_metrics or {}).items()), self.policy,
+                          interceptors.active())
 
 
 def default_hooks(options: FitOptions) -> tuple[list[Callable], hooks_lib.StopEarly | None,

@@ -4,6 +4,7 @@ differ; concurrent grid members give exactly what each member gives alone."""
 import collections
 
 import chex
+import flax.linen as nn
 import jax
 import ml_collections
 import numpy as np
@@ -113,3 +114,22 @@ def test_grid_initialisation_equals_member_by_member_initialisation():
     for g, seed in enumerate([3, 5]):
         alone = create_train_state(MLP(widths=(9, 4), dropout_rate=0.1), tx, x, seed)
         chex.assert_trees_all_equal(jax.tree.map(lambda a, g=g: a[g], grid), alone)
+
+
+def _double_dense(next_fun, args, kwargs, context):
+    """An interceptor that changes the computation: every Dense output doubled."""
+    out = next_fun(*args, **kwargs)
+    return 2 * out if context.method_name == "__call__" and context.module.name == "Dense_0" \
+        else out
+
+
+def test_flax_interceptors_are_part_of_the_key_and_reach_worker_threads():
+    train, test = _data()
+    _, plain = _sweep(train, test, 6, strategy="sequential", workers=2)
+    with nn.intercept_methods(_double_dense):
+        _, intercepted = _sweep(train, test, 6, strategy="sequential", workers=2)
+        _, alone = _sweep(train, test, 6, strategy="sequential", workers=1)
+    assert not np.array_equal(plain["loss"], intercepted["loss"])
+    np.testing.assert_array_equal(intercepted["loss"], alone["loss"])
+    _, plain_again = _sweep(train, test, 6, strategy="sequential", workers=2)
+    np.testing.assert_array_equal(plain_again["loss"], plain["loss"])
