@@ -34,6 +34,7 @@ from absl import app, flags
 from dl_theory.data import batching, synthetic
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer
+from dl_theory.train import runners
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.state import create_train_states
@@ -93,6 +94,7 @@ def library(data, widths, seeds, steps, strategy="sequential", workers=1) -> flo
 def _timed(fn, *args, fresh: bool, **kwargs) -> tuple[float, float]:
     if fresh:
         jax.clear_caches()
+        runners.forget_compiled()
     start = time.perf_counter()
     loss = fn(*args, **kwargs)
     return time.perf_counter() - start, loss

@@ -52,6 +52,20 @@ def _stack(trees: list[Any]) -> Any:
                         trees[0], *host)
 
 
+def _signature(tree: Any) -> tuple:
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, tuple((np.shape(leaf), np.result_type(leaf)) for leaf in leaves)
+
+
+_STARTED: set[tuple] = set()
+
+
+def forget_compiled() -> None:
+    """Forgets which chunk programs have been compiled (call after `jax.clear_caches()`,
+    so that the next chunk is again compiled by one member before the others start)."""
+    _STARTED.clear()
+
+
 class SingleModel:
     """One model: `train_chunk` per chunk."""
 
@@ -97,7 +111,6 @@ class ConcurrentMembers:
         self._keys = _unstack(data_keys, num)
         self._data = [data] * num if data_axis is None else _unstack(data, num)
         self._chunk, self._workers = chunk, max(1, min(workers, num))
-        self._compiled: set[int] = set()
 
     @property
     def state(self) -> TrainState:
@@ -111,12 +124,15 @@ class ConcurrentMembers:
 
     def advance(self, num_steps: int) -> dict[str, np.ndarray]:
         members = range(len(self._members))
-        if num_steps not in self._compiled:
+        signature = (self._chunk, num_steps, _signature(self._members[0]),
+                     _signature(self._data[0]), _signature(self._keys[0]))
+        if signature not in _STARTED:
             # The first member alone compiles the chunk; started together, every thread
-            # would trace and compile the same program.
+            # would trace and compile the same program. (The signature only schedules: a
+            # program it wrongly deems compiled is compiled twice at worst, never wrong.)
             first = [self._run(0, num_steps)]
             members = members[1:]
-            self._compiled.add(num_steps)
+            _STARTED.add(signature)
         else:
             first = []
         if self._workers == 1:
