@@ -6,8 +6,10 @@ measures fixed cost alone. Ways, each timed end to end, compilation included:
 
   hand      per width, `jax.jit` of a `lax.scan` over optax Adam steps, seeds in a Python loop
             (the program a JAX user writes by hand; one program, one core at a time);
-  library   per width, `create_train_states` + `fit_grid(strategy="sequential", workers=1)`;
-  cores     the same with workers=2: two members' programs at once (both cores);
+  library   per width, `create_train_states` + `fit_grid(strategy="sequential", workers=1)`:
+            one member's program at a time, like the hand-written loop;
+  cores     the same with the default workers: two members' programs at once (both cores)
+            when a member is small (`dl_theory.train.runners.default_workers`);
   vmap      `fit_grid(strategy="vmap")` (10-step sweep only: its compile cost is the point).
 
 "first" is the first sweep in a process (every cache cleared with `jax.clear_caches()`
@@ -77,7 +79,7 @@ def hand_written(data, widths, seeds, steps) -> float:
     return float(np.mean(losses))
 
 
-def library(data, widths, seeds, steps, strategy="sequential", workers=1) -> float:
+def library(data, widths, seeds, steps, strategy="sequential", workers=None) -> float:
     """Final training loss averaged over the sweep; one fit_grid call per width."""
     losses = []
     tx = build_optimizer(ml_collections.ConfigDict(dict(name="adam",
@@ -112,8 +114,8 @@ def main(argv):
           f"points in {_DIM.value}-D; load average at start {_load()}", flush=True)
     rows = {}
     for steps in (_STEPS.value, _SHORT_STEPS.value):
-        ways = [("hand", hand_written, {}), ("library", library, {}),
-                ("cores", library, {"workers": 2})]
+        ways = [("hand", hand_written, {}), ("library", library, {"workers": 1}),
+                ("cores", library, {})]
         if steps == _SHORT_STEPS.value:
             ways.append(("vmap", library, {"strategy": "vmap"}))
         for name, fn, kwargs in ways:

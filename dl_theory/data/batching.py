@@ -4,7 +4,7 @@ inside its compiled scan, so drawing a batch costs no host round trip.
 `data` is passed to the compiled program as an argument (not closed over, which would bake
 it into the program as a constant); the key is derived from the step, so the data order is a
 function of (seed, step) alone and a resumed run sees the same batches. Samplers built here
-compare equal by value (see `dl_theory.train.chunk`: equal samplers share compiled programs).
+compare equal by value, so a training program compiled for one serves an equal one.
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ def _runner(state, data, data_keys, sampler, loss, options: FitOptions, grid: bo
     if options.strategy == "vmap":
         return runners.VmappedGrid(state, data, data_keys, chunk, options.data_axis)
     return runners.ConcurrentMembers(state, data, data_keys, chunk, options.data_axis,
-                                     options.workers or runners.default_workers())
+                                     options.workers)
 
 
 def train(state: TrainState, data: Batch, sampler: Sampler, data_keys: jax.Array, *,
@@ -163,7 +163,8 @@ def fit_grid(states: TrainState, data: Batch, sample_batch: Sampler, *, loss: Lo
     data_seed=data_seeds[g] would, so each member ends with what training it alone gives (to
     float tolerance). `data` is shared (data_axis=None) or stacked per member (data_axis=0).
     `strategy`: "vmap" batches the members' steps into one program; "sequential" runs one
-    compiled chunk per member, `workers` members at a time (default: one per core; the
+    compiled chunk per member, `workers` members at a time (default: one per core when a
+    member is too small to use the cores by itself, see `runners.default_workers`; the
     results are bit-identical to running each member alone). Default: "vmap" when several
     devices are visible (the members are then spread over them), else "sequential", which
     `benchmarks/sweep.py` measured faster on a 2-core CPU (vmapped matmuls of G members

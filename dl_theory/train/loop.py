@@ -39,7 +39,7 @@ def _check_positive_int(name: str, value) -> None:
 class FitOptions:
     """Everything `fit` / `fit_grid` take besides state, data, sampler and loss (their
     docstrings describe each field). `workers`: how many grid members' programs the
-    "sequential" strategy runs at once (default: the cores this process may use)."""
+    "sequential" strategy runs at once (default: `runners.default_workers`)."""
 
     steps: int
     eval_every: int | None = None
