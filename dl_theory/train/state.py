@@ -105,6 +105,12 @@ def _init_grid(x_example, seeds, loss_scale, *, model, tx, active) -> TrainState
         return jax.vmap(lambda s: _init_state(model, tx, x_example, s, loss_scale))(seeds)
 
 
+def _traced(*trees) -> bool:
+    """Whether any argument is being traced: then the caller's program compiles the init
+    (a nested jit may not carry its own compiler options)."""
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(trees))
+
+
 def create_train_state(model: nn.Module, tx: optax.GradientTransformation, x_example,
                        seed, loss_scale: Any = None) -> TrainState:
     """Initialises `model` on `x_example` (a batch of inputs) from an integer `seed`.
@@ -112,6 +118,8 @@ def create_train_state(model: nn.Module, tx: optax.GradientTransformation, x_exa
     Compiled, and reused by later calls with an equal model, the same optimizer object
     (`build_optimizer` returns one per config) and the same shapes. The seed may be traced.
     """
+    if _traced(x_example, seed, loss_scale):  # inside the caller's jit or vmap
+        return _init_state(model, tx, x_example, seed, loss_scale)
     if _hashable(model) and _hashable(tx):
         return _init_one(x_example, seed, loss_scale, model=model, tx=tx,
                          active=interceptors.active())
@@ -130,6 +138,8 @@ def create_train_states(model: nn.Module, tx: optax.GradientTransformation, x_ex
     seeds = jnp.asarray(seeds, dtype=jnp.int32)
     if seeds.ndim != 1 or seeds.size == 0:
         raise ValueError(f"seeds must be a non-empty 1-D sequence; got shape {seeds.shape}")
+    if _traced(x_example, seeds, loss_scale):
+        return jax.vmap(lambda s: _init_state(model, tx, x_example, s, loss_scale))(seeds)
     if _hashable(model) and _hashable(tx):
         return _init_grid(x_example, seeds, loss_scale, model=model, tx=tx,
                           active=interceptors.active())
