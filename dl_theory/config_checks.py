@@ -115,7 +115,8 @@ def _value_errors(key: str, value: Any) -> list[str]:
         errors.append(f"{_show(key, value)}; allowed: finite numbers (no NaN or inf)")
         return errors
     rule = rule_for(key.rsplit(".", 1)[-1])
-    if rule is None:
+    if rule is None or (rule is PRECISION and value is None and "." in key):
+        # A part's unset precision override (a placeholder): the part uses the top level's.
         return errors
     is_sequence = isinstance(value, (tuple, list))
     if is_sequence and rule.for_sequences is not None:

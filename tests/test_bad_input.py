@@ -34,7 +34,10 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 UA = "--config=experiments/universal_approximation.py"
 IB = "--config=experiments/inductive_bias.py"
 LM = "--config=experiments/language_model.py"
-TT = "--config=experiments/training_techniques.py"
+GC = "--config=experiments/gradient_clipping.py"
+BS = "--config=experiments/batch_size.py"
+RG = "--config=experiments/regularisation.py"
+LR = "--config=experiments/learning_rates.py"
 
 # (case id, arguments, text the error line must contain). "{tmp}" is a fresh directory;
 # "{tmp}/file" exists as a regular file; "{tmp}/broken.py" is an experiment with a syntax error.
@@ -108,18 +111,18 @@ CASES = [
     ("lm_num_prompts_zero", [LM, "--config.sampling.num_prompts=0"],
      "sampling.num_prompts=0"),
     ("lm_mlp_ratio_zero", [LM, "--config.mlp_ratio=0"], "mlp_ratio=0"),
-    # training_techniques
-    ("tt_clipping_lr_nan", [TT, "--config.clipping.optimizer.learning_rate=nan"],
+    # the training-technique experiments (split from training_techniques)
+    ("tt_clipping_lr_nan", [GC, "--config.clipping.optimizer.learning_rate=nan"],
      "clipping.optimizer.learning_rate=nan"),
-    ("tt_max_rel_error_nan", [TT, "--config.minibatch.max_rel_error=nan"],
+    ("tt_max_rel_error_nan", [BS, "--config.minibatch.max_rel_error=nan"],
      "minibatch.max_rel_error=nan"),
-    ("tt_dropout_above_one", [TT, "--config.regularisation.dropout_rate=1.5"],
+    ("tt_dropout_above_one", [RG, "--config.regularisation.dropout_rate=1.5"],
      "regularisation.dropout_rate=1.5"),
-    ("tt_num_test_zero", [TT, "--config.task.num_test=0"], "task.num_test=0"),
-    ("tt_batch_sizes_zero", [TT, "--config.minibatch.batch_sizes=(0, 1)"],
+    ("tt_num_test_zero", [GC, "--config.task.num_test=0"], "task.num_test=0"),
+    ("tt_batch_sizes_zero", [BS, "--config.minibatch.batch_sizes=(0, 1)"],
      "minibatch.batch_sizes"),
-    ("tt_seeds_zero", [TT, "--config.seeds=0"], "seeds=0"),
-    ("tt_factor_nan", [TT, "--config.step_size.factors=(nan, 1.1)"], "step_size.factors"),
+    ("tt_seeds_zero", [RG, "--config.seeds=0"], "seeds=0"),
+    ("tt_factor_nan", [LR, "--config.step_size.factors=(nan, 1.1)"], "step_size.factors"),
     # the command line, the experiment file and the workdir
     ("unknown_experiment", ["--config=experiments/no_such_theorem.py"], "no_such_theorem"),
     ("config_syntax_error", ["--config={tmp}/broken.py"], "broken.py"),
