@@ -217,7 +217,11 @@ def _train(state, data, sample_batch, *, loss, steps, eval_data, eval_every, eva
             tree, extra = restored
             state = tree["train"]
             best_state = tree.get("best", state)
-            history = {k: [np.asarray(v) for v in vs] if k != "eval_step" else list(vs)
+            # JSON lists come back as float64 / int64: restore each entry's saved dtype so
+            # that a resumed run's history equals an uninterrupted one, dtypes included.
+            dtypes = extra.get("history_dtypes", {})
+            history = {k: [np.asarray(v, dtype=dtypes.get(k)) for v in vs]
+                       if k != "eval_step" else list(vs)
                        for k, vs in extra["history"].items()}
             if early_stopping is not None:
                 early_stopping = EarlyStopping.from_json(extra["early_stopping"])
@@ -271,7 +275,10 @@ def _train(state, data, sample_batch, *, loss, steps, eval_data, eval_every, eva
         if checkpointer is not None and (done % checkpoint_every == 0 or done == steps or stop):
             extra = {"step": first_step + done,
                      "history": {k: [np.asarray(v).tolist() for v in vs]
-                                 for k, vs in history.items()}}
+                                 for k, vs in history.items()},
+                     "history_dtypes": {k: str(np.asarray(vs[0]).dtype)
+                                        for k, vs in history.items()
+                                        if k != "eval_step" and vs}}
             if early_stopping is not None:
                 extra["early_stopping"] = early_stopping.to_json()
             scalars = {k: float(np.mean(v)) for k, v in record.items()

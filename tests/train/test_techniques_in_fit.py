@@ -112,6 +112,11 @@ def test_killed_and_resumed_run_ends_with_the_uninterrupted_parameters(tmp_path)
     chex.assert_trees_all_equal(resumed.rng, uninterrupted.rng)
     np.testing.assert_array_equal(history["loss"], full_history["loss"])
     assert history["best_step"] == full_history["best_step"]
+    # The history read back from the checkpoint keeps its dtypes (float32, not float64).
+    assert set(history) == set(full_history)
+    for key, values in full_history.items():
+        assert np.asarray(history[key]).dtype == np.asarray(values).dtype, key
+        np.testing.assert_array_equal(history[key], values)
 
 
 def test_half_written_checkpoint_is_never_restored(tmp_path):
