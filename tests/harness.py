@@ -8,6 +8,18 @@ import pathlib
 from dl_theory import experiment, report, run_directory
 
 
+def set_dotted(config, overrides: dict):
+    """Sets each dotted key of `overrides` in `config` (as --config.a.b=value would) and
+    returns `config`."""
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split(".")
+        node = config
+        for parent in parents:
+            node = node[parent]
+        node[leaf] = value
+    return config
+
+
 def run_quick_preset(name: str, workdir: pathlib.Path, overrides: dict | None = None,
                      **run_flags) -> dict:
     """Runs experiments/<name>.py with its quick preset into `workdir`, writing the run
@@ -15,13 +27,7 @@ def run_quick_preset(name: str, workdir: pathlib.Path, overrides: dict | None = 
     keys to values, as --config.a.b=value would; `run_flags` are `run_directory.run`'s
     selected_parts / rerun (--parts / --rerun)."""
     module = experiment.load_experiment(name)
-    config = module.get_config("quick")
-    for dotted, value in (overrides or {}).items():
-        *parents, leaf = dotted.split(".")
-        node = config
-        for parent in parents:
-            node = node[parent]
-        node[leaf] = value
+    config = set_dotted(module.get_config("quick"), overrides or {})
     payload = run_directory.run(module, config, workdir, "quick", **run_flags)
     assert_run_directory_is_complete(payload, pathlib.Path(workdir))
     return payload

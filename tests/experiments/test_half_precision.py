@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from harness import assert_every_claim_holds
+from harness import assert_every_claim_holds, set_dotted
 
 from dl_theory import experiment
 from dl_theory.train.precision_comparison import agreement_tolerance
@@ -41,10 +41,7 @@ def test_agreement_tolerance_is_z_standard_errors_of_a_difference_of_means():
                                                 ({"transformer.precision": "float32"},
                                                  "float32")])
 def test_top_level_precision_sets_the_model_unless_a_part_overrides_it(override, expected):
-    config = hp.get_config("quick")
-    for dotted, value in override.items():
-        section, _, key = dotted.rpartition(".")
-        (config[section] if section else config)[key] = value
+    config = set_dotted(hp.get_config("quick"), override)
     model, x, _ = hp.example_model(config)
     out = model.apply(model.init(jax.random.PRNGKey(0), x), x)
     assert out.dtype == jnp.dtype(expected)

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from harness import assert_every_claim_holds
+from harness import assert_every_claim_holds, set_dotted
 
 from dl_theory import experiment
 from dl_theory.data.batching import minibatches
@@ -90,10 +90,7 @@ def test_bad_loss_multiplier_is_refused_before_training():
                                                 ({"small_gradients.precision": "bfloat16"},
                                                  "bfloat16")])
 def test_top_level_precision_sets_the_part_unless_overridden(override, expected):
-    config = ls.get_config("quick")
-    for dotted, value in override.items():
-        section, _, key = dotted.rpartition(".")
-        (config[section] if section else config)[key] = value
+    config = set_dotted(ls.get_config("quick"), override)
     model, x, _ = ls.example_model(config)
     out = model.apply(model.init(jax.random.PRNGKey(0), x), x)
     assert out.dtype == jnp.dtype(expected)
