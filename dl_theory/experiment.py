@@ -36,6 +36,15 @@ Bound = float | str | None  # a number, or the dotted config key that holds it
 
 
 @dataclasses.dataclass(frozen=True)
+class Published:
+    """What the paper reports for a claim: a number (a slope, an accuracy) or a qualitative
+    result, and exactly where ("Table 2", "Theorem 1", "Figure 3b")."""
+
+    value: float | str
+    where: str
+
+
+@dataclasses.dataclass(frozen=True)
 class ClaimSpec:
     """A falsifiable sentence an experiment tests: its id, the sentence, its source, its bound
     and the verdict expected of it.
@@ -43,7 +52,9 @@ class ClaimSpec:
     `at_least` / `at_most` are numbers or dotted config keys ("cybenko.max_rel_error"); leave
     both None when the judge measures the tolerance in the run (it returns `Measured`). A known
     negative result has `expected_holds=False` and says `why`; `--strict` fails only when a
-    verdict differs from the expected one.
+    verdict differs from the expected one. `published` is the paper's own number for the
+    claim, with its location. `margin_why` says why a measurement far (over 100x) inside its
+    bound is the point of the claim; such a claim must record a baseline that fails the bound.
     """
 
     id: str
@@ -54,6 +65,8 @@ class ClaimSpec:
     unit: str = ""
     expected_holds: bool = True
     why: str = ""
+    published: Published | None = None
+    margin_why: str = ""
 
     def __post_init__(self):
         if not self.expected_holds and not self.why:
@@ -69,12 +82,16 @@ class ClaimSpec:
 
 @dataclasses.dataclass(frozen=True)
 class Measured:
-    """A judge's value whose tolerance was itself measured in the run (overrides the spec's
-    bound): e.g. at_most = three standard errors of a seed spread."""
+    """A judge's value, optionally with a tolerance measured in the run (overrides the spec's
+    bound: e.g. at_most = three standard errors of a seed spread) and the value of a baseline
+    measured in the same run (the constant predictor, an untrained net, the method the theorem
+    says loses) that the same bound is expected to reject."""
 
     value: float | Estimate
     at_least: float | None = None
     at_most: float | None = None
+    baseline: float | None = None
+    baseline_name: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +128,10 @@ class Claim:
     interval: tuple[float, float] | None = None
     expected_holds: bool = True
     why: str = ""
+    baseline: float | None = None
+    baseline_name: str = ""
+    baseline_holds: bool | None = None
+    published: Published | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The claim as valid JSON: a non-finite measured value becomes null plus a reason."""
@@ -122,6 +143,8 @@ class Claim:
                                   [v if math.isfinite(v) else None for v in self.interval])
             record["not_finite"] = (f"measured {self.measured!r}, interval {self.interval!r}: "
                                     "a non-finite value never holds")
+        if self.baseline is not None and not math.isfinite(self.baseline):
+            record["baseline"] = None
         return record
 
 
@@ -143,13 +166,16 @@ def check(
     at_least: float | None = None,
     at_most: float | None = None,
     unit: str = "",
+    baseline: float | None = None,
+    baseline_name: str = "",
 ) -> Claim:
     """The claim `spec` judged on `measured` against a bound.
 
     For a plain number, `holds` is `at_least <= measured <= at_most` (either side optional).
     For an `Estimate` the whole confidence interval must satisfy the bound: the claim holds
     only if the data leave no reasonable doubt, not just if the point estimate lands inside.
-    A non-finite measurement never holds.
+    A non-finite measurement never holds. A `baseline` is judged by the same bound
+    (`baseline_holds`), so the record shows whether the claim could have failed.
     """
     if at_least is None and at_most is None:
         raise ValueError(f"claim {spec.id!r}: give at_least, at_most or both")
@@ -167,8 +193,15 @@ def check(
     expected = _describe_bound(at_least, at_most) + (f" {unit}" if unit else "")
     if interval is not None:
         expected += " (whole 95% interval)"
+    baseline_holds = None
+    if baseline is not None:
+        baseline = float(baseline)
+        baseline_holds = bool(math.isfinite(baseline)
+                              and (at_least is None or baseline >= at_least)
+                              and (at_most is None or baseline <= at_most))
     return Claim(spec.id, spec.statement, spec.source, value, expected, bool(holds), interval,
-                 spec.expected_holds, spec.why)
+                 spec.expected_holds, spec.why, baseline, baseline_name, baseline_holds,
+                 spec.published)
 
 
 def _resolve_bound(bound: Bound, config, claim_id: str) -> float | None:
@@ -195,11 +228,14 @@ def judge_claims(specs: tuple[ClaimSpec, ...], config, values: dict[str, Any]) -
         spec, value = by_id[claim_id], values[claim_id]
         at_least = _resolve_bound(spec.at_least, config, claim_id)
         at_most = _resolve_bound(spec.at_most, config, claim_id)
+        baseline = baseline_name = None
         if isinstance(value, Measured):
             at_least = value.at_least if value.at_least is not None else at_least
             at_most = value.at_most if value.at_most is not None else at_most
+            baseline, baseline_name = value.baseline, value.baseline_name
             value = value.value
-        claims.append(check(spec, value, at_least=at_least, at_most=at_most, unit=spec.unit))
+        claims.append(check(spec, value, at_least=at_least, at_most=at_most, unit=spec.unit,
+                            baseline=baseline, baseline_name=baseline_name or ""))
     return claims
 
 

@@ -74,3 +74,18 @@ def test_judges_must_return_exactly_the_declared_claims(tmp_path, judged):
     records = {"only": {"measurements": {"ids": judged}}}
     with pytest.raises(ValueError, match="declared"):
         parts.judge_parts(module, None, records)
+
+
+def test_baseline_is_judged_by_the_same_bound_and_recorded():
+    spec = ClaimSpec("c", "error below the bound", "here", at_most=0.1,
+                     published=experiment.Published(0.05, "Table 1"))
+    values = {"c": experiment.Measured(0.02, baseline=0.25, baseline_name="constant predictor")}
+    (claim,) = experiment.judge_claims((spec,), None, values)
+    assert claim.holds and claim.baseline_holds is False
+    record = claim.to_json()
+    assert record["baseline"] == 0.25 and record["baseline_name"] == "constant predictor"
+    assert record["published"] == {"value": 0.05, "where": "Table 1"}
+    passing_baseline = {"c": experiment.Measured(0.02, baseline=0.09)}
+    (vacuous,) = experiment.judge_claims((spec,), None, passing_baseline)
+    assert vacuous.baseline_holds is True  # a claim its baseline passes cannot fail
+    assert check(spec, 0.02, at_most=0.1).baseline_holds is None
