@@ -4,6 +4,9 @@
   python launch.py --config=experiments/universal_approximation.py --config.seeds=5 --strict
   python launch.py --config=experiments/universal_approximation.py --parts=barron --rerun
   python launch.py --list
+  python launch.py --all --preset=quick --workdir=runs/suite   # every experiment, one page
+  python launch.py --all --only=depth_separation,no_free_lunch --workdir=runs/suite
+  python launch.py --report=runs/suite                          # rebuild index.html, report.md
   python launch.py --config=experiments/half_precision.py --dtypes    # per-layer dtype table
 
 On several hosts, start the same command on each with --coordinator_address=HOST:PORT
@@ -24,7 +27,7 @@ import jax
 from absl import app, flags
 from ml_collections import config_flags
 
-from dl_theory import config_checks, experiment, report, run_directory
+from dl_theory import config_checks, experiment, report, report_page, run_directory, suite
 from dl_theory.train import parallel, precision
 from dl_theory.user_errors import ConfigError, UserError, WorkdirError
 
@@ -41,6 +44,14 @@ _PARTS = flags.DEFINE_list("parts", None, "Run only these parts (comma-separated
 _RERUN = flags.DEFINE_bool("rerun", False, "Recompute the selected parts even when their "
                            "config and code are unchanged since the run in --workdir.")
 _LIST = flags.DEFINE_bool("list", False, "List the experiments with their claims and exit.")
+_ALL = flags.DEFINE_bool("all", False, "Run every experiment (or --only) one after another "
+                         "into WORKDIR/NAME/ and write the suite page WORKDIR/index.html; a "
+                         "rerun skips what is complete and resumes the rest.")
+_ONLY = flags.DEFINE_list("only", None, "With --all: only these experiments (comma-separated "
+                          "names, see --list).")
+_PRESET = flags.DEFINE_string("preset", "quick", "With --all: the preset of every experiment.")
+_REPORT = flags.DEFINE_string("report", None, "Rebuild index.html and report.md of this suite "
+                              "directory from its run directories, and exit.")
 _DTYPES = flags.DEFINE_bool("dtypes", False, "Print the per-layer dtype table (params, "
                             "activations, gradients, optimizer state) of the experiment's "
                             "example model under its config's precision policy, and exit.")
@@ -91,8 +102,14 @@ def main(argv: list[str]) -> int:
     if _LIST.value:
         _list_experiments()
         return 0
+    if _REPORT.value is not None:
+        print(report_page.summary_line(report_page.write_page(_REPORT.value)))
+        return 0
+    if _ALL.value:
+        return _run_suite()
     if _CONFIG.value is None:
-        raise app.UsageError("--config=experiments/NAME.py[:PRESET] is required (or --list)")
+        raise app.UsageError("--config=experiments/NAME.py[:PRESET] is required (or --list, "
+                             "--all, --report)")
     path, preset = _preset_of(config_flags.get_config_filename(flags.FLAGS["config"]))
     module = experiment.load_experiment(path)
     config_checks.validate_experiment_config(module, _CONFIG.value, preset)
@@ -115,6 +132,22 @@ def main(argv: list[str]) -> int:
     if _STRICT.value and report.surprises(payload):
         return 1
     return 0
+
+
+def _run_suite() -> int:
+    """--all: the suite into --workdir (default runs/suite), then its page; --strict exits 1
+    on a surprise or a failed experiment."""
+    workdir = _WORKDIR.value or "runs/suite"
+    _check_workdir(workdir)
+    try:
+        names = suite.select_experiments(_ONLY.value)
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
+    suite.run_suite(workdir, _PRESET.value, names, rerun=_RERUN.value)
+    summary = report_page.write_page(workdir)
+    print(report_page.summary_line(summary))
+    print(f"page: {pathlib.Path(workdir) / 'index.html'}")
+    return 1 if _STRICT.value and (summary["unexpected"] or summary["failed"]) else 0
 
 
 def _check_workdir(workdir: str) -> None:

@@ -49,9 +49,9 @@ from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 from dl_theory.uncertainty import Estimate, fit_loglog_slope
 
-YAROTSKY_2 = "Yarotsky 2017, Prop. 2"
-YAROTSKY_3 = "Yarotsky 2017, Prop. 3 (and Thm 1's use of it)"
-LIANG_SRIKANT = "Liang & Srikant 2017 (strongly convex lower bound, 1-D case derived here)"
+YAROTSKY_2 = "yarotsky2017, Prop. 2"
+YAROTSKY_3 = "yarotsky2017, Prop. 3 (and Thm 1's use of it)"
+LIANG_SRIKANT = "liang2017, strongly convex lower bound (1-D case derived here)"
 
 CLAIMS = (
     ClaimSpec("square_error_closed_form",

@@ -42,20 +42,20 @@ from dl_theory.uncertainty import Estimate, fit_loglog_slope
 CLAIMS = (
     ClaimSpec("minibatch_variance_slope",
               "The variance of the minibatch gradient falls as 1/B: log-log slope near -1.",
-              "Bottou, Curtis & Nocedal 2018, Sec. 4",
+              "bottou2018, Sec. 4",
               at_least=-1.1, at_most=-0.9),
     ClaimSpec("minibatch_variance_closed_form",
               "The variance of the minibatch gradient equals tr(Sigma)/B for sampling with "
-              "replacement (worst relative error over B).", "variance of a mean of i.i.d. draws",
+              "replacement (worst relative error over B).", "wasserman2004, Ch. 3 (variance of a mean of i.i.d. draws)",
               at_most="minibatch.max_rel_error"),
     ClaimSpec("accumulation_equals_large_batch",
               "k accumulated micro-batches give the same parameters as one batch k times larger "
-              "(max abs difference after N updates).", "optax.MultiSteps",
+              "(max abs difference after N updates).", "optax, optax.MultiSteps",
               at_most="accumulation.max_abs_diff"),
     ClaimSpec("noise_scale_matches_closed_form",
               "The measured noise-scale batch size on Gaussian linear regression matches "
               "B_simple = ((d+1)|delta|^2 + d sigma^2)/|delta|^2 (relative error).",
-              "McCandlish et al. 2018, App. A.1",
+              "mccandlish2018, App. A.1",
               at_most="noise_scale.max_rel_error"),
 )
 

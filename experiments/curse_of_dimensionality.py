@@ -73,9 +73,9 @@ from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 from dl_theory.uncertainty import Estimate, fit_loglog_slope
 
-POGGIO = "Poggio et al. 2017, Thm 1 and Thm 2"
-SCHMIDT_HIEBER = "Schmidt-Hieber 2020, Thm 1"
-BACH = "Bach 2017, Sec. 4-5"
+POGGIO = "poggio2017, Thm 1 and Thm 2"
+SCHMIDT_HIEBER = "schmidthieber2020, Thm 1"
+BACH = "bach2017, Sec. 4-5"
 METHODS = ("deep", "shallow", "kernel")
 
 CLAIMS = (

@@ -64,7 +64,7 @@ from dl_theory.train.precision import Policy, get_policy, make_loss_scale
 from dl_theory.train.state import TrainState, create_train_states, set_hyperparams
 from dl_theory.train.step import make_train_step
 
-COHEN = "Cohen et al. 2021, Sec. 3, Figs. 1-2"
+COHEN = "cohen2021, Sec. 3, Figs. 1-2"
 
 CLAIMS = (
     ClaimSpec("sharpness_starts_below_edge",

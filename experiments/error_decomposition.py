@@ -64,7 +64,7 @@ from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 from dl_theory.uncertainty import Estimate, fit_loglog_slope
 
-BOTTOU = "Bottou & Bousquet 2008, eq. (3); Suh & Cheng 2024, Sec. 2"
+BOTTOU = "bottou2008, eq. (3); suh2024, Sec. 2"
 
 CLAIMS = (
     ClaimSpec("approximation_falls_with_width",
@@ -74,10 +74,10 @@ CLAIMS = (
     ClaimSpec("estimation_falls_with_n",
               "The estimation error R(f^_n) - A(w) at the reference width falls with n at least "
               "like n^{-1/2}: log-log slope <= -0.5 (whole interval).",
-              BOTTOU + "; Bartlett & Mendelson 2002", at_most=-0.5),
+              BOTTOU + "; bartlett2002", at_most=-0.5),
     ClaimSpec("optimisation_small_for_wide_nets",
               "For the widest student the optimisation error is a small share of the error: "
-              "max over n of mean_seeds O / mean risk <= 0.1.", BOTTOU + "; Du et al. 2019",
+              "max over n of mean_seeds O / mean risk <= 0.1.", BOTTOU + "; du2019",
               at_most="max_optimisation_share"),
     ClaimSpec("optimisation_shrinks_with_width",
               "The optimisation error's share is smaller for the widest than for the narrowest "

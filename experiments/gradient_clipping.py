@@ -28,16 +28,16 @@ from dl_theory.train.precision import get_policy
 CLAIMS = (
     ClaimSpec("unclipped_sgd_diverges",
               "SGD on a badly scaled deep ReLU net diverges without clipping (fraction of seeds "
-              "whose loss ends non-finite or above its start).", "Pascanu et al. 2013, Sec. 3",
+              "whose loss ends non-finite or above its start).", "pascanu2013, Sec. 3",
               at_least=1.0),
     ClaimSpec("clipped_sgd_trains",
               "The same run with global-norm clipping trains: final training loss / loss of the "
-              "constant predictor (worst seed).", "Zhang et al. 2020, Thm 3",
+              "constant predictor (worst seed).", "zhang2020, Thm 3",
               at_most=1.0),
     # The norm of a clipped float32 vector can exceed c by a rounding of ~1e-7.
     ClaimSpec("clipped_update_within_bound",
               "The clipped update norm never exceeds lr * c (max ratio over steps and seeds).",
-              "Pascanu et al. 2013, Alg. 1",
+              "pascanu2013, Alg. 1",
               at_most=1.0 + 1e-6),
 )
 

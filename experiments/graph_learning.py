@@ -67,8 +67,8 @@ from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 from dl_theory.uncertainty import Estimate, bootstrap_mean
 
-KIPF = "Kipf & Welling 2017, Eq. 2 and Sec. 6 (karate club demo: featureless X = I)"
-DECELLE = "Decelle et al. 2011, PRE 84, 066106, Sec. III (detectability threshold, q = 2)"
+KIPF = "kipf2017, Eq. 2 and Sec. 6 (karate club demo: featureless X = I)"
+DECELLE = "decelle2011, Sec. III (detectability threshold, q = 2)"
 
 SHARED = ("steps", "hidden", "precision", "optimizer")  # config keys both parts train with
 

@@ -60,7 +60,7 @@ from dl_theory.train.precision_comparison import (
 )
 from dl_theory.train.state import create_train_states
 
-KALAMKAR = "Kalamkar et al. 2019, arXiv:1905.12322 (abstract; results)"
+KALAMKAR = "kalamkar2019, abstract and results"
 _REFERENCE = "float32"
 
 CLAIMS = (

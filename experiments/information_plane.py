@@ -64,8 +64,8 @@ from dl_theory.train.losses import accuracy, softmax_cross_entropy
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 
-TISHBY = "Shwartz-Ziv & Tishby 2017, Sec. 3-4, Fig. 3"
-SAXE = "Saxe et al. 2018, Sec. 2, Fig. 1"
+TISHBY = "shwartzziv2017, Sec. 3-4, Fig. 3"
+SAXE = "saxe2018, Sec. 2, Fig. 1"
 NUM_BITS = 12
 NUM_CLASSES = 2
 

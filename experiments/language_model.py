@@ -56,9 +56,9 @@ from dl_theory.train.state import create_train_states
 from dl_theory.uncertainty import Estimate, fit_loglog_slope
 from dl_theory.user_errors import ConfigError
 
-SHANNON = "Shannon 1951; Manning & Schutze 1999, Sec. 6.2.2 (add-one n-gram baselines)"
-KAPLAN = "Kaplan et al. 2020, Eq. 1.1 and Sec. 3.1 (L(N) falls as a power of N)"
-CACHE = "Vaswani et al. 2017 (causal self-attention: logit t depends on tokens <= t only)"
+SHANNON = "shannon1951; manning1999, Sec. 6.2.2 (add-one n-gram baselines)"
+KAPLAN = "kaplan2020, Eq. 1.1 and Sec. 3.1 (L(N) falls as a power of N)"
+CACHE = "vaswani2017, causal self-attention (logit t depends on tokens <= t only)"
 KAPLAN_ALPHA_N = 0.076  # context only: fitted at 10^3..10^9 parameters, converged models
 
 CLAIMS = (

@@ -49,8 +49,8 @@ from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_state, create_train_states, set_hyperparams
 
-NESTEROV = "Nesterov 2004, Sec. 1.2.3, Thm 2.1.15"
-ADAPTIVE = "Duchi et al. 2011; Tieleman & Hinton 2012; Kingma & Ba 2015"
+NESTEROV = "nesterov2004, Sec. 1.2.3, Thm 2.1.15"
+ADAPTIVE = "duchi2011; tieleman2012; kingma2015"
 SHARED = ("precision",)  # the config key every part reads besides its own section
 
 CLAIMS = (
@@ -76,16 +76,16 @@ CLAIMS = (
     ClaimSpec("diagonal_advantage_shrinks_under_rotation",
               "The advantage of the momentum-free diagonal methods (Adagrad, RMSProp) over GD is "
               "smaller when the same spectrum is rotated (least ratio rotated-ratio / "
-              "aligned-ratio).", "Duchi et al. 2011, Sec. 1; Tieleman & Hinton 2012",
+              "aligned-ratio).", "duchi2011, Sec. 1; tieleman2012",
               at_least=1.0),
     ClaimSpec("adadelta_default_starts_slowly",
               "Adadelta at Zeiler's rate 1 needs more steps than GD to cut the loss 10-fold "
-              "(ratio of steps).", "Zeiler 2012, Sec. 3 (first steps ~ sqrt(eps))",
+              "(ratio of steps).", "zeiler2012, Sec. 3 (first steps ~ sqrt(eps))",
               at_least=1.0),
     ClaimSpec("lr_finder_suggestion_converges",
               "lr_find's suggestion lies inside the range of rates where training converges "
               "(position in log rate: 0 = lowest, 1 = highest convergent rate).",
-              "Smith 2017, Sec. 3.3",
+              "smith2017, Sec. 3.3",
               at_least=0.0, at_most=1.0),
 )
 

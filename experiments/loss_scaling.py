@@ -57,8 +57,8 @@ from dl_theory.train.precision_comparison import (
     train_mnist1d_mlp,
 )
 
-KALAMKAR = "Kalamkar et al. 2019, arXiv:1905.12322 (abstract; results)"
-MICIKEVICIUS = "Micikevicius et al. 2018, Sec. 3.2, Fig. 3"
+KALAMKAR = "kalamkar2019, abstract and results"
+MICIKEVICIUS = "micikevicius2018, Sec. 3.2, Fig. 3"
 _REFERENCE = "float32"
 
 CLAIMS = (

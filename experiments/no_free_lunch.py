@@ -57,7 +57,7 @@ from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 
-WOLPERT = "Wolpert 1996, Thm 1; Schaffer 1994"
+WOLPERT = "wolpert1996, Thm 1; schaffer1994"
 
 CLAIMS = (
     ClaimSpec("uniform_average_half_deterministic",
@@ -72,11 +72,11 @@ CLAIMS = (
     ClaimSpec("nearest_neighbour_wins_smooth_prior",
               "Under a prior favouring smooth targets (few label changes along hypercube "
               "edges) nearest neighbour's off-training-set accuracy exceeds 1/2 (smallest over "
-              "training-set sizes).", "Wolpert 1996, Sec. 5 (non-uniform priors)"),
+              "training-set sizes).", "wolpert1996, Sec. 5 (non-uniform priors)"),
     ClaimSpec("nearest_neighbour_loses_reversed_prior",
               "Under the reversed prior (favouring rough targets) the same learner's "
               "off-training-set accuracy falls below 1/2 (largest over training-set sizes).",
-              "Wolpert 1996, Sec. 5 (non-uniform priors)"),
+              "wolpert1996, Sec. 5 (non-uniform priors)"),
 )
 
 _PRESETS = {

@@ -30,15 +30,15 @@ from dl_theory.train.state import create_train_state, create_train_states, set_h
 CLAIMS = (
     ClaimSpec("early_stopping_shrinks_gap",
               "Early stopping gives a smaller generalisation gap than plain training (ratio).",
-              "Prechelt 1998",
+              "prechelt1998",
               at_most=1.0),
     ClaimSpec("dropout_shrinks_gap",
               "Dropout gives a smaller generalisation gap than plain training (ratio).",
-              "Srivastava et al. 2014",
+              "srivastava2014",
               at_most=1.0),
     ClaimSpec("l2_shrinks_gap",
               "An L2 penalty gives a smaller generalisation gap than plain training (ratio).",
-              "Krogh & Hertz 1992",
+              "krogh1992",
               at_most=1.0),
 )
 

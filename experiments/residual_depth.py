@@ -63,8 +63,8 @@ from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 from dl_theory.uncertainty import Estimate, fit_loglog_slope
 
-HE = "He et al. 2016 (CVPR), Sec. 4.1, Fig. 4; He et al. 2015 (ICCV), Eq. 14"
-BALDUZZI = "Balduzzi et al. 2017 (ICML), Sec. 3; Veit et al. 2016"
+HE = "he2016, Sec. 4.1, Fig. 4; he2015, Eq. 14"
+BALDUZZI = "balduzzi2017, Sec. 3; veit2016"
 PLAIN_SLOPE = -np.log(2.0) / 2.0  # per layer, ReLU at LeCun init (He et al. 2015, Eq. 14)
 VARIANTS = {"plain": dict(residual=False, pre_ln=False),
             "residual": dict(residual=True, pre_ln=True)}

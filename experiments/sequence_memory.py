@@ -60,9 +60,9 @@ from dl_theory.train.losses import accuracy, softmax_cross_entropy
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 
-BENGIO = "Bengio, Simard & Frasconi 1994, Sec. III-IV (Thm 4: robust latching => vanishing grads)"
-GATED = "Hochreiter & Schmidhuber 1997, Sec. 4 and 5.2; Cho et al. 2014"
-ATTENTION = "Vaswani et al. 2017, Sec. 4 and Table 1 (maximum path length O(1))"
+BENGIO = "bengio1994, Sec. III-IV (Thm 4: robust latching => vanishing grads)"
+GATED = "hochreiter1997, Sec. 4 and 5.2; cho2014"
+ATTENTION = "vaswani2017, Sec. 4 and Table 1 (maximum path length O(1))"
 
 SHARED = ("seeds", "batch_size", "num_test", "precision", "task", "optimizer")
 

@@ -77,8 +77,8 @@ from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 from dl_theory.uncertainty import Estimate, fit_loglog_slope
 
-LEE = "Lee et al. 2019, Thm 2.1 and Fig. 1; Jacot et al. 2018, Thm 2"
-CHIZAT = "Chizat, Oyallon & Bach 2019, Thm 2.4 and Sec. 3; Yang & Hu 2021"
+LEE = "lee2019, Thm 2.1 and Fig. 1; jacot2018, Thm 2"
+CHIZAT = "chizat2019, Thm 2.4 and Sec. 3; yang2021"
 
 CLAIMS = (
     ClaimSpec("ntk_weight_change_rate",
@@ -92,7 +92,7 @@ CLAIMS = (
     ClaimSpec("widest_net_is_linear",
               "The widest NTK-parameterised net's test predictions after training agree with "
               "the closed-form linearised model's: ||f_T - f_T^lin|| / ||f_T^lin - f_0|| is "
-              "small.", "Lee et al. 2019, Thm 2.1 and Sec. 3", at_most="max_linearization_gap"),
+              "small.", "lee2019, Thm 2.1 and Sec. 3", at_most="max_linearization_gap"),
     ClaimSpec("mean_field_kernel_moves",
               "Under the mean-field (muP) scaling the relative kernel change does not vanish "
               "with width: its log-log slope stays above -1/4.", CHIZAT,

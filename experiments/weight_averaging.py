@@ -37,7 +37,7 @@ from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 
-SWA = "Izmailov et al. 2018, Alg. 1, Sec. 3"
+SWA = "izmailov2018, Alg. 1, Sec. 3"
 
 CLAIMS = (
     ClaimSpec("swa_lower_test_loss",

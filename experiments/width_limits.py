@@ -52,8 +52,8 @@ from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 
-JOHNSON = "Johnson 2019, Thm 1; Lu et al. 2017, Thm 2 (floor derived in the docstring)"
-HANIN = "Hanin & Sellke 2017, Thm 1; Park et al. 2021, Thm 1"
+JOHNSON = "johnson2019, Thm 1; lu2017, Thm 2 (floor derived in the docstring)"
+HANIN = "hanin2017, Thm 1; park2021, Thm 1"
 
 CLAIMS = (
     ClaimSpec("narrow_nets_above_floor",
