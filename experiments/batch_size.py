@@ -46,7 +46,8 @@ CLAIMS = (
               at_least=-1.1, at_most=-0.9),
     ClaimSpec("minibatch_variance_closed_form",
               "The variance of the minibatch gradient equals tr(Sigma)/B for sampling with "
-              "replacement (worst relative error over B).", "wasserman2004, Ch. 3 (variance of a mean of i.i.d. draws)",
+              "replacement (worst relative error over B).",
+              "wasserman2004, Ch. 3 (variance of a mean of i.i.d. draws)",
               at_most="minibatch.max_rel_error"),
     ClaimSpec("accumulation_equals_large_batch",
               "k accumulated micro-batches give the same parameters as one batch k times larger "
