@@ -42,14 +42,19 @@ def _write_suite_record(suite_dir: pathlib.Path, record: dict[str, Any]) -> None
 
 
 def select_experiments(only: list[str] | None) -> list[str]:
-    """Every experiment's name in order, or the `only` subset (in the given order); an
-    unknown name is a ValueError naming it and the known ones."""
-    known = list(experiment.available_experiments())
+    """Every experiment's name in order, or the `only` subset (names or paths to experiment
+    files, in the given order); an unknown one is a ValueError naming it and the known ones."""
     if not only:
-        return known
-    unknown = [name for name in only if name not in known]
+        return list(experiment.available_experiments())
+    unknown = []
+    for name in only:
+        try:
+            experiment.resolve_experiment_path(name)
+        except FileNotFoundError:
+            unknown.append(name)
     if unknown:
-        raise ValueError(f"--only: unknown experiments {unknown}; known: {known}")
+        raise ValueError(f"--only: unknown experiments {unknown}; known: "
+                         f"{list(experiment.available_experiments())}")
     return list(only)
 
 
@@ -83,7 +88,8 @@ def _estimate(names: list[str], previous: dict[str, Any], done_s: list[float]) -
 
 
 def _run_one(name: str, preset: str, workdir: pathlib.Path, rerun: bool) -> dict[str, Any]:
-    """Runs (or skips) one experiment; its suite record. Exceptions propagate."""
+    """Runs (or skips) one experiment (a name or a file); its suite record. Exceptions
+    propagate."""
     module = experiment.load_experiment(name)
     config = module.get_config(preset)
     if not rerun and is_up_to_date(module, config, workdir, preset):
@@ -98,13 +104,15 @@ def _run_one(name: str, preset: str, workdir: pathlib.Path, rerun: bool) -> dict
 
 def run_suite(suite_dir: str | pathlib.Path, preset: str = "quick",
               only: list[str] | None = None, rerun: bool = False) -> dict[str, Any]:
-    """Runs the selected experiments one after another into `suite_dir/NAME/` with a progress
-    line each, records every outcome in suite.json and returns that record. A crash in one
+    """Runs the experiments `only` names (names or files; all when None) one after another
+    into `suite_dir/NAME/` (NAME the file's stem) with a progress line each, records every
+    outcome in suite.json and returns that record. A crash in one
     experiment is recorded as failed (with its traceback) and the next one starts;
     KeyboardInterrupt stops the suite (a rerun resumes it)."""
     suite_dir = pathlib.Path(suite_dir)
     suite_dir.mkdir(parents=True, exist_ok=True)
-    names = select_experiments(only)
+    sources = {pathlib.Path(name).stem: name for name in select_experiments(only)}
+    names = list(sources)
     record = read_suite_record(suite_dir)
     previous = dict(record["experiments"])
     record["preset"] = preset
@@ -116,7 +124,7 @@ def run_suite(suite_dir: str | pathlib.Path, preset: str = "quick",
               f" s elapsed{took}; {_estimate(names[index - 1:], previous, done_s)})",
               flush=True)
         try:
-            outcome = _run_one(name, preset, suite_dir / name, rerun)
+            outcome = _run_one(sources[name], preset, suite_dir / name, rerun)
         except Exception as error:  # any crash is recorded; the suite goes on
             outcome = {"state": "failed", "wall_s": last,
                        "traceback": "".join(traceback.format_exception(error))}
