@@ -37,7 +37,7 @@ import numpy as np
 
 from dl_theory import report
 from dl_theory.data.synthetic import Target
-from dl_theory.experiment import ClaimSpec, Measured, Part, config_from_presets
+from dl_theory.experiment import ClaimSpec, Measured, Part, Published, config_from_presets
 from dl_theory.models import constructions
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer, optimizer_config
@@ -56,10 +56,12 @@ LIANG_SRIKANT = "liang2017, strongly convex lower bound (1-D case derived here)"
 CLAIMS = (
     ClaimSpec("square_error_closed_form",
               "The depth-m construction's sup error on [0, 1] equals 2**(-2m-2) for every m "
-              "(largest |measured / closed form - 1|).", YAROTSKY_2, at_most="square.tolerance"),
+              "(largest |measured / closed form - 1|).", YAROTSKY_2, at_most="square.tolerance",
+              published=Published("sup error exactly 2^(-2m-2)", "Prop. 2")),
     ClaimSpec("square_error_exponential_in_depth",
               "log2(sup error) of the square construction falls linearly in depth with slope "
-              "-2 (fitted slope; bound rate.slope +- rate.tolerance).", YAROTSKY_2),
+              "-2 (fitted slope; bound rate.slope +- rate.tolerance).", YAROTSKY_2,
+              published=Published(-2.0, "Prop. 2: sup error 2^(-2m-2), log2 slope -2 in m")),
     ClaimSpec("product_error_within_bound",
               "The product construction's sup error on [-1, 1]**2 is <= 2**(-2m-1) for every m "
               "(largest ratio).", YAROTSKY_3, at_most=1.0),

@@ -46,7 +46,7 @@ import numpy as np
 
 from dl_theory import report
 from dl_theory.data import text
-from dl_theory.experiment import ClaimSpec, Measured, Part, config_from_presets
+from dl_theory.experiment import ClaimSpec, Measured, Part, Published, config_from_presets
 from dl_theory.models.transformer import CausalLM, generate, init_cache
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.fit import fit_grid
@@ -69,7 +69,8 @@ CLAIMS = (
     ClaimSpec("loss_falls_with_size",
               "Validation loss decreases with the non-embedding parameter count N: the fitted "
               "slope of log loss vs log N is negative over its whole 95% interval.", KAPLAN,
-              at_most=0.0),
+              at_most=0.0, published=Published(-0.076, "Eq. 1.1: L(N) = (N_c/N)^alpha_N, "
+                                                      "alpha_N ~ 0.076")),
     ClaimSpec("kv_cache_greedy_tokens_identical",
               "Greedy continuations decoded with the key/value cache equal those decoded by "
               "recomputing the whole prefix at every step (fraction of identical tokens).",

@@ -54,7 +54,7 @@ import numpy as np
 from dl_theory import report
 from dl_theory.data.batching import minibatches
 from dl_theory.data.mnist1d import NUM_CLASSES, SEQ_LEN, load_mnist1d
-from dl_theory.experiment import ClaimSpec, Measured, Part, config_from_presets
+from dl_theory.experiment import ClaimSpec, Measured, Part, Published, config_from_presets
 from dl_theory.models.residual import ResidualMLP
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.fit import fit_grid
@@ -76,7 +76,9 @@ CLAIMS = (
               BALDUZZI, at_most="max_plain_slope"),
     ClaimSpec("plain_slope_matches_he_init_theory",
               "The semi-log slope equals -ln(2)/2 per layer, the second-moment halving of "
-              "ReLU layers at Var w = 1/fan_in.", HE),  # -ln(2)/2 +- slope_tolerance (judge)
+              "ReLU layers at Var w = 1/fan_in.", HE,  # -ln(2)/2 +- slope_tolerance (judge)
+              published=Published(round(PLAIN_SLOPE, 4),
+                                  "he2015, Eq. 14 at Var w = 1/fan_in: slope -ln(2)/2")),
     ClaimSpec("residual_gradient_depth_independent",
               "With pre-LN residual blocks the first-layer gradient norm stays within a "
               "constant factor over all depths (max/min of the seed geometric means).",
