@@ -77,7 +77,7 @@ CLAIMS = (
     ClaimSpec("plain_slope_matches_he_init_theory",
               "The semi-log slope equals -ln(2)/2 per layer, the second-moment halving of "
               "ReLU layers at Var w = 1/fan_in.", HE,  # -ln(2)/2 +- slope_tolerance (judge)
-              published=Published(round(PLAIN_SLOPE, 4),
+              published=Published(round(float(PLAIN_SLOPE), 4),
                                   "he2015, Eq. 14 at Var w = 1/fan_in: slope -ln(2)/2")),
     ClaimSpec("residual_gradient_depth_independent",
               "With pre-LN residual blocks the first-layer gradient norm stays within a "
