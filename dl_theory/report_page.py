@@ -122,7 +122,9 @@ def published_text(claim: dict[str, Any]) -> str:
         return ""
     text = f"{_number(published['value'])} ({published['where']})"
     gap = relative_gap(claim["measured"], published)
-    return text + (f"; ours {gap:+.1%}" if gap is not None else "")
+    if gap is None:
+        return text
+    return text + (f"; ours {gap:+.1%}" if abs(gap) >= 5e-4 else "; ours within 0.05%")
 
 
 def _source_html(source: str, refs: dict[str, bibliography.Reference]) -> str:

@@ -5,7 +5,7 @@ import re
 import subprocess
 import sys
 
-from dl_theory import experiment, run_directory
+from dl_theory import bibliography, experiment, run_directory
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -28,6 +28,17 @@ def test_worked_example_runs_and_its_claim_holds(tmp_path):
     payload = run_directory.run(module, module.get_config("quick"), tmp_path / "run", "quick")
     assert [c["id"] for c in payload["claims"]] == [s.id for s in module.CLAIMS]
     assert all(claim["holds"] for claim in payload["claims"])
+    refs = bibliography.references()
+    assert [bibliography.unknown_keys(spec.source, refs) for spec in module.CLAIMS] == [[], []]
     lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--config",
                            str(ROOT / "ruff.toml"), str(path)], capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_usage_opens_with_the_suite_command_and_a_screenshot_of_its_page():
+    usage = README.split("## Running experiments", 1)[1]
+    first = re.search(r"```bash\n(.*?)```", usage, re.S).group(1).strip().splitlines()[0]
+    assert first.startswith("python launch.py --all --preset=quick --workdir=runs/suite")
+    image = re.search(r"!\[[^\]]*\]\(([^)]+)\)", usage).group(1)
+    assert usage.index(image) < usage.index("python launch.py --list")
+    assert (ROOT / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
