@@ -18,7 +18,7 @@ import pathlib
 import urllib.parse
 from typing import Any
 
-from dl_theory import bibliography, report, report_page_assets, run_directory
+from dl_theory import bibliography, report, report_page_assets, run_directory, suite
 from dl_theory.user_errors import WorkdirError
 
 VERDICTS = {"held": "held", "expected-negative": "expected negative result",
@@ -46,10 +46,13 @@ def relative_gap(measured: Any, published: dict[str, Any] | None) -> float | Non
 
 def load_suite(suite_dir: str | pathlib.Path) -> list[dict[str, Any]]:
     """One entry per run directory under `suite_dir` (sorted by name): name, state
-    (complete / failed / running / missing), results (the results.json payload when the
-    run completed, else None) and the traceback of a failed run."""
+    (complete / failed / running), results (the results.json payload when the run completed,
+    else None) and the traceback of a failed run. An experiment that suite.json records as
+    failed is failed here too, even with no run directory (it crashed before its run started,
+    e.g. an experiment file that does not import) or an older complete one."""
     suite_dir = pathlib.Path(suite_dir)
-    entries = []
+    recorded = suite.read_suite_record(suite_dir)["experiments"]
+    entries = {}
     for directory in sorted(p for p in suite_dir.iterdir() if p.is_dir()):
         state = run_directory.read_status(directory)
         if state is None:
@@ -60,8 +63,12 @@ def load_suite(suite_dir: str | pathlib.Path) -> list[dict[str, Any]]:
         else:
             status = (directory / run_directory.STATUS_FILE).read_text()
             entry["traceback"] = status.split("\n", 2)[2] if status.count("\n") >= 2 else ""
-        entries.append(entry)
-    return entries
+        entries[directory.name] = entry
+    for name, record in recorded.items():
+        if record.get("state") == "failed":
+            entries[name] = {"name": name, "state": "failed", "results": None,
+                             "traceback": record.get("traceback", "")}
+    return [entries[name] for name in sorted(entries)]
 
 
 def summarize(entries: list[dict[str, Any]]) -> dict[str, Any]:

@@ -66,6 +66,19 @@ def test_changed_config_or_code_is_not_up_to_date(tmp_path):
                                    "paper")
 
 
+def test_an_experiment_that_does_not_import_is_failed_on_the_page(tmp_path):
+    from dl_theory import report_page
+
+    bad = tmp_path / "unloadable.py"
+    bad.write_text("def broken(:\n")
+    record = suite.run_suite(tmp_path / "suite", "quick", [str(bad)])
+    assert record["experiments"]["unloadable"]["state"] == "failed"
+    assert "syntax error" in record["experiments"]["unloadable"]["traceback"]
+    summary = report_page.write_page(tmp_path / "suite")
+    assert summary["failed"] == ["unloadable"]
+    assert "syntax error" in (tmp_path / "suite" / "index.html").read_text()
+
+
 def test_only_names_an_unknown_experiment():
     with pytest.raises(ValueError, match=r"no_such_theorem.*known: \[.*depth_separation"):
         suite.select_experiments(["no_such_theorem"])
