@@ -1,8 +1,10 @@
 """The suite page's inline style and script (kept inline so the page needs no network).
 
 The script sorts the claims table by a clicked column (numbers numerically), filters it by
-verdict and by cited paper, counts the rows shown, and records on every figure whether it
-loaded (`data-loaded`, `data-natural-width`) so a headless browser's DOM dump shows it.
+verdict and by cited paper, counts the rows shown (the page's query string can preset all
+three: ?verdict=unexpected&paper=telgarsky2016&sort=4, for links and for the browser test),
+and records on every figure whether it loaded (`data-loaded`, `data-natural-width`) so a
+headless browser's DOM dump shows it.
 """
 
 CSS = """
@@ -61,6 +63,7 @@ SCRIPT = """
   var params = new URLSearchParams(window.location.search);
   if (params.get('verdict')) { verdict.value = params.get('verdict'); }
   if (params.get('paper')) { paper.value = params.get('paper'); }
+  if (params.get('sort')) { sortBy(params.get('sort')); }
   applyFilters();
   function markImages() {
     var loaded = 0, images = document.images;

@@ -77,6 +77,16 @@ def test_verdict_filter_shows_only_those_rows(rendered, query, verdict):
     assert {r["attrs"]["data-verdict"] for r in shown} == {verdict}
 
 
+def test_sorting_by_the_measured_column(rendered):
+    root, _, url, _, _ = rendered
+    dom = _run_chromium(root / "profile", "--dump-dom", f"{url}?sort=4").stdout
+    parser = PageParser()
+    parser.feed(dom)
+    measured = [float(r["cells"][4].split()[0]) for r in parser.rows]
+    assert len(measured) == 8 and measured == sorted(measured)
+    assert measured != [float(r["cells"][4].split()[0]) for r in rendered[4].rows]
+
+
 def test_paper_filter_and_screenshot(rendered):
     root, _, url, _, _ = rendered
     dom = _run_chromium(root / "profile", "--dump-dom", f"{url}?paper=wolpert1996").stdout
