@@ -39,7 +39,8 @@ def project_rows_to_l1_ball(a_NxM: jax.Array, radius: float) -> jax.Array:
     mag = jnp.abs(a_NxM)
     sorted_desc = -jnp.sort(-mag, axis=-1)
     cumsum = jnp.cumsum(sorted_desc, axis=-1)
-    j = jnp.arange(1, a_NxM.shape[-1] + 1, dtype=a_NxM.dtype)
+    j = jnp.arange(1, a_NxM.shape[-1] + 1, dtype=a_NxM.dtype).reshape(
+        (1,) * (a_NxM.ndim - 1) + (-1,))
     active = sorted_desc - (cumsum - radius) / j > 0
     rho = jnp.sum(active, axis=-1, keepdims=True)
     theta = (jnp.take_along_axis(cumsum, rho - 1, axis=-1) - radius) / rho

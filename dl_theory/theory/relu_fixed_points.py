@@ -55,3 +55,63 @@ def perron_rescaling(a_NxN: np.ndarray) -> tuple[np.ndarray, float]:
 def inf_norm(a_NxN: np.ndarray) -> float:
     """||A||_inf: the largest absolute row sum."""
     return float(np.max(np.sum(np.abs(a_NxN), axis=1)))
+
+
+def picard_iterates(a_NxN: np.ndarray, injection_BxN: np.ndarray, num_steps: int) -> np.ndarray:
+    """Picard iterates x_0 = 0, x_k+1 = relu(x_k A^T + injection), float64; [K + 1, B, N]."""
+    xs = [np.zeros_like(injection_BxN, dtype=float)]
+    for _ in range(num_steps):
+        xs.append(np.maximum(xs[-1] @ a_NxN.T + injection_BxN, 0.0))
+    return np.stack(xs)
+
+
+def picard_errors(a_NxN, b_N, x_star_N, num_steps: int) -> np.ndarray:
+    """Sup-norm errors ||x_k - x*||_inf of Picard from 0, k = 0..num_steps; shape [K + 1]."""
+    xs = picard_iterates(a_NxN, b_N[None, :], num_steps)[:, 0]
+    return np.max(np.abs(xs - x_star_N), axis=1)
+
+
+def solve_by_picard(a_NxN, b_N, max_steps: int = 100_000) -> np.ndarray:
+    """The fixed point of x = relu(A x + b) by Picard to float64 rounding (for contractions;
+    an error if `max_steps` do not settle it)."""
+    x = np.zeros_like(b_N, dtype=float)
+    for _ in range(max_steps):
+        new = np.maximum(a_NxN @ x + b_N, 0.0)
+        if np.max(np.abs(new - x)) <= 1e-15 * max(1.0, np.max(np.abs(x))):
+            return new
+        x = new
+    raise RuntimeError(f"Picard did not settle in {max_steps} steps (not a contraction?)")
+
+
+def tight_contraction(rng: np.random.Generator, dim: int, root: float) -> np.ndarray:
+    """A >= 0 with every row summing to `root`, so ||A||_inf = lambda_pf(A) = root: the case
+    where the contraction bound kappa^k e0 is attained (all units active)."""
+    p = rng.uniform(size=(dim, dim))
+    return root * p / p.sum(1, keepdims=True)
+
+
+def steps_to_tolerance(errors_K: np.ndarray, tol: float) -> int:
+    """The first k with errors[k] <= tol (len(errors) if none)."""
+    hits = np.flatnonzero(errors_K <= tol)
+    return int(hits[0]) if hits.size else len(errors_K)
+
+
+def feedforward_as_implicit(weights: list[np.ndarray], biases: list[np.ndarray],
+                            u_BxP: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(A [N, N], injection [B, N]) of the ReLU net h_l = relu(W_l h_l-1 + b_l), h_0 = u,
+    written implicitly (El Ghaoui et al. 2021, Sec. 3.3): the state is x = (h_L, ..., h_1),
+    block l reads block l + 1, so A is strictly upper-triangular, and the first layer is the
+    injection W_1 u + b_1. The top block of the fixed point is the net's output h_L."""
+    num_layers, width = len(weights), biases[0].size
+    n = num_layers * width
+    a = np.zeros((n, n))
+    injection = np.zeros((u_BxP.shape[0], n))
+    for layer in range(num_layers):
+        block = slice((num_layers - 1 - layer) * width, (num_layers - layer) * width)
+        injection[:, block] = biases[layer]
+        if layer == 0:
+            injection[:, block] += u_BxP @ weights[0].T
+        else:
+            below = slice((num_layers - layer) * width, (num_layers - layer + 1) * width)
+            a[block, below] = weights[layer]
+    return a, injection
