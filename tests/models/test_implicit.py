@@ -123,3 +123,24 @@ def test_feedforward_net_written_implicitly_is_upper_triangular_with_the_same_ou
     for _ in range(3):
         x = np.maximum(x @ a.T + injection, 0.0)
     np.testing.assert_allclose(x[:, :3], h, atol=1e-12)
+
+
+def test_implicit_model_trains_with_fit_and_stays_well_posed():
+    from dl_theory.data.batching import full_batch
+    from dl_theory.optim import build_optimizer, optimizer_config
+    from dl_theory.train.fit import fit
+    from dl_theory.train.losses import mean_squared_error
+    from dl_theory.train.state import create_train_state
+
+    x = jax.random.normal(jax.random.PRNGKey(0), (32, 3))
+    data = {"x": x, "y": jnp.sin(x[:, :1]) * jnp.cos(x[:, 1:2])}
+    model = ImplicitModel(hidden=12, out_dim=1, kappa=0.7, tol=1e-5, max_iter=100)
+    tx = build_optimizer(optimizer_config(name="adam", learning_rate=0.02))
+    state = create_train_state(model, tx, x[:1], seed=0)
+    first = float(mean_squared_error(model.apply({"params": state.params}, x), data["y"]))
+    state, _ = fit(state, data, full_batch(), loss=mean_squared_error, steps=200,
+                   verbose=False)
+    last = float(mean_squared_error(model.apply({"params": state.params}, x), data["y"]))
+    assert last < 0.5 * first
+    a = model.state_matrix(state.params["A"])
+    assert float(jnp.abs(a).sum(1).max()) <= 0.7 + 1e-6

@@ -121,3 +121,33 @@ def test_bad_prox_config_is_a_one_line_error_naming_the_key(prox, fragment):
 def test_prox_with_an_optimizer_of_unknown_preconditioner_is_refused():
     with pytest.raises(ConfigError, match="optimizer.prox.kind='l0' with optimizer name='lion'"):
         build_optimizer(optimizer_config(name="lion", prox=dict(kind="l0", strength=1e-3)))
+
+
+def test_fit_with_a_prox_link_ends_with_exact_zeros_and_accumulation_matches_the_large_batch():
+    """Through the public fit: Adam + l_half prox zeroes weights exactly (Adam with the same
+    l1 subgradient zeroes none), and 4 micro-batches give the large batch's parameters."""
+    from dl_theory.data.batching import full_batch
+    from dl_theory.models.mlp import MLP
+    from dl_theory.train.fit import fit
+    from dl_theory.train.losses import mean_squared_error
+    from dl_theory.train.state import create_train_state
+
+    x = jax.random.normal(jax.random.PRNGKey(0), (64, 4))
+    data = {"x": x, "y": jnp.sin(x[:, :1])}
+    model = MLP(widths=(16,), activation="tanh")
+
+    def train(accumulate, **optimizer):
+        tx = build_optimizer(optimizer_config(name="adam", learning_rate=0.01,
+                                              accumulate_steps=accumulate, **optimizer))
+        state = create_train_state(model, tx, x[:1], seed=0)
+        state, _ = fit(state, data, full_batch(), loss=mean_squared_error,
+                       steps=100 * accumulate, accumulate_steps=accumulate, verbose=False)
+        return jax.tree.leaves(state.params)
+
+    prox = train(1, prox=dict(kind="l_half", strength=1e-3))
+    subgradient = train(1, l1=1e-3)
+    assert sum(int(jnp.sum(p == 0)) for p in prox) > 0.3 * sum(p.size for p in prox)
+    assert sum(int(jnp.sum(p == 0)) for p in subgradient) == 0
+    accumulated = train(4, prox=dict(kind="l_half", strength=1e-3))
+    for a, b in zip(prox, accumulated):
+        np.testing.assert_allclose(a, b, atol=1e-5)
