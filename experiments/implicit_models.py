@@ -1,12 +1,14 @@
 """Implicit models: well-posedness, Picard iteration, implicit gradients, memory, training.
 
-El Ghaoui, Gu, Travacca, Askari & Tsai (SIAM J. Math. Data Sci. 2021) predict y = C x + D u
-with x = relu(A x + B u + b). Sec. 3: a strictly upper-triangular A is an L-layer feed-forward
-net, and Picard iteration from 0 is exact after L steps; ||A||_inf = kappa < 1 makes the map
-a sup-norm contraction (Thm 3.1), so the error after k steps is <= kappa^k e0 and the count to
-reach tol is <= ceil(log(tol / e0) / log kappa); lambda_pf(|A|) < 1 suffices after a diagonal
-rescaling (Thm 3.2); x = relu(2x + u) is ill-posed (two solutions at u = -1, none at u = 1).
-Bai, Kolter & Koltun (NeurIPS 2019, Thm 1 and Sec. 3.1): the implicit-function-theorem
+El Ghaoui, Gu, Travacca, Askari & Tsai ("Implicit deep learning", SIAM J. Math. Data Sci.
+2021) predict y = C x + D u with x = relu(A x + B u + b). A strictly upper-triangular A is an
+L-layer feed-forward net, and Picard iteration from 0 is exact after L steps; ||A||_inf =
+kappa < 1 makes the map a sup-norm contraction, so the error after k steps is <= kappa^k e0
+and the count to reach tol is <= ceil(log(tol / e0) / log kappa); lambda_pf(|A|) < 1 (their
+Perron-Frobenius well-posedness condition) suffices after a diagonal rescaling; x =
+relu(2x + u) is ill-posed (two solutions at u = -1, none at u = 1). (Section and theorem
+numbers are not cited: the paper text was not at hand to check them.)
+Bai, Kolter & Koltun (NeurIPS 2019, "Deep equilibrium models"): the implicit-function-theorem
 gradient equals backpropagation through the converged solve, at memory independent of the
 iteration count. `dl_theory.models.implicit` implements the model.
 
@@ -61,15 +63,16 @@ from dl_theory.train.state import create_train_states
 
 ELGHAOUI = "El Ghaoui et al. 2021, SIAM J. Math. Data Sci."
 BAI = "Bai, Kolter & Koltun 2019, NeurIPS"
+CONTRACTION = ELGHAOUI + ", well-posedness: ||A||_inf < 1 makes a contraction"
 
 CLAIMS = (
     ClaimSpec("triangular_exact_after_l_steps",
               "With A strictly upper-triangular (an L-layer net), Picard iteration from 0 is "
               "exact after at most L steps (steps until the iterate stops changing).",
-              ELGHAOUI + ", Sec. 3.3", at_most="triangular.layers"),
+              ELGHAOUI + ", feed-forward nets as implicit models", at_most="triangular.layers"),
     ClaimSpec("triangular_equals_explicit_net",
               "After L Picard steps the implicit model's output equals the explicit L-layer net's "
-              "(largest absolute difference).", ELGHAOUI + ", Sec. 3.3",
+              "(largest absolute difference).", ELGHAOUI + ", feed-forward nets as implicit models",
               at_most="triangular.max_abs_diff",
               margin_why="the same products and sums in float64: equal to rounding; the "
                          "baseline (L - 1 steps) misses by O(1)"),
@@ -77,38 +80,40 @@ CLAIMS = (
               "With ||A||_inf = kappa each Picard step shrinks the sup-norm error by at least "
               "kappa (worst ratio (e_k+1 / e_k) / kappa over kappas, random-sign and tight-case "
               "A, and steps with e_k above ratio_floor e0).",
-              ELGHAOUI + ", Thm 3.1", at_most="contraction.max_ratio"),
+              CONTRACTION, at_most="contraction.max_ratio"),
     ClaimSpec("iteration_count_matches_formula",
               "On the contraction's tight case the Picard count to reach tol equals "
               "ceil(log(tol / e0) / log kappa) (largest |count - formula| over kappas).",
-              ELGHAOUI + ", Thm 3.1", at_most="contraction.max_count_gap"),
+              CONTRACTION, at_most="contraction.max_count_gap"),
     ClaimSpec("perron_rescaling_is_well_posed",
               "A matrix with ||A||_inf > 1 but lambda_pf(|A|) < 1 is rescaled by the Perron "
-              "vector to ||S A S^-1||_inf = lambda_pf(|A|) < 1.", ELGHAOUI + ", Thm 3.2",
-              at_most="rescaling.max_norm"),
+              "vector to ||S A S^-1||_inf = lambda_pf(|A|) < 1.",
+              ELGHAOUI + ", Perron-Frobenius well-posedness", at_most="rescaling.max_norm"),
     ClaimSpec("two_solutions_at_minus_one",
               "x = relu(2x + u) has exactly two solutions at u = -1 (activation patterns "
-              "enumerated).", ELGHAOUI + ", Sec. 3.1", at_least=2, at_most=2),
+              "enumerated).", ELGHAOUI + ", ill-posed example", at_least=2, at_most=2),
     ClaimSpec("no_solution_at_plus_one",
-              "x = relu(2x + u) has no solution at u = 1.", ELGHAOUI + ", Sec. 3.1", at_most=0),
+              "x = relu(2x + u) has no solution at u = 1.", ELGHAOUI + ", ill-posed example",
+              at_most=0),
     ClaimSpec("implicit_gradient_matches",
               "The implicit-function-theorem gradient equals the gradient through a long "
               "unrolled solve and central finite differences (largest error relative to the "
-              "largest gradient entry).", BAI + ", Thm 1", at_most="gradients.max_rel_error",
+              "largest gradient entry).", BAI + ", implicit backpropagation",
+              at_most="gradients.max_rel_error",
               margin_why="both are exact up to float64 rounding and O(h^2) truncation; the "
                          "bound rejects the 5-step unrolled gradient (error ~0.1)"),
     ClaimSpec("unrolled_memory_grows",
               "The compiled memory of backpropagating through the unrolled solve grows with "
               "the iteration count (log-log slope of XLA temp bytes vs iterations).",
-              BAI + ", Sec. 3.1", at_least="memory.min_unrolled_slope"),
+              BAI + ", constant memory", at_least="memory.min_unrolled_slope"),
     ClaimSpec("implicit_memory_constant",
               "The implicit gradient's compiled memory does not grow with the iteration cap "
-              "(temp bytes at the largest cap / at the smallest).", BAI + ", Sec. 3.1",
+              "(temp bytes at the largest cap / at the smallest).", BAI + ", constant memory",
               at_most="memory.max_implicit_ratio"),
     ClaimSpec("implicit_matches_mlp_on_mnist1d",
               "An implicit model trained on MNIST-1D reaches the test accuracy of an explicit "
               "MLP of about the same size (accuracy difference, within z binomial standard "
-              "errors).", ELGHAOUI + ", Sec. 6", expected_holds=False,
+              "errors).", ELGHAOUI + ", experiments", expected_holds=False,
               why="measured on the quick preset (one seed, 1500 Adam steps at 3e-3): the "
                   "implicit model (100 states, kappa = 0.8) reaches 0.555 test accuracy, the "
                   "MLP (100, 100) 0.617; the gap (0.062) exceeds two binomial standard errors "

@@ -1,20 +1,20 @@
 """Implicit (equilibrium) models: y = C x + D u where x solves x = relu(A x + B u + b).
 
-El Ghaoui, Gu, Travacca, Askari & Tsai (SIAM J. Math. Data Sci. 2021), Thm 3.1 and Sec. 4:
+El Ghaoui, Gu, Travacca, Askari & Tsai (SIAM J. Math. Data Sci. 2021), well-posedness:
 with a componentwise non-expansive activation, ||A||_inf <= kappa < 1 makes the map a
 kappa-contraction in the sup norm, so the fixed point is unique and Picard iteration
 x_{k+1} = relu(A x_k + B u + b) reaches it with error <= kappa^k ||x_0 - x*||_inf. Training
-keeps the condition by projecting each row of A onto the l1 ball of radius kappa (their
-Sec. 5); here the projection is part of the forward pass (a reparameterisation), so any
+keeps the condition by projecting each row of A onto the l1 ball of radius kappa, as they
+do; here the projection is part of the forward pass (a reparameterisation), so any
 optimizer and `fit` keep the model well-posed without a projection step of their own.
 
-Gradients come from the implicit function theorem (Bai, Kolter & Koltun, NeurIPS 2019, Sec.
-3.1): at x* = f(theta, x*), the vector-Jacobian product of x* is (df/dtheta)^T w with
-w = g + (df/dx)^T w, itself a contraction (||(df/dx)^T||_1 <= kappa) solved by the same
-iteration. Nothing of the forward iterations is stored, so memory does not grow with their
-number. Written with `jax.custom_vjp`: optimistix (which has a fixed-point solver with an
-implicit adjoint) is not installed here, and the hand-written rule is short and lets the
-solve raise `FixedPointError` naming the residual when it does not converge.
+Gradients come from the implicit function theorem (Bai, Kolter & Koltun, NeurIPS 2019,
+implicit backpropagation): at x* = f(theta, x*), the vector-Jacobian product of x* is
+(df/dtheta)^T w with w = g + (df/dx)^T w, itself a contraction (||(df/dx)^T||_1 <= kappa)
+solved by the same iteration. Nothing of the forward iterations is stored, so memory does
+not grow with their number. Written with `jax.custom_vjp`: optimistix (which has a
+fixed-point solver with an implicit adjoint) is not installed here, and the hand-written rule
+is short and lets the solve raise `FixedPointError` naming the residual when it does not converge.
 """
 
 from __future__ import annotations

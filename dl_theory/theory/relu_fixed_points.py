@@ -3,7 +3,7 @@
 A solution with active set S (x_S > 0 or = 0 on the boundary, x_rest = 0) solves the linear
 system (I - A_SS) x_S = b_S and must satisfy x_S >= 0 and (A x + b)_rest <= 0. Trying all
 2^n sets finds every solution (exact for small n; a singular I - A_SS is reported, since a
-continuum of solutions may then exist). El Ghaoui et al. (2021), Sec. 3, use x = relu(2x + u)
+continuum of solutions may then exist). El Ghaoui et al. (2021) use x = relu(2x + u)
 as the example of an ill-posed implicit equation: two solutions at u = -1, none at u = 1.
 
 Their well-posedness condition is lambda_pf(|A|) < 1 (the Perron-Frobenius eigenvalue), weaker
@@ -99,7 +99,7 @@ def steps_to_tolerance(errors_K: np.ndarray, tol: float) -> int:
 def feedforward_as_implicit(weights: list[np.ndarray], biases: list[np.ndarray],
                             u_BxP: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(A [N, N], injection [B, N]) of the ReLU net h_l = relu(W_l h_l-1 + b_l), h_0 = u,
-    written implicitly (El Ghaoui et al. 2021, Sec. 3.3): the state is x = (h_L, ..., h_1),
+    written implicitly (El Ghaoui et al. 2021): the state is x = (h_L, ..., h_1),
     block l reads block l + 1, so A is strictly upper-triangular, and the first layer is the
     injection W_1 u + b_1. The top block of the fixed point is the net's output h_L."""
     num_layers, width = len(weights), biases[0].size
