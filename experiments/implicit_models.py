@@ -60,6 +60,7 @@ from dl_theory.theory.relu_fixed_points import (
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import accuracy, softmax_cross_entropy
 from dl_theory.train.state import create_train_states
+from dl_theory.user_errors import ConfigError
 
 ELGHAOUI = "El Ghaoui et al. 2021, SIAM J. Math. Data Sci."
 BAI = "Bai, Kolter & Koltun 2019, NeurIPS"
@@ -140,6 +141,16 @@ _PRESETS = {
 }
 _PRESETS["paper"] = {**_PRESETS["quick"],
                      "mnist1d": {**_PRESETS["quick"]["mnist1d"], "seeds": 3, "steps": 4000}}
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+    """Every kappa is in (0, 1): the contraction (well-posedness) regime the claims are about."""
+    for key, values in (("contraction.kappas", tuple(config.contraction.kappas)),
+                        ("gradients.kappa", (config.gradients.kappa,)),
+                        ("mnist1d.kappa", (config.mnist1d.kappa,))):
+        if not all(0.0 < k < 1.0 for k in values):
+            raise ConfigError(f"{key}={values if len(values) > 1 else values[0]!r}; allowed: "
+                              "numbers in (0, 1)")
 
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:

@@ -48,6 +48,7 @@ from dl_theory.theory.scalar_minimiser import brute_force_prox
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import accuracy, softmax_cross_entropy
 from dl_theory.train.state import create_train_states, set_hyperparams
+from dl_theory.user_errors import ConfigError
 
 PROXGEN = "Yun, Lozano & Yang 2021 (ProxGen), arXiv 2007.07484"
 KINDS = ("l0", "l_half", "l_two_thirds", "l1")
@@ -110,6 +111,17 @@ _PRESETS["paper"] = {
     "mnist1d": {**_PRESETS["quick"]["mnist1d"], "seeds": 3, "steps": 6000,
                 "strengths": (3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)},
 }
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+    """The reference strength is one of the swept strengths; the target sparsity a fraction."""
+    c = config.mnist1d
+    if c.reference_strength not in tuple(c.strengths):
+        raise ConfigError(f"mnist1d.reference_strength={c.reference_strength!r}; allowed: one "
+                          f"of mnist1d.strengths={tuple(c.strengths)}")
+    if not 0.0 < c.target_sparsity < 1.0:
+        raise ConfigError(f"mnist1d.target_sparsity={c.target_sparsity!r}; allowed: a number "
+                          "in (0, 1)")
 
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:

@@ -25,3 +25,22 @@ def test_prox_nets_have_exact_zeros_and_the_subgradient_net_has_none(quick_run):
     payload, _ = quick_run
     sparse = next(c for c in payload["claims"] if c["id"] == "prox_nets_are_sparse")
     assert sparse["measured"] >= 0.5 and sparse["baseline"] == 0.0
+
+
+@pytest.mark.parametrize("key, value, fragment", [
+    ("mnist1d.reference_strength", 0.5, "mnist1d.reference_strength=0.5; allowed: one of"),
+    ("mnist1d.optimizer.prox.kind", "l3", "mnist1d.optimizer.prox.kind='l3'; known:"),
+    ("mnist1d.target_sparsity", 1.5, "mnist1d.target_sparsity=1.5"),
+])
+def test_bad_config_is_one_line_naming_the_key(key, value, fragment):
+    from harness import set_dotted
+
+    from dl_theory import experiment
+    from dl_theory.config_checks import validate_experiment_config
+    from dl_theory.user_errors import ConfigError
+
+    module = experiment.load_experiment(EXPERIMENT)
+    config = set_dotted(module.get_config("quick"), {key: value})
+    with pytest.raises(ConfigError) as err:
+        validate_experiment_config(module, config, "quick")
+    assert fragment in str(err.value) and "\n" not in str(err.value)
