@@ -1,13 +1,16 @@
 """build_optimizer: every training technique is one link of one optax chain, from config.
 
-    MultiSteps(k) ( clip -> inject_hyperparams( [l2] -> [l1] -> base(lr) -> [decoupled wd] )
-                   -> [swa] )
+    MultiSteps(k) ( clip -> inject_hyperparams( [l2] -> [l1] -> base(lr) [+ prox]
+                                                -> [decoupled wd] ) -> [swa] )
 
 A link is present only when its key is set, so techniques compose in any combination. The
 learning rate (and weight decay) are injected hyper-parameters: they live in the optimizer
 state, the train step reports the current rate, and a grid of models can carry one rate per
 member (`dl_theory.train.state.set_hyperparams`). Schedules count optimizer updates, so
-under accumulation a warm-up of N steps stays N updates.
+under accumulation a warm-up of N steps stays N updates. With prox.kind set, the base step is
+followed by ProxGen's proximal map with the base's own preconditioner
+(`dl_theory.optim.proximal`); its strength is injected too (`prox_strength`), so a grid can
+carry one strength per member.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import ml_collections
 import optax
 
 from dl_theory.optim.penalties import add_l1_subgradient, add_l2_gradient
+from dl_theory.optim.proximal import PRECONDITIONERS, PROX_MAPS, proximal_step
 from dl_theory.optim.schedules import SCHEDULES, build_schedule
 from dl_theory.optim.swa import swa, swa_schedule
 from dl_theory.user_errors import ConfigError
@@ -50,7 +54,8 @@ def optimizer_config(**overrides: Any) -> ml_collections.ConfigDict:
     name, learning_rate, schedule (+ decay_steps, final_lr_fraction, warmup_steps, decay_rate,
     boundaries, step_factor, pct_start), kwargs (to the optax optimizer), clip_global_norm |
     clip_value | clip_adaptive (at most one), weight_decay (decoupled), l1, l2,
-    accumulate_steps, swa.{start_step, frequency, learning_rate, min_learning_rate}.
+    accumulate_steps, swa.{start_step, frequency, learning_rate, min_learning_rate},
+    prox.{kind ("none" or one of dl_theory.optim.proximal.PROX_MAPS), strength (lambda >= 0)}.
     """
     config = ml_collections.ConfigDict(dict(
         name="adam", learning_rate=1e-3, schedule="constant", decay_steps=0,
@@ -58,15 +63,19 @@ def optimizer_config(**overrides: Any) -> ml_collections.ConfigDict:
         pct_start=0.3, kwargs={},
         clip_global_norm=0.0, clip_value=0.0, clip_adaptive=0.0,
         weight_decay=0.0, l1=0.0, l2=0.0, accumulate_steps=1,
-        swa=dict(start_step=0, frequency=1, learning_rate=0.0, min_learning_rate=0.0)))
+        swa=dict(start_step=0, frequency=1, learning_rate=0.0, min_learning_rate=0.0),
+        prox=dict(kind="none", strength=0.0)))
     swa_overrides = overrides.pop("swa", {})
+    prox_overrides = overrides.pop("prox", {})
     config.update(overrides)
     config.swa.update(swa_overrides)
+    config.prox.update(prox_overrides)
     return config
 
 
 _KNOWN_KEYS = set(optimizer_config().keys())
 _KNOWN_SWA_KEYS = set(optimizer_config().swa.keys())
+_KNOWN_PROX_KEYS = set(optimizer_config().prox.keys())
 # Keys that must be finite reals >= 0 (0 switches the technique off), and what else they need.
 _NONNEGATIVE = ("weight_decay", "l1", "l2", *_CLIPS, "decay_rate", "step_factor")
 _FRACTIONS = ("final_lr_fraction", "pct_start")
@@ -131,7 +140,25 @@ def optimizer_config_errors(config: ml_collections.ConfigDict,
         errors.append(f"contradictory clipping {[f'{prefix}.{c}' for c in clips]}: set at most "
                       f"one of {sorted(_CLIPS)}")
     errors.extend(_swa_errors(config.get("swa"), f"{prefix}.swa"))
+    errors.extend(_prox_errors(config.get("prox"), name, f"{prefix}.prox"))
     return [e for e in errors if e]
+
+
+def _prox_errors(prox_config, base_name: str, prefix: str) -> list[str]:
+    if not prox_config:
+        return []
+    unknown = set(prox_config.keys()) - _KNOWN_PROX_KEYS
+    errors = [f"unknown keys {sorted(unknown)} in {prefix}; known: {sorted(_KNOWN_PROX_KEYS)}"
+              ] if unknown else []
+    kind, strength = prox_config.get("kind", "none"), prox_config.get("strength", 0.0)
+    if kind != "none" and kind not in PROX_MAPS:
+        errors.append(f"{prefix}.kind={kind!r}; known: {['none', *sorted(PROX_MAPS)]}")
+    errors.append(_real_error(f"{prefix}.strength", strength, low=0.0))
+    if kind in PROX_MAPS and base_name not in PRECONDITIONERS:
+        errors.append(f"{prefix}.kind={kind!r} with optimizer name={base_name!r}: the proximal "
+                      f"step needs a known preconditioner; allowed names: "
+                      f"{sorted(PRECONDITIONERS)}")
+    return errors
 
 
 def _swa_errors(swa_config, prefix: str) -> list[str]:
@@ -160,17 +187,22 @@ def validate_optimizer_config(config: ml_collections.ConfigDict,
         raise ConfigError("; ".join(errors))
 
 
-def _core_factory(name: str, kwargs: dict, l1: float, l2: float):
+def _core_factory(name: str, kwargs: dict, l1: float, l2: float, prox_kind: str = "none"):
     """The injectable part: a function of the hyper-parameters that inject_hyperparams feeds
-    (only learning_rate and weight_decay; the rest is fixed here, outside its reach)."""
+    (learning_rate, weight_decay and, with a proximal step, prox_strength; the rest is fixed
+    here, outside its reach)."""
 
-    def core(learning_rate, weight_decay):
+    def core(learning_rate, weight_decay, prox_strength=0.0):
         links = []
         if l2:
             links.append(add_l2_gradient(l2))
         if l1:
             links.append(add_l1_subgradient(l1))
-        links.append(BASE_OPTIMIZERS[name](learning_rate=learning_rate, **kwargs))
+        base = BASE_OPTIMIZERS[name](learning_rate=learning_rate, **kwargs)
+        if prox_kind != "none":
+            base = proximal_step(base, prox_kind, prox_strength, learning_rate,
+                                 PRECONDITIONERS[name], kwargs)
+        links.append(base)
         if name != "adamw":  # adamw decays by itself (its kwargs carry weight_decay)
             # Decoupled decay (Loshchilov & Hutter 2019): theta <- theta - lr * wd * theta.
             links.append(optax.add_decayed_weights(-learning_rate * weight_decay))
@@ -195,12 +227,16 @@ def build_optimizer(config: ml_collections.ConfigDict,
     """The optax chain that `config` (see `optimizer_config`) describes. `total_steps` (the
     run's number of optimizer updates) is the default length of decaying schedules."""
     validate_optimizer_config(config)
+    prox_config = config.get("prox") or {}
+    prox_kind = prox_config.get("kind", "none")
     core = _core_factory(config.name, dict(config.get("kwargs") or {}), config.get("l1", 0.0),
-                         config.get("l2", 0.0))
+                         config.get("l2", 0.0), prox_kind)
+    hyperparams = dict(learning_rate=_learning_rate(config, total_steps),
+                       weight_decay=float(config.get("weight_decay", 0.0)))
+    if prox_kind != "none":
+        hyperparams["prox_strength"] = float(prox_config.get("strength", 0.0))
     links = [_CLIPS[k](config[k]) for k in _CLIPS if config.get(k)]
-    links.append(optax.inject_hyperparams(core)(
-        learning_rate=_learning_rate(config, total_steps),
-        weight_decay=float(config.get("weight_decay", 0.0))))
+    links.append(optax.inject_hyperparams(core)(**hyperparams))
     swa_config = config.get("swa")
     if swa_config and swa_config.get("start_step"):
         links.append(swa(swa_config.start_step, swa_config.get("frequency", 1)))

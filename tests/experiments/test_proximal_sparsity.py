@@ -1,0 +1,46 @@
+"""The proximal_sparsity experiment's quick preset, end to end."""
+
+import pytest
+from harness import assert_every_claim_holds
+
+EXPERIMENT = "proximal_sparsity"
+pytestmark = pytest.mark.experiment
+
+
+def test_every_claim_has_its_expected_verdict(quick_run):
+    payload, _ = quick_run
+    assert_every_claim_holds(payload)
+
+
+def test_baselines_fail_the_bounds_their_claims_pass(quick_run):
+    """Each claim could have failed: its recorded baseline (D dropped, subgradient training,
+    the constant predictor) does not satisfy the bound."""
+    payload, _ = quick_run
+    for claim in payload["claims"]:
+        assert claim["baseline"] is not None, claim["id"]
+        assert claim["baseline_holds"] is False, claim["id"]
+
+
+def test_prox_nets_have_exact_zeros_and_the_subgradient_net_has_none(quick_run):
+    payload, _ = quick_run
+    sparse = next(c for c in payload["claims"] if c["id"] == "prox_nets_are_sparse")
+    assert sparse["measured"] >= 0.5 and sparse["baseline"] == 0.0
+
+
+@pytest.mark.parametrize("key, value, fragment", [
+    ("mnist1d.reference_strength", 0.5, "mnist1d.reference_strength=0.5; allowed: one of"),
+    ("mnist1d.optimizer.prox.kind", "l3", "mnist1d.optimizer.prox.kind='l3'; known:"),
+    ("mnist1d.target_sparsity", 1.5, "mnist1d.target_sparsity=1.5"),
+])
+def test_bad_config_is_one_line_naming_the_key(key, value, fragment):
+    from harness import set_dotted
+
+    from dl_theory import experiment
+    from dl_theory.config_checks import validate_experiment_config
+    from dl_theory.user_errors import ConfigError
+
+    module = experiment.load_experiment(EXPERIMENT)
+    config = set_dotted(module.get_config("quick"), {key: value})
+    with pytest.raises(ConfigError) as err:
+        validate_experiment_config(module, config, "quick")
+    assert fragment in str(err.value) and "\n" not in str(err.value)
