@@ -240,10 +240,29 @@ def judge_claims(specs: tuple[ClaimSpec, ...], config, values: dict[str, Any]) -
 
 
 def config_from_presets(presets: dict[str, dict], preset: str):
-    """The ConfigDict of `presets[preset]`; a clear error naming the known presets."""
+    """The ConfigDict of `presets[preset]`; a clear error naming the known presets.
+
+    When the preset has a top-level `precision` (the precision of every part), each
+    top-level section except optimizer configs gets an unset `precision` (a placeholder, so
+    that `--config.SECTION.precision=bfloat16` can set it): set, it overrides `precision` for
+    the part of the same name (`dl_theory.parts.part_config`); set on a section that is not
+    such a part, the run stops with an error naming the parts that can take it.
+    """
     if preset not in presets:
         raise ValueError(f"preset={preset!r}; known presets: {sorted(presets)}")
-    return ml_collections.ConfigDict(presets[preset])
+    config = ml_collections.ConfigDict(presets[preset])
+    if "precision" in config:
+        for name, section in config.items():
+            if (isinstance(section, ml_collections.ConfigDict) and name != "optimizer"
+                    and "precision" not in section):
+                section.precision = ml_collections.config_dict.placeholder(str)
+    return config
+
+
+def precision_override(config: ml_collections.ConfigDict, section: str) -> str | None:
+    """`config.SECTION.precision` when it is set (a part's own precision), else None."""
+    node = config.get(section)
+    return node.get("precision") if isinstance(node, ml_collections.ConfigDict) else None
 
 
 def resolve_experiment_path(name_or_path: str) -> pathlib.Path:

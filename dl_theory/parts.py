@@ -48,11 +48,15 @@ def code_version(module: types.ModuleType) -> str:
 
 
 def part_config(config: ml_collections.ConfigDict, part: experiment.Part):
-    """The config a part sees: only the top-level keys it `reads` (locked, so a typo fails)."""
+    """The config a part sees: only the top-level keys it `reads` (locked, so a typo fails),
+    with `precision` replaced by the part's own `PART.precision` when that is set."""
     missing = [key for key in part.reads if key not in config]
     if missing:
         raise KeyError(f"part {part.name!r} reads {missing}, which the config does not have")
     subset = ml_collections.ConfigDict({key: config[key] for key in part.reads})
+    override = experiment.precision_override(config, part.name)
+    if override is not None and "precision" in part.reads:
+        subset.precision = override
     subset.lock()
     return subset
 

@@ -138,3 +138,38 @@ def test_every_evaluation_is_in_metrics_jsonl(tiny, tmp_path):
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [(r["label"], r["value"]) for r in records] == [
         ("a", 1.0), ("a", 2.0), ("b", 1.0), ("b", 3.0), ("c", 2.0), ("c", 2.5)]
+
+
+def _two_trained_parts():
+    """A module with parts "mlp" and "lm" that train (read precision) and a "task" section."""
+    import types
+
+    module = types.ModuleType("two_parts")
+    module.PARTS = tuple(
+        experiment.Part(name, lambda config, log: {"precision": config.precision},
+                        lambda config, m: {}, reads=(name, "task", "precision"))
+        for name in ("mlp", "lm"))
+    presets = {"quick": dict(precision="float32", task=dict(n=1), mlp=dict(width=2),
+                             lm=dict(width=3))}
+    return module, experiment.config_from_presets(presets, "quick")
+
+
+def test_one_precision_key_sets_every_part_and_a_part_may_override_it(tmp_path):
+    from dl_theory import config_checks
+
+    module, config = _two_trained_parts()
+    before = {p.name: parts.part_hash(config, p) for p in module.PARTS}
+    config.precision = "bfloat16"
+    assert all(parts.part_config(config, p).precision == "bfloat16" for p in module.PARTS)
+    config.mlp.precision = "float16"  # what --config.mlp.precision=float16 sets
+    config_checks.validate_experiment_config(module, config)
+    seen = {p.name: parts.part_config(config, p).precision for p in module.PARTS}
+    assert seen == {"mlp": "float16", "lm": "bfloat16"}
+    config.precision = "float32"
+    after = {p.name: parts.part_hash(config, p) for p in module.PARTS}
+    assert after["lm"] == before["lm"] and after["mlp"] != before["mlp"]
+    config.task.precision = "bfloat16"  # not a part: a clear error naming what is allowed
+    with pytest.raises(config_checks.ConfigError,
+                       match=r"task.precision='bfloat16'; allowed only on a part that "
+                             r"trains: \['lm.precision', 'mlp.precision'\]"):
+        config_checks.validate_experiment_config(module, config)
