@@ -31,7 +31,6 @@ from typing import Any
 
 import ml_collections
 
-from dl_theory import experiment
 from dl_theory.models.mlp import ACTIVATIONS
 from dl_theory.optim.build import optimizer_config_errors
 from dl_theory.train.precision import POLICIES
@@ -223,25 +222,6 @@ def check_choice(config: ml_collections.ConfigDict, dotted_key: str, known) -> N
         raise ConfigError(f"{dotted_key}={value!r}; known: {sorted(known)}")
 
 
-def _precision_override_errors(module: types.ModuleType,
-                                config: ml_collections.ConfigDict) -> list[str]:
-    """A set `SECTION.precision` must belong to a part of that name that reads `precision`."""
-    parts = {p.name: p for p in getattr(module, "PARTS", ())}
-    if "precision" not in config or not parts:
-        return []
-    takers = sorted(name for name, p in parts.items() if "precision" in p.reads
-                    and isinstance(config.get(name), ml_collections.ConfigDict))
-    errors = []
-    for name in config:
-        override = experiment.precision_override(config, name)
-        part = parts.get(name)
-        if override is not None and (part is None or "precision" not in part.reads):
-            errors.append(f"{name}.precision={override!r}; allowed only on a part that "
-                          f"trains: {[f'{t}.precision' for t in takers]}, or `precision` "
-                          "for every part")
-    return errors
-
-
 def validate_experiment_config(module: types.ModuleType, config: ml_collections.ConfigDict,
                                preset: str | None = None) -> None:
     """Raises `ConfigError` naming every bad value of `config`, an experiment `module`'s
@@ -253,7 +233,7 @@ def validate_experiment_config(module: types.ModuleType, config: ml_collections.
             reference = module.get_config(preset)
         except ValueError:  # not a preset name (a caller's own config): no reference
             reference = None
-    errors = config_errors(config, reference) + _precision_override_errors(module, config)
+    errors = config_errors(config, reference)
     if errors:
         raise ConfigError("; ".join(errors))
     hook = getattr(module, "validate_config", None)

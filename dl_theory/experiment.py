@@ -239,21 +239,21 @@ def judge_claims(specs: tuple[ClaimSpec, ...], config, values: dict[str, Any]) -
     return claims
 
 
-def config_from_presets(presets: dict[str, dict], preset: str):
+def config_from_presets(presets: dict[str, dict], preset: str, parts: tuple[Part, ...] = ()):
     """The ConfigDict of `presets[preset]`; a clear error naming the known presets.
 
-    When the preset has a top-level `precision` (the precision of every part), each
-    top-level section except optimizer configs gets an unset `precision` (a placeholder, so
-    that `--config.SECTION.precision=bfloat16` can set it): set, it overrides `precision` for
-    the part of the same name (`dl_theory.parts.part_config`); set on a section that is not
-    such a part, the run stops with an error naming the parts that can take it.
+    When the preset has a top-level `precision` (the precision of every part), the section
+    of each of `parts` that trains (reads `precision`) and has a section of its own name gets
+    an unset `precision` (a placeholder, so that `--config.PART.precision=bfloat16` can set
+    it): set, it overrides `precision` for that part (`dl_theory.parts.part_config`).
     """
     if preset not in presets:
         raise ValueError(f"preset={preset!r}; known presets: {sorted(presets)}")
     config = ml_collections.ConfigDict(presets[preset])
     if "precision" in config:
-        for name, section in config.items():
-            if (isinstance(section, ml_collections.ConfigDict) and name != "optimizer"
+        for part in parts:
+            section = config.get(part.name)
+            if (isinstance(section, ml_collections.ConfigDict) and "precision" in part.reads
                     and "precision" not in section):
                 section.precision = ml_collections.config_dict.placeholder(str)
     return config

@@ -131,7 +131,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests: d = 4, 8) or "paper" (d = 4, 8, 16, larger n; not run here)."""
-    return config_from_presets(_PRESETS, preset)
+    return config_from_presets(_PRESETS, preset, PARTS)
 
 
 def _prefix_sampler(batch_size: int):

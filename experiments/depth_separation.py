@@ -109,7 +109,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, well under a minute) or "paper" (more widths, seeds, steps)."""
-    return config_from_presets(_PRESETS, preset)
+    return config_from_presets(_PRESETS, preset, PARTS)
 
 
 def example_model(config: ml_collections.ConfigDict):

@@ -111,7 +111,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, ~20 s on 2 cores) or "paper" (wider net, more data and steps)."""
-    return config_from_presets(_PRESETS, preset)
+    return config_from_presets(_PRESETS, preset, PARTS)
 
 
 def _model(config, policy: Policy) -> MLP:

@@ -103,7 +103,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests) or "paper" (wider, more samples, more restarts)."""
-    config = config_from_presets(_PRESETS, preset)
+    config = config_from_presets(_PRESETS, preset, PARTS)
     if config.estimation_width not in config.widths:
         raise ValueError(f"estimation_width={config.estimation_width}; must be one of "
                          f"widths={tuple(config.widths)}")

@@ -55,7 +55,7 @@ _PRESETS["paper"] = {**_PRESETS["quick"], "seeds": 5}
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests; one tiny part) or "paper" (more seeds, steps and draws)."""
-    return config_from_presets(_PRESETS, preset)
+    return config_from_presets(_PRESETS, preset, PARTS)
 
 
 def example_model(config: ml_collections.ConfigDict):

@@ -114,7 +114,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, ~20 s on 2 cores) or "paper" (larger SBMs, more seeds)."""
-    return config_from_presets(_PRESETS, preset)
+    return config_from_presets(_PRESETS, preset, PARTS)
 
 
 class NodeMLP(nn.Module):

@@ -108,12 +108,9 @@ _PRESETS = {
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests) or "paper" (longer runs, more seeds); see the module docstring.
 
-    Each part's section gets an unset `precision` (a str placeholder, so that
-    `--config.SECTION.precision=float16` can set it); unset, the part uses `precision`."""
-    config = config_from_presets(_PRESETS, preset)
-    for section in ("mlp", "transformer", "rounding"):
-        config[section].precision = ml_collections.config_dict.placeholder(str)
-    return config
+    Each part's section has an unset `precision` (`config_from_presets`), so that
+    `--config.SECTION.precision=float16` sets that part alone; unset, it uses `precision`."""
+    return config_from_presets(_PRESETS, preset, PARTS)
 
 
 def _precision(config, section: str) -> str:

@@ -244,7 +244,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, ~2 min on 2 shared cores) or "paper" (the paper's budget)."""
-    return config_from_presets(_PRESETS, preset)
+    return config_from_presets(_PRESETS, preset, PARTS)
 
 
 def build_model(name: str, config: ml_collections.ConfigDict) -> nn.Module:

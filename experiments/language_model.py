@@ -109,7 +109,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, ~75 s on 2 cores) or "paper" (4 sizes, 5k steps)."""
-    return config_from_presets(_PRESETS, preset)
+    return config_from_presets(_PRESETS, preset, PARTS)
 
 
 def build_model(config: ml_collections.ConfigDict, size, vocab_size: int) -> CausalLM:

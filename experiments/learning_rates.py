@@ -117,7 +117,7 @@ _PRESETS["paper"] = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests; every part tiny) or "paper" (more seeds, steps and draws)."""
-    return config_from_presets(_PRESETS, preset)
+    return config_from_presets(_PRESETS, preset, PARTS)
 
 
 def example_model(config: ml_collections.ConfigDict):

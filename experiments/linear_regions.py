@@ -133,7 +133,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, < 1 min on 2 cores) or "paper" (larger N, more depths and nets)."""
-    return config_from_presets(_PRESETS, preset)
+    return config_from_presets(_PRESETS, preset, PARTS)
 
 
 def he_normal_layers(rng: np.random.Generator, input_dim: int, widths,

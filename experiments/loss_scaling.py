@@ -108,12 +108,9 @@ _PRESETS = {
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests) or "paper" (longer runs, more seeds); see the module docstring.
 
-    Each part's section gets an unset `precision` (a str placeholder, so that
-    `--config.SECTION.precision=float16` can set it); unset, the part uses `precision`."""
-    config = config_from_presets(_PRESETS, preset)
-    for section in ("small_gradients",):
-        config[section].precision = ml_collections.config_dict.placeholder(str)
-    return config
+    The part's section has an unset `precision` (`config_from_presets`), so that
+    `--config.small_gradients.precision=float16` can set it; unset, it uses `precision`."""
+    return config_from_presets(_PRESETS, preset, PARTS)
 
 
 def _narrow_precision(config) -> str:

@@ -97,7 +97,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, ~10 s) or "paper" (all training-set sizes, three MLP seeds)."""
-    return config_from_presets(_PRESETS, preset)
+    return config_from_presets(_PRESETS, preset, PARTS)
 
 
 def example_model(config: ml_collections.ConfigDict):

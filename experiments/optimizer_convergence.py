@@ -153,7 +153,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, ~35 s on 2 cores) or "paper" (longer runs, larger grids)."""
-    return config_from_presets(_PRESETS, preset)
+    return config_from_presets(_PRESETS, preset, PARTS)
 
 
 def _ae_optimizer(cfg, opt) -> optax.GradientTransformation:

@@ -111,7 +111,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, ~45 s on 2 cores) or "paper" (wider, deeper, longer)."""
-    return config_from_presets(_PRESETS, preset)
+    return config_from_presets(_PRESETS, preset, PARTS)
 
 
 def build_model(config: ml_collections.ConfigDict, variant: str, depth: int) -> ResidualMLP:

@@ -112,7 +112,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, ~80 s on 2 cores) or "paper" (delays up to 512)."""
-    return config_from_presets(_PRESETS, preset)
+    return config_from_presets(_PRESETS, preset, PARTS)
 
 
 def build_model(config: ml_collections.ConfigDict, architecture: str, seq_len: int):

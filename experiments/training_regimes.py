@@ -124,7 +124,7 @@ _PRESETS = {
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, ~40 s on 2 idle cores) or "paper" (wider nets, more seeds)."""
-    return config_from_presets(_PRESETS, preset)
+    return config_from_presets(_PRESETS, preset, PARTS)
 
 
 def _gradient_descent(config, width: int, scaling: str):

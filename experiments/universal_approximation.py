@@ -109,7 +109,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, ~1 min on 2 cores) or "paper" (the full sweep)."""
-    return config_from_presets(_PRESETS, preset)
+    return config_from_presets(_PRESETS, preset, PARTS)
 
 
 def example_model(config: ml_collections.ConfigDict):
