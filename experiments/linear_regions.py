@@ -3,9 +3,9 @@
 Theorems. Hanin & Rolnick (2019a, "Complexity of linear regions in deep networks", ICML,
 Thm 3 and Cor. 5): for a ReLU net with N hidden neurons (bias densities bounded by C_bias,
 pre-activation gradient moments by C_grad) the expected number of breakpoints on a segment of
-length ell is at most ell * C_grad * C_bias * N: linear in N, whatever the depth. Hanin & Rolnick (2019b, "Deep ReLU networks
-have surprisingly few activation patterns", NeurIPS, Thm 1): under the same assumptions, for a
-cube K in R^{n_in} and N >= n_in, E[#activation regions meeting K] / vol(K) <= (T N)^{n_in} / n_in!
+length ell is at most ell * C_grad * C_bias * N: linear in N, whatever the depth. Hanin &
+Rolnick (2019b, "Deep ReLU networks have surprisingly few activation patterns", NeurIPS,
+Thm 1): for a cube K in R^{n_in}, N >= n_in, E[#regions meeting K] / vol(K) <= (T N)^{n_in} / n_in!
 with T = C_grad * C_bias (the power n_in of N, not of the parameter count, and no depth). On a
 2-D affine plane (a ReLU net with n_in = 2): regions per unit area <~ (T N)^2 / 2.
 Against: the maxima. On a line a net with L hidden layers of width m has at most (2m)^L pieces
@@ -16,25 +16,21 @@ the maximum" is tested as a growth rate that can fail: the deepest nets' fitted 
 most halfway from H&R's exponent to the maximum's (2.5 on lines, 5 on slices); the zigzag
 control (slope 4, counted) and Serra's bound (7.9) fail it.
 
-Initialisation (as in Hanin & Rolnick 2019a, Sec. 6): weights ~ N(0, 2 / fan_in) (He normal),
-biases ~ N(0, bias_std^2) with bias_std = 1e-3 (small but non-zero, so that no two neurons'
-zero sets coincide). Input dimension 8.
+Initialisation (Hanin & Rolnick 2019a, Sec. 6): weights ~ N(0, 2 / fan_in), biases ~
+N(0, 1e-6) (tiny but non-zero, so no two neurons' zero sets coincide). Input dimension 8.
 
 Measured (all counts exact, `dl_theory.theory.regions`): for depths L and total neuron counts N
 (width N / L), `nets` random nets per (L, N). (1) Breakpoints (pieces - 1) of each net on
 `lines_per_net` segments [a, b], a, b ~ N(0, I), averaged per net (breakpoints, not pieces: H&R's
 expectation is linear in them; the offset 1 would bend a log-log fit at small N). (2) The same nets
 after `train.steps` of Adam on a random teacher (online samples), on the same segments.
-(3) Activation regions met by the square {c + u e1 + v e2 : |u|, |v| <= half_extent}, c a random
-point of norm sqrt(n_in) (the typical input norm) and (e1, e2) a random orthonormal pair
-orthogonal to c, `slices_per_net` per net; N starts at 64 so that the deepest nets are at least
-16 wide (narrower deep nets lose units to dead ReLUs and fall below the depth-free count).
-The fitted log-log slope of the count vs N (`fit_loglog_slope`, bootstrap over nets) is the
-rate. The 2-D overlay draws H&R's bound with T_hat = (pi / 2) x breakpoints per unit length per
-neuron from (1) (E|g . u| = (2 / pi)|g| in 2-D): a guide, not a claim (T_hat is estimated).
-
-Parts: line, train, slice, sawtooth. `precision` (or `train.precision`) sets the dtype the trained
-nets compute in; all counting is exact float64 arithmetic on their float32 weights.
+(3) Activation regions met by the square {c + u e1 + v e2 : |u|, |v| <= half_extent}, |c| =
+sqrt(n_in), (e1, e2) orthonormal and orthogonal to c, `slices_per_net` per net; N >= 64 so the
+deepest nets are >= 16 wide (narrower ones lose units to dead ReLUs). Rates are fitted log-log
+slopes (`fit_loglog_slope`, bootstrap over nets). The 2-D overlay draws H&R's bound with T_hat =
+(pi / 2) x breakpoints per unit length per neuron from (1): a guide, not a claim.
+Parts: line, train, slice, sawtooth. `precision` (or `train.precision`) sets the trained nets'
+dtype; all counting is exact float64 arithmetic on their float32 weights.
 
 Run: python launch.py --config=experiments/linear_regions.py:quick --workdir=runs/lr
 quick: 27 s of CPU; 48-75 s wall measured at load 4-8 on the shared 2 cores. paper: N up to
