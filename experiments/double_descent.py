@@ -293,7 +293,8 @@ def compute_mlp(config: ml_collections.ConfigDict, log) -> dict:
             "test_error": mlp["test_error"].tolist(), "interpolation_width": interp_width,
             "peak_width": int(widths[peak]), "flipped_fraction": mlp["flipped_fraction"],
             "peak_log2_offset": float(offset),
-            "fall_beyond_peak": float(test_mean[peak] - test_mean[-1])}
+            "fall_beyond_peak": float(test_mean[peak] - test_mean[-1]),
+            "train_fall_beyond_peak": float(train_mean[peak] - train_mean[-1])}
 
 
 PARTS = (
@@ -302,7 +303,9 @@ PARTS = (
          lambda config, m: {"mlp_peak_near_interpolation": Measured(
                                 m["peak_z"], baseline=m["train_error_peak_z"],
                                 baseline_name="the training error curve (no peak)"),
-                            "mlp_error_falls_beyond_peak": m["fall_beyond_peak"]},
+                            "mlp_error_falls_beyond_peak": Measured(
+                                m["fall_beyond_peak"], baseline=m["train_fall_beyond_peak"],
+                                baseline_name="the training error (zero past interpolation)")},
          reads=("seeds", "precision", "mlp")),
 )
 

@@ -46,3 +46,5 @@ def test_peaks_are_resolved_in_standard_errors_and_their_baselines_have_none(qui
     m = payload["metrics"]["mlp"]
     assert m["num_test"] == 4500 and max(m["test_std_error"]) < 0.012
     assert (m["interpolation_width"], m["peak_width"]) == (64, 128)
+    fall = claims["mlp_error_falls_beyond_peak"]
+    assert fall["baseline"] == 0.0 and fall["baseline_holds"] is False

@@ -63,3 +63,8 @@ def test_reddi_runs_through_build_optimizer(quick_run):
     assert config["reddi"]["alpha"] == 0.5
     final = quick_run[0]["metrics"]["reddi"]["final_x"]
     assert final["amsgrad"] < -0.99 and final["adam"] > 0.99, final
+    reddi_ids = {"adam_converges_to_wrong_point", "amsgrad_reaches_optimum",
+                 "adam_regret_does_not_vanish", "amsgrad_regret_vanishes"}
+    reddi_claims = [c for c in quick_run[0]["claims"] if c["id"] in reddi_ids]
+    assert len(reddi_claims) == 4
+    assert all(c["baseline_holds"] is False for c in reddi_claims), reddi_claims
