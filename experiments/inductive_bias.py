@@ -42,7 +42,7 @@ Results (quick: 2 seeds, 500 Adam steps of batch 100, lr 1e-2; accuracy original
 runs `lax.conv` gradients ~10-20x slower inside a scan.
 
 Run: python launch.py --config=experiments/inductive_bias.py:quick --workdir=runs/ib
-quick: 2 seeds, 500 steps; 120 s measured at load average ~3.5 on 2 shared CPU cores.
+quick: 2 seeds, 500 steps; 331 s measured at load average ~8 on 2 shared CPU cores.
 paper: 5 seeds, 6000 steps of batch 100 at lr 1e-2 (the mnist1d package's training
 arguments), MLP 100-100, CNN 3 x 25 channels (the paper's sizes), ~20 min (not run).
 """
