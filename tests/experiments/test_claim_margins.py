@@ -26,18 +26,6 @@ KNOWN_UNEXPLAINED = {
         "construction_is_exact": "issue 13 item 4 (depth separation restated), owned by the "
                                  "universal_approximation/depth_separation helper",
     },
-    "advantage_of_depth": {
-        "square_error_closed_form": "exact (0 <= 1e-9): needs margin_why and a construction "
-                                    "that misses the closed form as baseline; not done yet",
-        "deep_beats_any_shallow_at_equal_parameters": "327x above 1: needs margin_why and a "
-                                                      "baseline deep net that loses; not done",
-    },
-    "half_precision": {
-        "bf16_matches_fp32_mlp": "the seed means coincided (gap 0.0 <= 0.025): agreement claims "
-                                 "need a baseline that disagrees (an under-trained net); not done",
-        "bf16_matches_fp32_transformer": "gap 9e-5 <= 0.073 (800x): same; the bigram model is a "
-                                         "candidate baseline; not done",
-    },
     "training_regimes": {
         "mean_field_kernel_moves": "slope +0.01 against >= -0.25 (across zero): the natural "
                                    "baseline, the NTK part's slope -0.84, lives in another part "
