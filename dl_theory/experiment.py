@@ -116,7 +116,8 @@ class Part:
 class Claim:
     """A claim with its measured number and verdict; build it with `check`, never by hand.
 
-    `interval` is the confidence interval of `measured` when it is an estimate (a fitted rate).
+    `interval` is the confidence interval of `measured` when it is an estimate (a fitted rate);
+    `at_least` / `at_most` are the numbers it was judged against (spec or measured tolerance).
     """
 
     id: str
@@ -132,6 +133,8 @@ class Claim:
     baseline_name: str = ""
     baseline_holds: bool | None = None
     published: Published | None = None
+    at_least: float | None = None
+    at_most: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The claim as valid JSON: a non-finite measured value becomes null plus a reason."""
@@ -201,7 +204,11 @@ def check(
                               and (at_most is None or baseline <= at_most))
     return Claim(spec.id, spec.statement, spec.source, value, expected, bool(holds), interval,
                  spec.expected_holds, spec.why, baseline, baseline_name, baseline_holds,
-                 spec.published)
+                 spec.published, _number_or_none(at_least), _number_or_none(at_most))
+
+
+def _number_or_none(bound: float | None) -> float | None:
+    return None if bound is None else float(bound)
 
 
 def _resolve_bound(bound: Bound, config, claim_id: str) -> float | None:

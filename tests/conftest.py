@@ -17,10 +17,24 @@ import pytest  # noqa: E402
 from harness import run_quick_preset  # noqa: E402
 
 
+@pytest.fixture(scope="session")
+def quick_results(tmp_path_factory):
+    """Experiment name -> (payload, workdir) of its quick preset, run at most once per test
+    session: the experiment's own test module and the protocol-level checks over every
+    experiment (tests/experiments/test_claim_margins.py) share the run."""
+    runs = {}
+
+    def get(name: str):
+        if name not in runs:
+            workdir = tmp_path_factory.mktemp(name)
+            runs[name] = run_quick_preset(name, workdir), workdir
+        return runs[name]
+
+    return get
+
+
 @pytest.fixture(scope="module")
-def quick_run(request, tmp_path_factory):
+def quick_run(request, quick_results):
     """The quick preset of the experiment named by the test module's EXPERIMENT, run once per
-    module: (payload, workdir)."""
-    name = request.module.EXPERIMENT
-    workdir = tmp_path_factory.mktemp(name)
-    return run_quick_preset(name, workdir), workdir
+    session: (payload, workdir)."""
+    return quick_results(request.module.EXPERIMENT)

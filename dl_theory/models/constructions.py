@@ -7,6 +7,7 @@ all but the last, so `module.apply(variables, x_BxD)` evaluates it like any trai
 - Telgarsky (2016, "Benefits of depth in neural networks", Thm 1.1): the tent map
   t(x) = 2 min(x, 1 - x) composed k times is a sawtooth with 2**k affine pieces, computed by
   k hidden layers of width 2.
+  Its width-m generalisation (a zigzag of m pieces per layer) has m**L pieces.
 - Yarotsky (2017, "Error bounds for approximations with deep ReLU networks", Prop. 2, 3):
   x**2 on [0, 1] to sup error 2**(-2m-2) with m hidden layers of width 3; from it xy on
   [-1, 1]**2 by polarisation and x**p on [-1, 1] by repeated products.
@@ -140,6 +141,25 @@ def sawtooth_net(k: int, dtype: Any = jnp.float32) -> tuple[ReluNet, dict]:
     tent_then_split = _linear([[2.0, 2.0], [-4.0, -4.0]], [0.0, -0.5])
     out = _linear([[2.0], [-4.0]])
     return _to_flax(first + tent_then_split * (k - 1) + out, dtype)
+
+
+def zigzag_net(width: int, depth: int, dtype: Any = jnp.float32) -> tuple[ReluNet, dict]:
+    """A ReLU net with `depth` hidden layers of `width` units and width**depth affine pieces on
+    [0, 1]; [B, 1] -> [B, 1]. `zigzag_net(2, k)` is `sawtooth_net(k)`.
+
+    Each layer holds h_i = relu(z - i / m), i < m = width, of the previous composite z; the
+    zigzag m h_0 + sum_{i >= 1} 2 m (-1)^i h_i rises and falls with slope +-m on each
+    [i / m, (i + 1) / m], mapping [0, 1] onto [0, 1] m times, so depth compositions give m**depth
+    pieces (Telgarsky 2015, Lemma 2.1's maximum (2m)**L is 2**L times more). Weights are exact
+    when width is a power of two.
+    """
+    _check_int("width", width, 2)
+    _check_int("depth", depth, 1)
+    offsets = -np.arange(width) / width
+    zig = width * np.where(np.arange(width) == 0, 1.0, 2.0 * (-1.0) ** np.arange(width))
+    split = _linear(np.ones((1, width)), offsets)
+    zig_then_split = _linear(np.outer(zig, np.ones(width)), offsets)
+    return _to_flax(split + zig_then_split * (depth - 1) + _linear(zig[:, None]), dtype)
 
 
 def yarotsky_square(x_N: jax.Array, m: int) -> jax.Array:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import jax.numpy as jnp
 import ml_collections
 import optax
 
@@ -74,9 +75,18 @@ def _one_cycle(config, total_steps):
                                           pct_start=config.get("pct_start", 0.3))
 
 
+def _inverse_sqrt(config, total_steps):
+    """learning_rate / sqrt(t) at the t-th update, t = 1, 2, ... (optax counts from 0): the
+    alpha_t = alpha / sqrt(t) of online convex optimisation (Zinkevich 2003; Reddi et al. 2018,
+    Thm 1 and Thm 4). Never reaches zero, so it needs no decay_steps."""
+    lr = config.learning_rate
+    return lambda count: lr / jnp.sqrt(jnp.asarray(count, jnp.float32) + 1.0)
+
+
 SCHEDULES: dict[str, Callable] = {
     "constant": _constant, "linear": _linear, "exponential": _exponential, "step": _step,
     "cosine": _cosine, "warmup_cosine": _warmup_cosine, "one_cycle": _one_cycle,
+    "inverse_sqrt": _inverse_sqrt,
 }
 
 

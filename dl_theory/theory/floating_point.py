@@ -75,3 +75,10 @@ def underflow_fraction(reference: Any, low: Any) -> float:
     low = np.concatenate([np.asarray(b, np.float32).ravel() for b in low_leaves])
     nonzero = ref != 0
     return float(np.sum((low == 0) & nonzero) / max(int(nonzero.sum()), 1))
+
+
+def next_float_up(tree: Any) -> Any:
+    """Every floating-point leaf of a pytree moved one unit in the last place toward +inf (its
+    dtype's next representable value): the smallest change an initialisation can undergo."""
+    return jax.tree.map(lambda a: jnp.nextafter(a, jnp.asarray(jnp.inf, a.dtype))
+                        if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)

@@ -32,3 +32,19 @@ def test_measured_risk_is_below_null_risk_far_from_the_peak(quick_run):
     for g, r in zip(m["gamma"], m["ridgeless_mean"]):
         if g >= 2:
             assert r < signal, (g, r)
+
+
+def test_peaks_are_resolved_in_standard_errors_and_their_baselines_have_none(quick_run):
+    """Min-norm risk: both gammas nearest 1 beat every other by > 2 s.e. (ridge: no peak).
+    MLP: the test-error peak within one doubling of the interpolation width beats every width
+    outside by > 2 s.e. of ~0.0065 (4,500 test points); the training error has no such peak."""
+    payload, _ = quick_run
+    claims = {c["id"]: c for c in payload["claims"]}
+    linear, mlp = claims["ridgeless_peaks_at_interpolation"], claims["mlp_peak_near_interpolation"]
+    assert linear["measured"] > 5 and linear["baseline"] < 0 and not linear["baseline_holds"]
+    assert mlp["measured"] >= 2 and mlp["baseline"] < 0 and not mlp["baseline_holds"]
+    m = payload["metrics"]["mlp"]
+    assert m["num_test"] == 4500 and max(m["test_std_error"]) < 0.012
+    assert (m["interpolation_width"], m["peak_width"]) == (64, 128)
+    fall = claims["mlp_error_falls_beyond_peak"]
+    assert fall["baseline"] == 0.0 and fall["baseline_holds"] is False

@@ -52,3 +52,13 @@ def test_a_single_seed_is_refused_before_training():
     config.seeds = 1
     with pytest.raises(ValueError, match="seeds=1"):
         hp.compute_mlp(config, log=None)
+
+
+@pytest.mark.experiment
+def test_agreement_tolerances_reject_an_under_trained_float32_net(quick_run):
+    """The agreement claims can fail: float32 at its first evaluation is farther from float32
+    at the end than the tolerance allows."""
+    payload, _ = quick_run
+    for claim_id in ("bf16_matches_fp32_mlp", "bf16_matches_fp32_transformer"):
+        claim = next(c for c in payload["claims"] if c["id"] == claim_id)
+        assert claim["baseline"] > claim["at_most"] and claim["baseline_holds"] is False, claim

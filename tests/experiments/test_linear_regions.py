@@ -34,6 +34,23 @@ def test_counts_never_exceed_the_maxima(quick_run):
                                                                        * int(depth))
 
 
+@pytest.mark.experiment
+def test_random_nets_grow_like_hanin_rolnick_and_the_maxima_fail_the_restated_claims(quick_run):
+    """The deepest random nets grow like N (line) and N^2 (slice); the zigzag control of the
+    same architecture has exactly (N/L)^L pieces (slope 4) and Serra's maximum grows like N^7.9:
+    both fail the bound that the random nets pass."""
+    payload, _ = quick_run
+    claims = {c["id"]: c for c in payload["claims"]}
+    line = claims["line_count_grows_far_slower_than_maximum"]
+    assert 0.9 < line["measured"] < 1.2 and line["interval"][1] <= 2.5, line
+    assert line["baseline"] == pytest.approx(4.0, abs=0.01) and line["baseline_holds"] is False
+    control = payload["metrics"]["line"]["zigzag_control_breakpoints"]
+    assert control == [(n // 4) ** 4 - 1 for n in payload["config"]["line"]["control_neurons"]]
+    plane = claims["slice_regions_grow_far_slower_than_maximum"]
+    assert 1.8 < plane["measured"] < 2.4 and plane["interval"][1] <= 5.0, plane
+    assert plane["baseline"] == pytest.approx(7.85, abs=0.01) and plane["baseline_holds"] is False
+
+
 def test_he_normal_layers_have_the_stated_variances():
     module = experiment.load_experiment(EXPERIMENT)
     layers = module.he_normal_layers(np.random.default_rng(0), 50, [400, 400], bias_std=1e-3)

@@ -47,6 +47,22 @@ def test_sawtooth_net_equals_tent_composition_with_2_pow_k_pieces(k):
     np.testing.assert_allclose(pieces.linear_breaks, np.arange(2**k + 1) / 2**k, atol=1e-12)
 
 
+@pytest.mark.parametrize("width, depth", [(2, 3), (3, 2), (4, 3), (8, 2)])
+def test_zigzag_net_has_width_pow_depth_pieces_with_breaks_on_the_grid(width, depth):
+    net = constructions.zigzag_net(width, depth)
+    assert net[0].widths == (width,) * depth + (1,)
+    pieces = regions.segment_pieces(regions.dense_params_to_layers(net[1]), _ZERO, _ONE)
+    assert pieces.num_linear_pieces == width**depth
+    np.testing.assert_allclose(pieces.linear_breaks, np.arange(width**depth + 1) / width**depth,
+                               atol=1e-9)
+
+
+def test_zigzag_of_width_two_is_the_sawtooth():
+    x = np.linspace(0.0, 1.0, 257)[:, None]
+    np.testing.assert_array_equal(_apply(constructions.zigzag_net(2, 5), x),
+                                  _apply(constructions.sawtooth_net(5), x))
+
+
 @pytest.mark.parametrize("m", range(0, 9))
 def test_yarotsky_square_sup_error_is_exactly_2_pow_minus_2m_minus_2(m):
     # The grid j / 2**12 holds every worst point (2j + 1) / 2**(m + 1) for m <= 11.
@@ -132,7 +148,9 @@ def test_bump_net_is_l1_cone_with_compact_support():
                                    lambda: constructions.yarotsky_square_net(-1),
                                    lambda: constructions.yarotsky_monomial_net(0, 2),
                                    lambda: constructions.hat_net(0.0, 0.0),
-                                   lambda: constructions.bump_net([], 1.0)])
+                                   lambda: constructions.bump_net([], 1.0),
+                                   lambda: constructions.zigzag_net(1, 3),
+                                   lambda: constructions.zigzag_net(4, 0)])
 def test_bad_arguments_raise_value_error(build):
     with pytest.raises(ValueError):
         build()

@@ -29,6 +29,22 @@ def test_cosine_schedule_matches_closed_form():
                                                       abs=1e-6)
 
 
+def test_inverse_sqrt_schedule_is_alpha_over_sqrt_t_from_the_first_update():
+    schedule = build_schedule(cfg(learning_rate=0.5, schedule="inverse_sqrt"))
+    assert [float(schedule(count)) for count in (0, 3, 99)] == pytest.approx(
+        [0.5, 0.5 / 2, 0.5 / 10], rel=1e-6)
+
+
+def test_sgd_under_inverse_sqrt_takes_steps_alpha_over_sqrt_t():
+    tx = build_optimizer(cfg(name="sgd", learning_rate=0.5, schedule="inverse_sqrt"))
+    params = jnp.zeros(())
+    state, steps = tx.init(params), []
+    for _ in range(4):
+        updates, state = tx.update(jnp.ones(()), state, params)
+        steps.append(-float(updates))
+    assert steps == pytest.approx([0.5 / math.sqrt(t) for t in (1, 2, 3, 4)], rel=1e-6)
+
+
 def test_sgd_step_is_minus_lr_times_gradient():
     tx = build_optimizer(cfg(name="sgd", learning_rate=0.3))
     params = {"w": jnp.array([1.0, 2.0])}
@@ -41,6 +57,8 @@ def test_sgd_step_is_minus_lr_times_gradient():
     (dict(name="adam", learning_rate=-1.0), "learning_rate"),
     (dict(name="adam", learning_rate=0.1, schedule="warmup_zigzag"), "schedule"),
     (dict(name="adam", learning_rate=0.1, schedule="cosine"), "decay_steps"),
+    (dict(name="adam", learning_rate=math.nan, schedule="inverse_sqrt"),
+     r"optimizer.learning_rate=nan"),
 ])
 def test_bad_config_is_named(kw, match):
     with pytest.raises(ValueError, match=match):

@@ -76,6 +76,7 @@ def test_swa_learning_rate_takes_over_at_start_and_cycles():
     ("warmup_cosine", dict(warmup_steps=10), 5, 0.5),
     ("warmup_cosine", dict(warmup_steps=10), 55, 0.5),
     ("one_cycle", dict(pct_start=0.3), 30, 1.0),
+    ("inverse_sqrt", {}, 99, 0.1),
 ])
 def test_schedules_match_closed_forms(schedule, extra, step, expected):
     config = optimizer_config(learning_rate=1.0, schedule=schedule, **extra)

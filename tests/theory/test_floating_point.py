@@ -62,3 +62,11 @@ def test_underflow_fraction_counts_zeros_among_nonzero_reference_entries():
 def test_bad_dtype_is_refused():
     with pytest.raises(ValueError, match="dtype=int32"):
         fp.unit_roundoff(jnp.int32)
+
+
+def test_next_float_up_moves_each_float_leaf_by_one_ulp_and_leaves_integers():
+    tree = {"w": jnp.asarray([1.0, -2.0, 0.0], jnp.float32), "n": jnp.asarray([3], jnp.int32)}
+    moved = fp.next_float_up(tree)
+    assert moved["w"].tolist() == [1.0 + 2.0**-23, -2.0 + 2.0**-23, float(jnp.finfo(jnp.float32)
+                                                                         .smallest_subnormal)]
+    assert moved["n"].tolist() == [3]

@@ -1,0 +1,45 @@
+"""Protocol-level check over every experiment's quick results: no claim holds more than
+`MARGIN_LIMIT` (100) times inside its bound unless its spec says why (`margin_why`) and its run
+recorded a baseline that the bound rejects (see dl_theory/claim_margins.py for the factor).
+
+The quick presets run once per session (the `quick_results` fixture): with the experiment's
+own test module, or here when that module is not selected.
+"""
+
+import pytest
+
+from dl_theory import experiment
+from dl_theory.claim_margins import unexplained_margins
+
+pytestmark = pytest.mark.experiment
+
+# Claims known (from the quick results of notes/baseline) to be far inside their bounds without
+# a reason and a failing baseline, whose fix is open elsewhere: claim id -> why it is exempt for
+# now. Keep this short; delete an entry when its fix lands (an exempt claim that has become fine
+# passes too, so a stale entry hides nothing but itself).
+KNOWN_UNEXPLAINED = {
+    "universal_approximation": {
+        "barron_bound_holds": "issue 13 item 1 (Barron's bound passes the constant predictor), "
+                              "owned by the universal_approximation/depth_separation helper",
+    },
+    "depth_separation": {
+        "construction_is_exact": "issue 13 item 4 (depth separation restated), owned by the "
+                                 "universal_approximation/depth_separation helper",
+    },
+    "training_regimes": {
+        "mean_field_kernel_moves": "slope +0.01 against >= -0.25 (across zero): the natural "
+                                   "baseline, the NTK part's slope -0.84, lives in another part "
+                                   "and judges see only their own part; not done",
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(experiment.available_experiments()))
+def test_no_claim_is_far_inside_its_bound_without_reason(name, quick_results):
+    payload, _ = quick_results(name)
+    module = experiment.load_experiment(name)
+    margin_whys = {spec.id: spec.margin_why for spec in module.CLAIMS}
+    known = KNOWN_UNEXPLAINED.get(name, {})
+    claims = [c for c in payload["claims"] if c["id"] not in known]
+    problems = unexplained_margins(claims, margin_whys)
+    assert not problems, "\n".join(problems)
