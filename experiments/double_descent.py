@@ -67,9 +67,9 @@ from dl_theory.train.losses import accuracy, mean_squared_error
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 
-HASTIE = "Hastie, Montanari, Rosset & Tibshirani 2019, Thm 1"
-HASTIE_RIDGE = "Hastie, Montanari, Rosset & Tibshirani 2019, Thm 5"
-NAKKIRAN = "Belkin et al. 2019 (PNAS), Fig. 1; Nakkiran et al. 2019, Sec. 5 (model-wise)"
+HASTIE = "hastie2019, Thm 1"
+HASTIE_RIDGE = "hastie2019, Thm 5"
+NAKKIRAN = "belkin2019, Fig. 1; nakkiran2019, Sec. 5 (model-wise)"
 
 CLAIMS = (
     ClaimSpec("ridgeless_matches_hastie",

@@ -62,8 +62,8 @@ from dl_theory.train.losses import accuracy, softmax_cross_entropy
 from dl_theory.train.state import create_train_states
 from dl_theory.user_errors import ConfigError
 
-ELGHAOUI = "El Ghaoui et al. 2021, SIAM J. Math. Data Sci."
-BAI = "Bai, Kolter & Koltun 2019, NeurIPS"
+ELGHAOUI = "elghaoui2021"
+BAI = "bai2019"
 CONTRACTION = ELGHAOUI + ", well-posedness: ||A||_inf < 1 makes a contraction"
 
 CLAIMS = (

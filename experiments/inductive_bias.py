@@ -83,8 +83,9 @@ from dl_theory.train.state import create_train_states
 from dl_theory.uncertainty import Estimate, bootstrap_mean
 from dl_theory.user_errors import ConfigError
 
-GREYDANUS = "Greydanus 2020 (arXiv:2011.14439), Fig. 1 / mnist1d benchmark table"
-EQUIVARIANCE = "Greydanus 2020, shuffled MNIST-1D; permutation equivariance of dense layers"
+GREYDANUS = "greydanus2020, Fig. 1 / mnist1d benchmark table"
+EQUIVARIANCE = ("greydanus2020, shuffled MNIST-1D (permutation equivariance of dense "
+                "layers)")
 
 # The published test accuracies (original, shuffled), overlaid on the figure.
 PAPER_ACCURACY = {"logreg": (0.32, 0.32), "mlp": (0.68, 0.68), "cnn": (0.94, 0.56),

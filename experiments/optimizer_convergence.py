@@ -73,9 +73,9 @@ from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states, set_hyperparams
 from dl_theory.uncertainty import Estimate, fit_loglog_slope
 
-REDDI = "Reddi, Kale & Kumar 2018, Sec. 3, Thm 1 and Thm 4"
-DE_THEORY = "De, Mukherjee & Ullah 2018, Thm 3.1 (RMSProp), Thm 3.2 (Adam)"
-DE_EMPIRICAL = "De, Mukherjee & Ullah 2018, Sec. 5 (autoencoders)"
+REDDI = "reddi2018, Sec. 3, Thm 1 and Thm 4"
+DE_THEORY = "de2018, Thm 3.1 (RMSProp), Thm 3.2 (Adam)"
+DE_EMPIRICAL = "de2018, Sec. 5 (autoencoders)"
 
 CLAIMS = (
     ClaimSpec("adam_converges_to_wrong_point",

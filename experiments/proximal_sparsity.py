@@ -56,7 +56,7 @@ from dl_theory.train.losses import accuracy, softmax_cross_entropy
 from dl_theory.train.state import create_train_states, set_hyperparams
 from dl_theory.user_errors import ConfigError
 
-PROXGEN = "Yun, Lozano & Yang 2021 (ProxGen), arXiv 2007.07484"
+PROXGEN = "yun2021"
 KINDS = ("l0", "l_half", "l_two_thirds", "l1")
 
 CLAIMS = (
