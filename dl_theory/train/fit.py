@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dl_theory.data.batching import Batch, Sampler
-from dl_theory.train import interceptors, runners
+from dl_theory.train import interceptors, program_memory, runners
 from dl_theory.train.checkpoint import Checkpointer
 from dl_theory.train.chunk import Chunk
 from dl_theory.train.early_stopping import EarlyStopping
@@ -79,6 +79,7 @@ def train(state: TrainState, data: Batch, sampler: Sampler, data_keys: jax.Array
     """The common body of `fit` (data_keys: one key) and `fit_grid` (data_keys [G]):
     validate, place on devices, resume from a checkpoint, run the loop; (state, history)."""
     options.validate(grid, eval_data is not None)
+    program_memory.release_if_crowded()
     if options.accumulate_steps > 1 and "batch_stats" in state.model_state:
         warnings.warn(f"{options.label}: with accumulate_steps={options.accumulate_steps}, "
                       "batch-norm statistics are computed per micro-batch, not over the "

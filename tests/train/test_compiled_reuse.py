@@ -133,3 +133,22 @@ def test_flax_interceptors_are_part_of_the_key_and_reach_worker_threads():
     np.testing.assert_array_equal(intercepted["loss"], alone["loss"])
     _, plain_again = _sweep(train, test, 6, strategy="sequential", workers=2)
     np.testing.assert_array_equal(plain_again["loss"], plain["loss"])
+
+
+def test_a_crowded_process_drops_its_programs_and_trains_the_same_numbers(monkeypatch):
+    """Past the memory-map budget (XLA:CPU maps each program into dozens of regions; a
+    process over `vm.max_map_count` segfaults in the next compilation) every cached program
+    is dropped: the next call compiles again and gives the same bits."""
+    from dl_theory.train import program_memory
+
+    train, test = _data()
+    first_state, first = _sweep(train, test, 6)
+    regions = program_memory.mapped_regions()
+    assert regions is not None and regions > 0
+    assert not program_memory.release_if_crowded()  # far below half the limit here
+    monkeypatch.setattr(program_memory, "max_map_count", lambda: regions // 2)
+    _counts.clear()
+    second_state, second = _sweep(train, test, 6)  # fit drops the cache first
+    assert _counts[_COMPILE] > 0, dict(_counts)
+    chex.assert_trees_all_equal(second_state.params, first_state.params)
+    np.testing.assert_array_equal(second["eval_loss"], first["eval_loss"])
