@@ -64,7 +64,8 @@ _member_keys = jax.jit(jax.vmap(jax.random.PRNGKey))
 
 
 def _runner(state, data, data_keys, sampler, loss, options: FitOptions, grid: bool):
-    chunk = Chunk(loss, sampler, options.policy, options.accumulate_steps, interceptors.active())
+    chunk = Chunk(loss, sampler, options.policy, options.accumulate_steps, interceptors.active(),
+                  options.grad_norm)
     if not grid:
         return runners.SingleModel(state, data, data_keys, chunk)
     if options.strategy == "vmap":
@@ -118,7 +119,8 @@ def fit(state: TrainState, data: Batch, sample_batch: Sampler, *, loss: Loss, st
         checkpointer: Checkpointer | None = None, checkpoint_every: int | None = None,
         policy: Policy | None = None, log: MetricsLog | None = None,
         tags: Mapping[str, Any] | None = None,
-        label: str = "fit", allow_nonfinite: bool = False, verbose: bool = True):
+        label: str = "fit", allow_nonfinite: bool = False, verbose: bool = True,
+        grad_norm: bool = False):
     """Trains `state` for `steps` steps; returns (state, history).
 
     Each compiled call runs `eval_every` steps (a `lax.scan`), drawing batch t from
@@ -135,18 +137,22 @@ def fit(state: TrainState, data: Batch, sample_batch: Sampler, *, loss: Loss, st
       the state an uninterrupted run reaches (the data order depends on (seed, step) only).
     policy: a precision policy (`dl_theory.train.precision.get_policy`); build the model with
       `policy.model_dtypes()` and, for float16, the state with `make_loss_scale(policy)`.
+    grad_norm: also record each step's global gradient norm (history "grad_norm"); off by
+      default, as it costs compilation and time in every step.
     With several devices visible the step runs data-parallel (jit + NamedSharding): the
     batch is split over the devices, and the result equals the 1-device run to float
     tolerance.
 
-    history: "loss", "grad_norm" (and "learning_rate" if injected) per step, shape [steps];
+    history: "loss" (with `grad_norm`, also "grad_norm"; "learning_rate" if injected) per
+    step, shape [steps];
     "eval_step" [E]; "eval_loss" and "eval_<metric>" per evaluation, shape [E].
     """
     options = FitOptions(
         steps=steps, eval_every=eval_every, eval_metrics=eval_metrics,
         accumulate_steps=accumulate_steps, early_stopping=early_stopping,
         checkpointer=checkpointer, checkpoint_every=checkpoint_every, policy=policy, log=log,
-        tags=tags, label=label, allow_nonfinite=allow_nonfinite, verbose=verbose)
+        tags=tags, label=label, allow_nonfinite=allow_nonfinite, verbose=verbose,
+        grad_norm=grad_norm)
     return train(state, data, sample_batch, jax.random.PRNGKey(data_seed), loss=loss,
                  options=options, eval_data=eval_data)
 
@@ -159,7 +165,8 @@ def fit_grid(states: TrainState, data: Batch, sample_batch: Sampler, *, loss: Lo
              checkpointer: Checkpointer | None = None, checkpoint_every: int | None = None,
              policy: Policy | None = None, log: MetricsLog | None = None,
              tags: Mapping[str, Any] | None = None, label: str = "grid",
-             allow_nonfinite: bool = False, verbose: bool = True, workers: int | None = None):
+             allow_nonfinite: bool = False, verbose: bool = True, workers: int | None = None,
+             grad_norm: bool = False):
     """Trains G stacked models (see `create_train_states`) as one XLA program.
 
     Member g draws its batches from key(data_seeds[g]) exactly as `fit` with
@@ -186,6 +193,6 @@ def fit_grid(states: TrainState, data: Batch, sample_batch: Sampler, *, loss: Lo
         accumulate_steps=accumulate_steps, checkpointer=checkpointer,
         checkpoint_every=checkpoint_every, policy=policy, log=log, tags=tags, label=label,
         allow_nonfinite=allow_nonfinite, verbose=verbose, data_axis=data_axis,
-        strategy=strategy, workers=workers)
+        strategy=strategy, workers=workers, grad_norm=grad_norm)
     return train(states, data, sample_batch, data_keys, loss=loss, options=options,
                  eval_data=eval_data, grid=True)

@@ -57,6 +57,7 @@ class FitOptions:
     data_axis: int | None = None
     strategy: str | None = None
     workers: int | None = None
+    grad_norm: bool = False
 
     @property
     def chunk_steps(self) -> int:

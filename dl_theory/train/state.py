@@ -10,6 +10,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 
@@ -98,13 +99,6 @@ def _init_one(x_example, seed, loss_scale, *, model, tx, active) -> TrainState:
         return _init_state(model, tx, x_example, seed, loss_scale)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "tx", "active"),
-                   compiler_options=_SAME_BITS_AS_OP_BY_OP)
-def _init_grid(x_example, seeds, loss_scale, *, model, tx, active) -> TrainState:
-    with interceptors.installed(active):
-        return jax.vmap(lambda s: _init_state(model, tx, x_example, s, loss_scale))(seeds)
-
-
 def _traced(*trees) -> bool:
     """Whether any argument is being traced: then the caller's program compiles the init
     (a nested jit may not carry its own compiler options)."""
@@ -131,20 +125,24 @@ def create_train_states(model: nn.Module, tx: optax.GradientTransformation, x_ex
                         seeds, loss_scale: Any = None) -> TrainState:
     """The states of `len(seeds)` models stacked along a leading axis, for `fit_grid`.
 
-    One compiled program initialises the whole grid (run op by op, a vmapped Flax init
-    costs seconds); it is reused by later calls with an equal model, the same optimizer
-    object and the same shapes. Member g equals `create_train_state(..., seeds[g])`.
+    Member g is `create_train_state(..., seeds[g])`: one compiled program initialises one
+    member and runs once per seed (a seed is an argument, not part of the program), and the
+    members are stacked in host memory. Compiling a program vmapped over the seeds instead
+    cost ~0.4 s more compilation per model shape (measured on the 2-core CPU), more than
+    running the small program G times. Reused by later calls with an equal model, the same
+    optimizer object and the same shapes.
     """
-    seeds = jnp.asarray(seeds, dtype=jnp.int32)
-    if seeds.ndim != 1 or seeds.size == 0:
-        raise ValueError(f"seeds must be a non-empty 1-D sequence; got shape {seeds.shape}")
-    if _traced(x_example, seeds, loss_scale):
-        return jax.vmap(lambda s: _init_state(model, tx, x_example, s, loss_scale))(seeds)
-    if _hashable(model) and _hashable(tx):
-        return _init_grid(x_example, seeds, loss_scale, model=model, tx=tx,
-                          active=interceptors.active())
-    return jax.jit(jax.vmap(lambda s: _init_state(model, tx, x_example, s, loss_scale)),
-                   compiler_options=_SAME_BITS_AS_OP_BY_OP)(seeds)
+    if _traced(x_example, seeds, loss_scale):  # inside the caller's jit: one vmapped init
+        return jax.vmap(lambda s: _init_state(model, tx, x_example, s, loss_scale))(
+            jnp.asarray(seeds, jnp.int32))
+    seeds = np.asarray(seeds)
+    if seeds.ndim != 1 or seeds.size == 0 or not np.issubdtype(seeds.dtype, np.integer):
+        raise ValueError(f"seeds must be a non-empty 1-D sequence of integers; got {seeds!r}")
+    members = [create_train_state(model, tx, x_example, np.int32(seed), loss_scale)
+               for seed in seeds]
+    host = jax.device_get(members)
+    return jax.tree.map(lambda leaf, *hs: jax.device_put(np.stack(hs), leaf.sharding),
+                        members[0], *host)
 
 
 def set_hyperparams(states: TrainState, **values) -> TrainState:
