@@ -26,14 +26,14 @@ monitoring.register_event_listener(lambda name, **kwargs: _events.update([name])
 
 def enable(directory: str | None = None) -> str | None:
     """Turns the cache on in `directory` (None: $JAX_COMPILATION_CACHE_DIR if set, else
-    `DEFAULT_DIR`), or off if `directory` is one of `OFF_VALUES`; returns the absolute
+    `DEFAULT_DIR`), or off if that is one of `OFF_VALUES`; returns the absolute
     directory in use, or None. Programs that compiled in under
     $JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS (default `MIN_COMPILE_SECS`) are not
     written. Call before anything is compiled."""
-    if directory is not None and directory.strip().lower() in OFF_VALUES:
+    directory = directory or os.environ.get("JAX_COMPILATION_CACHE_DIR") or DEFAULT_DIR
+    if directory.strip().lower() in OFF_VALUES:
         jax.config.update("jax_enable_compilation_cache", False)
         return None
-    directory = directory or os.environ.get("JAX_COMPILATION_CACHE_DIR") or DEFAULT_DIR
     path = pathlib.Path(directory).expanduser().resolve()
     path.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_enable_compilation_cache", True)
