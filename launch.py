@@ -28,7 +28,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from dl_theory import config_checks, experiment, report, report_page, run_directory, suite
-from dl_theory.train import parallel, precision
+from dl_theory.train import compilation_cache, parallel, precision
 from dl_theory.user_errors import ConfigError, UserError, WorkdirError
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -61,6 +61,10 @@ _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processe
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index in [0, P).")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False, "Join a multi-host run whose "
                                  "coordinates jax.distributed detects from the cluster.")
+_COMPILATION_CACHE = flags.DEFINE_string(
+    "compilation_cache", None, "Directory of JAX's persistent compilation cache, so a rerun "
+    f"skips compilation (default: $JAX_COMPILATION_CACHE_DIR or {compilation_cache.DEFAULT_DIR}"
+    "); --compilation_cache=false turns it off.")
 _DISTRIBUTED_TIMEOUT = flags.DEFINE_integer("distributed_timeout_s", 300, "Seconds to wait "
                                             "for the other processes before failing.")
 
@@ -99,6 +103,7 @@ def _print_dtypes(module, config) -> None:
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    compilation_cache.enable(_COMPILATION_CACHE.value)
     if _LIST.value:
         _list_experiments()
         return 0

@@ -1,87 +1,148 @@
-"""Seed-grid training vs a plain per-model jitted loop, in one process.
+"""A width sweep through dl_theory against the same sweep hand-written in JAX, in one process.
 
-Workload (issue 3): widths 8..1024 x 5 seeds, 2,000 Adam steps on 1,024 points in 8-D
-(full batch), one-hidden-layer tanh MLP, MSE. Three ways, timed end to end (compilation
-included, since a sweep pays for it):
-  loop  a jitted train step called once per step, per model (the plain way);
-  sequential  fit_grid(strategy="sequential"): one compiled scan per model, a call per chunk;
-  vmap  fit_grid(strategy="vmap"): one program per width, seeds batched together.
-Prints each time and the ratio loop / grid. Not a test: run it by hand.
+Workload (issue 11): widths 8, 16, ..., 1024 x 5 seeds x 2,000 full-batch Adam steps on
+1,024 points in 8-D, a one-hidden-layer ReLU MLP, MSE; and the same with 10 steps, which
+measures fixed cost alone. Ways, each timed end to end, compilation included:
 
-  python benchmarks/sweep.py                 # the issue's workload
-  python benchmarks/sweep.py --steps=200     # a quicker look
+  hand      per width, `jax.jit` of a `lax.scan` over optax Adam steps, seeds in a Python loop
+            (the program a JAX user writes by hand; one program, one core at a time);
+  library   per width, `create_train_states` + `fit_grid(strategy="sequential", workers=1)`:
+            one member's program at a time, like the hand-written loop;
+  cores     the same with the default workers: two members' programs at once (both cores)
+            when a member is small (`dl_theory.train.runners.default_workers`);
+  vmap      `fit_grid(strategy="vmap")` (10-step sweep only: its compile cost is the point).
+
+"first" is the first sweep in a process (every cache cleared with `jax.clear_caches()`
+before it, so each way pays its own tracing and compilation); "second" repeats the sweep
+and shows what a later call with the same shapes costs. The persistent compilation cache is
+off here. Ratios are taken within one run, so other load on the machine affects both sides.
+Not a test: run it by hand, on an idle machine if you can (`uptime` is printed).
+
+  PYTHONPATH=$PWD python benchmarks/sweep.py
+  PYTHONPATH=$PWD python benchmarks/sweep.py --widths=8,64,512 --steps=200   # a quick look
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 import jax
 import ml_collections
 import numpy as np
+import optax
 from absl import app, flags
 
 from dl_theory.data import batching, synthetic
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer
+from dl_theory.train import runners
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
-from dl_theory.train.state import create_train_state, create_train_states
-from dl_theory.train.step import make_train_step
+from dl_theory.train.state import create_train_states
 
-_WIDTHS = flags.DEFINE_list("widths", ["8", "32", "128", "512", "1024"], "Hidden widths.")
+_WIDTHS = flags.DEFINE_list("widths", [str(2**k) for k in range(3, 11)], "Hidden widths.")
 _SEEDS = flags.DEFINE_integer("seeds", 5, "Seeds per width.")
 _STEPS = flags.DEFINE_integer("steps", 2000, "Adam steps per model.")
+_SHORT_STEPS = flags.DEFINE_integer("short_steps", 10, "Steps of the overhead-only sweep.")
 _POINTS = flags.DEFINE_integer("points", 1024, "Training points (full batch).")
 _DIM = flags.DEFINE_integer("dim", 8, "Input dimension.")
+_LEARNING_RATE = 1e-3
 
 
-def _setup(width):
-    model = MLP(widths=(width,), activation="tanh")
-    tx = build_optimizer(ml_collections.ConfigDict(dict(name="adam", learning_rate=1e-3)))
-    return model, tx
-
-
-def time_loop(data, widths, seeds, steps) -> tuple[float, float]:
-    """Per-model jitted step in a Python loop; returns (seconds, final mean loss)."""
-    start, losses = time.perf_counter(), []
+def hand_written(data, widths, seeds, steps) -> float:
+    """Final training loss averaged over the sweep; one jitted scan per width."""
+    losses = []
     for width in widths:
-        model, tx = _setup(width)
-        step = jax.jit(make_train_step(mean_squared_error))
+        model = MLP(widths=(width,))
+        tx = optax.adam(_LEARNING_RATE)
+
+        def loss_fn(params, model=model):
+            pred = model.apply({"params": params}, data["x"])
+            return ((pred - data["y"]) ** 2).sum(axis=-1).mean()
+
+        @jax.jit
+        def train(params, tx=tx, loss_fn=loss_fn):
+            def step(carry, _):
+                params, opt_state = carry
+                loss, grads = jax.value_and_grad(loss_fn)(params)
+                updates, opt_state = tx.update(grads, opt_state, params)
+                return (optax.apply_updates(params, updates), opt_state), loss
+
+            _, per_step = jax.lax.scan(step, (params, tx.init(params)), None, length=steps)
+            return per_step[-1]
+
+        init = jax.jit(model.init)
         for seed in seeds:
-            state = create_train_state(model, tx, data["x"][:1], seed)
-            for _ in range(steps):
-                state, metrics = step(state, data)
-            losses.append(float(metrics["loss"]))
-    return time.perf_counter() - start, float(np.mean(losses))
+            params = init(jax.random.PRNGKey(seed), data["x"][:1])["params"]
+            losses.append(float(train(params)))
+    return float(np.mean(losses))
 
 
-def time_grid(data, widths, seeds, steps, strategy) -> tuple[float, float]:
-    """fit_grid per width; returns (seconds, final mean loss)."""
-    start, losses = time.perf_counter(), []
+def library(data, widths, seeds, steps, strategy="sequential", workers=None) -> float:
+    """Final training loss averaged over the sweep; one fit_grid call per width."""
+    losses = []
+    tx = build_optimizer(ml_collections.ConfigDict(dict(name="adam",
+                                                        learning_rate=_LEARNING_RATE)))
     for width in widths:
-        model, tx = _setup(width)
-        states = create_train_states(model, tx, data["x"][:1], seeds)
+        states = create_train_states(MLP(widths=(width,)), tx, data["x"][:1], seeds)
         _, history = fit_grid(states, data, batching.full_batch(), loss=mean_squared_error,
-                              steps=steps, data_seeds=seeds, strategy=strategy, verbose=False)
+                              steps=steps, data_seeds=seeds, strategy=strategy,
+                              workers=workers, verbose=False)
         losses.extend(history["loss"][:, -1].tolist())
-    return time.perf_counter() - start, float(np.mean(losses))
+    return float(np.mean(losses))
+
+
+def _timed(fn, *args, fresh: bool, **kwargs) -> tuple[float, float]:
+    if fresh:
+        jax.clear_caches()
+        runners.forget_compiled()
+    start = time.perf_counter()
+    loss = fn(*args, **kwargs)
+    return time.perf_counter() - start, loss
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main(argv):
     del argv
     widths, seeds = [int(w) for w in _WIDTHS.value], list(range(_SEEDS.value))
     data = synthetic.teacher_network(_DIM.value).split(_POINTS.value, 1, seed=0)[0]
-    print(f"devices: {jax.devices()}; widths {widths} x {len(seeds)} seeds x {_STEPS.value} "
-          f"steps, {_POINTS.value} points in {_DIM.value}-D")
-    results = {"loop": time_loop(data, widths, seeds, _STEPS.value)}
-    for strategy in ("sequential", "vmap"):
-        results[strategy] = time_grid(data, widths, seeds, _STEPS.value, strategy)
-    for name, (seconds, loss) in results.items():
-        print(f"{name:5s} {seconds:8.2f} s   final loss {loss:.4g}")
-    for strategy in ("sequential", "vmap"):
-        print(f"speed-up of fit_grid({strategy}) over the per-model loop: "
-              f"{results['loop'][0] / results[strategy][0]:.2f}x")
+    print(f"devices {jax.devices()}; widths {widths} x {len(seeds)} seeds, {_POINTS.value} "
+          f"points in {_DIM.value}-D; load average at start {_load()}", flush=True)
+    rows = {}
+    for steps in (_STEPS.value, _SHORT_STEPS.value):
+        ways = [("hand", hand_written, {}), ("library", library, {"workers": 1}),
+                ("cores", library, {})]
+        if steps == _SHORT_STEPS.value:
+            ways.append(("vmap", library, {"strategy": "vmap"}))
+        for name, fn, kwargs in ways:
+            first = _timed(fn, data, widths, seeds, steps, fresh=True, **kwargs)
+            second = _timed(fn, data, widths, seeds, steps, fresh=False, **kwargs)
+            rows[(name, steps)] = (first, second)
+            print(f"{steps:5d} steps  {name:8s} first {first[0]:7.2f} s  second "
+                  f"{second[0]:7.2f} s  final loss {first[1]:.5g}  (load {_load()})",
+                  flush=True)
+    print()
+    long, short = _STEPS.value, _SHORT_STEPS.value
+    hand = rows[("hand", long)]
+    for label, (num, den) in {
+        "library / hand, first call": (rows[("library", long)][0], hand[0]),
+        "library / hand, second call": (rows[("library", long)][1], hand[1]),
+        "hand / library on both cores, first call (speed-up)": (hand[0], rows[("cores", long)][0]),
+        "hand / library on both cores, second call (speed-up)": (hand[1],
+                                                                 rows[("cores", long)][1]),
+        f"library / hand, {short}-step sweep, first call": (rows[("library", short)][0],
+                                                            rows[("hand", short)][0]),
+        f"library / hand, {short}-step sweep, second call": (rows[("library", short)][1],
+                                                             rows[("hand", short)][1]),
+        f"vmap / hand, {short}-step sweep, first call": (rows[("vmap", short)][0],
+                                                         rows[("hand", short)][0]),
+    }.items():
+        print(f"{label:58s} {num[0] / den[0]:6.2f}")
+    print(f"load average at end {_load()}")
 
 
 if __name__ == "__main__":

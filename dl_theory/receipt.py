@@ -17,6 +17,8 @@ from typing import Any
 
 import jax
 
+from dl_theory.train import compilation_cache
+
 _PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "ml_collections", "numpy")
 # Environment variables that set thread counts or XLA's behaviour (recorded when set).
 THREAD_SETTINGS = ("XLA_FLAGS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
@@ -79,7 +81,8 @@ def cpu_threads() -> dict[str, Any]:
 def environment_receipt(config_json: str, *, precision: str, seeds: Any) -> dict[str, Any]:
     """What a reader needs to reproduce a run: python and library versions, CPU model and
     threads (with XLA_FLAGS and the thread variables), devices, default matmul precision,
-    the precision policy, seeds, config hash and git commit."""
+    the precision policy, seeds, config hash, git commit, and the persistent compilation
+    cache (directory or None, hits and misses so far)."""
     devices = jax.devices()
     return {
         "python": platform.python_version(),
@@ -98,4 +101,5 @@ def environment_receipt(config_json: str, *, precision: str, seeds: Any) -> dict
         "seeds": seeds,
         "config_hash": config_hash(config_json),
         "git": _git_commit(pathlib.Path(__file__).resolve().parent.parent),
+        "compilation_cache": compilation_cache.status(),
     }

@@ -1,6 +1,7 @@
 """launch.py end to end on a tiny experiment: run directory, --strict, --list, bad input."""
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -59,6 +60,22 @@ def test_run_writes_a_complete_run_directory(tiny, tmp_path):
     assert "mean_below_threshold" in out.stdout and "1/1 claims hold" in out.stdout
     assert (tmp_path / "report.md").read_text().count("mean_below_threshold") >= 2
     assert json.loads((tmp_path / "config.json").read_text())["threshold"] == 3.0
+
+
+def test_rerun_reads_compiled_programs_from_the_persistent_cache(tiny, tmp_path):
+    env = {**os.environ, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    receipts = []
+    for run, cache in (("a", tmp_path / "cache"), ("b", tmp_path / "cache"), ("c", "false")):
+        out = subprocess.run([sys.executable, str(ROOT / "launch.py"), f"--config={tiny}:quick",
+                              f"--workdir={tmp_path / run}", f"--compilation_cache={cache}"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+        assert out.returncode == 0, out.stderr
+        receipts.append(json.loads((tmp_path / run / "results.json").read_text())["env"])
+    first, second, off = (r["compilation_cache"] for r in receipts)
+    assert first["dir"] == second["dir"] == str((tmp_path / "cache").resolve())
+    assert first["hits"] == 0 and first["misses"] > 0
+    assert second["hits"] > 0
+    assert off == {"dir": None, "hits": 0, "misses": 0}
 
 
 def test_strict_exits_nonzero_when_a_claim_fails(tiny, tmp_path):

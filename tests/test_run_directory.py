@@ -172,6 +172,14 @@ def test_metrics_are_written_as_tensorboard_events_beside_metrics_jsonl(tmp_path
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 2
 
 
+def test_labels_tensorboard_does_not_allow_become_legal_tags(tmp_path):
+    log = MetricsLog.in_workdir(tmp_path)
+    log.write({"label": "1-D width=32", "step": 5, "eval_loss": 0.25})
+    log.close()
+    tags = {value.tag for event in _events(tmp_path) for value in event.summary.value}
+    assert tags == {"1-D_width_32/eval_loss"}
+
+
 def test_parts_and_rerun_flags_reach_the_run(tiny, tmp_path):
     subset = launch(f"--config={tiny}", f"--workdir={tmp_path}", "--parts=b,c")
     assert subset.returncode == 0, subset.stderr

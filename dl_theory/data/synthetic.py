@@ -47,7 +47,28 @@ class Target:
         examples every step (online learning on the population)."""
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size}; must be >= 1")
-        return lambda data, key: self.sample(key, batch_size)
+        return _OnlineSampler(self, batch_size)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _OnlineSampler:
+    """`Target.sampler`: equal to another for the same Target object (identity: a Target's
+    functions may close over arrays, which have no value equality) and the same batch size,
+    so that repeated training calls on one target reuse their compiled program."""
+
+    target: Target
+    batch_size: int
+
+    def __call__(self, data: Batch, key: jax.Array) -> Batch:
+        del data
+        return self.target.sample(key, self.batch_size)
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, _OnlineSampler) and other.target is self.target
+                and other.batch_size == self.batch_size)
+
+    def __hash__(self) -> int:
+        return hash((id(self.target), self.batch_size))
 
 
 def _uniform_cube(dim: int) -> Callable[[jax.Array, int], jax.Array]:

@@ -16,6 +16,7 @@ carry one strength per member.
 from __future__ import annotations
 
 import functools
+import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -222,11 +223,42 @@ def _learning_rate(config, total_steps):
     return optax.join_schedules([base, swa_lr], [swa_config.start_step])
 
 
+def _config_key(config, total_steps: int | None) -> str | None:
+    """Canonical JSON of (config, total_steps), or None if a value has no JSON form (then
+    the optimizer is built afresh: a key that is not a faithful copy could make two
+    different configs share one chain)."""
+    plain = config.to_dict() if isinstance(config, ml_collections.ConfigDict) else dict(config)
+    try:
+        return json.dumps([plain, total_steps], sort_keys=True)
+    except TypeError:
+        return None
+
+
+_BUILT: dict[str, optax.GradientTransformation] = {}
+_MAX_BUILT = 512
+
+
 def build_optimizer(config: ml_collections.ConfigDict,
                     total_steps: int | None = None) -> optax.GradientTransformation:
     """The optax chain that `config` (see `optimizer_config`) describes. `total_steps` (the
-    run's number of optimizer updates) is the default length of decaying schedules."""
+    run's number of optimizer updates) is the default length of decaying schedules.
+
+    Equal configs give the same chain object: the training state carries the chain as a
+    static field, so programs compiled for it are reused by the next run with that config.
+    """
     validate_optimizer_config(config)
+    key = _config_key(config, total_steps)
+    if key is None:
+        return _build(config, total_steps)
+    if key not in _BUILT:
+        if len(_BUILT) >= _MAX_BUILT:
+            _BUILT.pop(next(iter(_BUILT)))
+        _BUILT[key] = _build(config, total_steps)
+    return _BUILT[key]
+
+
+def _build(config: ml_collections.ConfigDict,
+           total_steps: int | None) -> optax.GradientTransformation:
     prox_config = config.get("prox") or {}
     prox_kind = prox_config.get("kind", "none")
     core = _core_factory(config.name, dict(config.get("kwargs") or {}), config.get("l1", 0.0),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 from typing import Any
 
 import jax
@@ -14,6 +15,9 @@ import tensorboardX
 
 # Per-member curves beyond this many members would drown TensorBoard's tag list.
 _MAX_MEMBER_CURVES = 16
+# What TensorBoard allows in a tag; tensorboardX replaces anything else itself, but logs a
+# line per scalar when it does ("Summary name ... is illegal"), thousands per run.
+_NOT_IN_TAG = re.compile(r"[^A-Za-z0-9_.\-/]")
 
 
 def plain(value: Any) -> Any:
@@ -52,12 +56,13 @@ class MetricsLog:
     def _write_events(self, record: dict[str, Any]) -> None:
         """Every measured entry (a float or an array) as a scalar tagged `label/key`: the mean
         over the members of a grid, and one curve per member. Strings and Python ints (labels,
-        tags such as width 8 -> width_8) name the curve; TensorBoard allows no '='."""
+        tags such as width 8 -> width_8) name the curve; characters TensorBoard does not allow
+        in a tag (spaces, '=') become '_'."""
         if self._events is None:
             self._events = tensorboardX.SummaryWriter(str(self.path.parent), flush_secs=5)
         names = [str(v) if k == "label" else f"{k}_{v}" for k, v in record.items()
                  if k != "step" and not _is_measured(v)]
-        prefix = "/".join(dict.fromkeys(names)) or "run"
+        prefix = _NOT_IN_TAG.sub("_", "/".join(dict.fromkeys(names)) or "run")
         step = int(record["step"])
         for key, value in record.items():
             if key == "step" or not _is_measured(value):

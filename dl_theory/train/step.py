@@ -41,7 +41,7 @@ def _keep_if(finite: jax.Array, new: Any, old: Any) -> Any:
     return jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
 
 
-def make_train_step(loss: Loss, policy: Policy | None = None
+def make_train_step(loss: Loss, policy: Policy | None = None, grad_norm: bool = True
                     ) -> Callable[[TrainState, Batch], tuple[TrainState, Metrics]]:
     """A step of the optimizer `state.tx` on `loss(model(x), y, weight)`.
 
@@ -52,8 +52,8 @@ def make_train_step(loss: Loss, policy: Policy | None = None
     the gradient of S * loss is divided by S; a non-finite gradient skips the update (params,
     opt_state and model_state unchanged; step and rng advance) and lowers S.
 
-    Metrics: "loss" (before the update), "grad_norm", "learning_rate" when injected, and with a
-    loss scale "loss_scale" (the S used) and "grads_finite" (1.0 or 0.0).
+    Metrics: "loss" (before the update), "grad_norm" (if `grad_norm`), "learning_rate" when
+    injected, and with a loss scale "loss_scale" (the S used) and "grads_finite" (1.0 or 0.0).
     """
 
     def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
@@ -91,7 +91,9 @@ def make_train_step(loss: Loss, policy: Policy | None = None
             params = _keep_if(finite, params, state.params)
             opt_state = _keep_if(finite, opt_state, state.opt_state)
             model_state = _keep_if(finite, model_state, dict(state.model_state))
-        metrics.update(loss=value, grad_norm=optax.tree.norm(grads))
+        metrics["loss"] = value
+        if grad_norm:
+            metrics["grad_norm"] = optax.tree.norm(grads)
         learning_rate = current_hyperparam(opt_state, "learning_rate")
         if learning_rate is not None:
             metrics["learning_rate"] = learning_rate
