@@ -12,7 +12,7 @@ measures fixed cost alone. Ways, each timed end to end, compilation included:
             when a member is small (`dl_theory.train.runners.default_workers`);
   vmap      `fit_grid(strategy="vmap")` (10-step sweep only: its compile cost is the point).
 
-"first" is the first sweep in a process (every cache cleared with `jax.clear_caches()`
+"first" is the first sweep in a process (every cache cleared with `program_memory.release()`
 before it, so each way pays its own tracing and compilation); "second" repeats the sweep
 and shows what a later call with the same shapes costs. The persistent compilation cache is
 off here. Ratios are taken within one run, so other load on the machine affects both sides.
@@ -36,7 +36,7 @@ from absl import app, flags
 from dl_theory.data import batching, synthetic
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer
-from dl_theory.train import runners
+from dl_theory.train import program_memory
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.state import create_train_states
@@ -95,8 +95,7 @@ def library(data, widths, seeds, steps, strategy="sequential", workers=None) -> 
 
 def _timed(fn, *args, fresh: bool, **kwargs) -> tuple[float, float]:
     if fresh:
-        jax.clear_caches()
-        runners.forget_compiled()
+        program_memory.release()
     start = time.perf_counter()
     loss = fn(*args, **kwargs)
     return time.perf_counter() - start, loss

@@ -21,9 +21,8 @@ import time
 import traceback
 from typing import Any
 
-import jax
-
 from dl_theory import experiment, parts, report, run_directory
+from dl_theory.train import program_memory
 
 SUITE_FILE = "suite.json"
 
@@ -131,9 +130,9 @@ def run_suite(suite_dir: str | pathlib.Path, preset: str = "quick",
             print(f"[suite] {index}/{len(names)} {name}: FAILED: "
                   f"{type(error).__name__}: {error}", flush=True)
         finally:
-            # A process keeping every compiled program alive crosses vm.max_map_count and
-            # segfaults inside XLA's compiler after a dozen experiments.
-            jax.clear_caches()
+            # The next experiment shares no program with this one; dropping them all keeps
+            # the process far from vm.max_map_count (see dl_theory.train.program_memory).
+            program_memory.release()
         if outcome.get("skipped"):
             outcome["wall_s"] = last
             print(f"[suite] {index}/{len(names)} {name}: complete for this config and code, "

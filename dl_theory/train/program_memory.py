@@ -44,13 +44,18 @@ def max_map_count() -> int:
         return DEFAULT_MAX_MAP_COUNT
 
 
+def release() -> None:
+    """Drops every cached compiled program (JAX's caches and the runners' record of what
+    was compiled). Call between training calls, never inside a traced function."""
+    jax.clear_caches()
+    runners.forget_compiled()
+
+
 def release_if_crowded(fraction: float = CROWDED_FRACTION) -> bool:
-    """Drops every cached compiled program if this process maps more than `fraction` of
-    `max_map_count()` regions; returns whether it did. Call between training calls, never
-    inside a traced function."""
+    """`release()` if this process maps more than `fraction` of `max_map_count()` regions;
+    returns whether it did."""
     regions = mapped_regions()
     if regions is None or regions <= fraction * max_map_count():
         return False
-    jax.clear_caches()
-    runners.forget_compiled()
+    release()
     return True
