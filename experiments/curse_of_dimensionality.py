@@ -257,7 +257,9 @@ def _measure(config, kind: str, log) -> tuple[dict, dict]:
     errors = {method: {} for method in METHODS}
     for d in config.dims:
         target = (compositional_tree_target(d, seed=config.target_seed) if kind == "compositional"
-                  else generic_smooth_target(d, seed=config.target_seed, **config.generic))
+                  else generic_smooth_target(d, seed=config.target_seed,
+                                             num_features=config.generic.num_features,
+                                             bandwidth=config.generic.bandwidth))
         train = [target.sample(jax.random.PRNGKey(100 * d + s), max(config.sample_sizes))
                  for s in range(config.seeds)]
         val = target.sample(jax.random.PRNGKey(5000 + d), config.num_val)
