@@ -54,11 +54,22 @@ BARRON = "Barron 1993, Thm 1"
 
 CLAIMS = (
     ClaimSpec("barron_rate_every_dimension",
-              "On dense ridge targets, over the widths where the error is approximation error "
-              "(halving the step budget raises it by < rate.converged_ratio), the squared error "
-              "decays at least like 1/n in every d: log-log slope <= -1 (the d with the "
+              "On dense ridge targets the squared error of trained tanh nets decays at least "
+              "like 1/n over widths 4..256 in every d: log-log slope <= -1 (the d with the "
               "shallowest slope is reported; baseline: the n-cell partition's slope there).",
-              BARRON, at_most=-1.0),
+              BARRON, at_most=-1.0, expected_holds=False,
+              why="measured at the quick budget: slopes -0.87 [-0.88, -0.85] (d = 4) and "
+                  "-0.62 [-0.64, -0.59] (d = 32). The budget test (claim "
+                  "widest_error_is_optimisation_error) finds the error optimisation-limited "
+                  "from width 16 on in both d (halving the steps raises it 1.5x at width 16, "
+                  "2.9x at 256), so the shallow slope is the optimiser's, not Barron's rate."),
+    ClaimSpec("widest_error_is_optimisation_error",
+              "At the widest width, halving the step budget raises the error by at least "
+              "rate.converged_ratio in every d: the error there is optimisation error, not "
+              "approximation error (smallest ratio error(S/2) / error(S) over d; baseline: the "
+              "same ratio at the smallest width, where more steps no longer help).",
+              "Bottou & Bousquet 2008 (error decomposition); Barron 1993, Thm 1",
+              at_least="rate.converged_ratio"),
     ClaimSpec("partition_rate_cursed",
               "An n-cell piecewise-constant (grid-like) approximation of the same target in the "
               "largest d has a slope far shallower than 1/n (theory: -2/d).",
@@ -184,7 +195,7 @@ def compute_rate(config: ml_collections.ConfigDict, log) -> dict:
     r = config.rate
     out = {"widths": list(r.widths), "dims": list(r.dims)}
     for key in ("test_mse", "test_mse_half_budget", "variance", "barron_constant",
-                "n_star", "approximation_widths", "slope", "slope_all_widths",
+                "n_star", "approximation_widths", "first_optimisation_limited_width", "slope",
                 "partition_mse", "partition_slope"):
         out[key] = {}
     for d in r.dims:
@@ -195,9 +206,7 @@ def compute_rate(config: ml_collections.ConfigDict, log) -> dict:
         partition = _partition_errors(target, config)
         variance = float(jnp.var(target.sample(jax.random.PRNGKey(1), config.num_test)["y"]))
         count = approximation_limited_count(full, half, r.converged_ratio)
-        slope = (fit_loglog_slope(r.widths[:count], full[:, :count]) if count >= 2
-                 else Estimate(float("nan"), float("nan"), float("nan")))
-        everywhere = fit_loglog_slope(r.widths, full)
+        slope = fit_loglog_slope(r.widths, full)
         partition_slope = fit_loglog_slope(r.widths, partition)
         constant = target.info["barron_constant"]
         key = str(d)
@@ -207,8 +216,9 @@ def compute_rate(config: ml_collections.ConfigDict, log) -> dict:
         out["barron_constant"][key] = constant
         out["n_star"][key] = (2 * constant) ** 2 / variance
         out["approximation_widths"][key] = list(r.widths[:count])
+        out["first_optimisation_limited_width"][key] = (
+            r.widths[count] if count < len(r.widths) else None)
         out["slope"][key] = [slope.value, slope.lo, slope.hi]
-        out["slope_all_widths"][key] = [everywhere.value, everywhere.lo, everywhere.hi]
         out["partition_mse"][key] = partition.tolist()
         out["partition_slope"][key] = [partition_slope.value, partition_slope.lo,
                                        partition_slope.hi]
@@ -216,15 +226,22 @@ def compute_rate(config: ml_collections.ConfigDict, log) -> dict:
 
 
 def judge_rate(config: ml_collections.ConfigDict, m: dict) -> dict:
-    """The shallowest approximation-range slope over d (with the partition's slope in that d
-    as baseline); the partition's slope at the largest d."""
+    """The shallowest slope over d (the partition's slope in that d as baseline); the smallest
+    budget ratio at the widest width (the ratio at the smallest width as baseline); the
+    partition's slope at the largest d."""
     slopes = {d: Estimate(*s) for d, s in m["slope"].items()}
-    worst = max(slopes, key=lambda d: slopes[d].hi if np.isfinite(slopes[d].hi) else np.inf)
+    worst = max(slopes, key=lambda d: slopes[d].hi)
+    ratios = {d: np.asarray(m["test_mse_half_budget"][d]).mean(0)
+              / np.asarray(m["test_mse"][d]).mean(0) for d in m["test_mse"]}
     largest_d = str(max(config.rate.dims))
     return {
         "barron_rate_every_dimension": Measured(
             slopes[worst], baseline=m["partition_slope"][worst][2],
             baseline_name=f"n-cell partition at d={worst} (upper end of its 95% interval)"),
+        "widest_error_is_optimisation_error": Measured(
+            float(min(r[-1] for r in ratios.values())),
+            baseline=float(max(r[0] for r in ratios.values())),
+            baseline_name="the same ratio at the smallest width (largest over d)"),
         "partition_rate_cursed": Estimate(*m["partition_slope"][largest_d]),
     }
 
