@@ -32,6 +32,14 @@ def test_budget_test_separates_optimisation_from_approximation(quick_run):
     assert claim["holds"] and claim["baseline_holds"] is False
 
 
+def test_rate_stops_holding_past_width_64_at_d4_and_never_holds_at_d32(quick_run):
+    """Local slopes between consecutive widths: about -1 up to width 64 at d = 4, then
+    flattening; shallower than -1 throughout at d = 32."""
+    local = quick_run[0]["metrics"]["rate"]["local_slopes"]
+    assert local["4"][0] < -0.9 and local["4"][1] < -0.9 and local["4"][-1] > -0.6
+    assert all(s > -0.95 for s in local["32"])
+
+
 def test_barron_bound_is_vacuous_at_every_trained_width_on_dense_targets(quick_run):
     """n* = (2 C_f)^2 / Var f exceeds the widest net in every d (hence the bound's value is
     tested in universal_approximation); C_f grows with d while Var f does not."""
