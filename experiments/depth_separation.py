@@ -261,7 +261,7 @@ def _construction_classification_error(k: int) -> float:
     """Classification error of `sawtooth_net(k)` on the 2**k alternating points (float64)."""
     _, variables = constructions.sawtooth_net(k)
     values = forward_relu_layers(regions.dense_params_to_layers(variables),
-                         alternating_points(k)[:, None])[:, 0]
+                                 alternating_points(k)[:, None])[:, 0]
     return classification_error(values, k)
 
 
