@@ -182,7 +182,8 @@ def _partition_errors(target, config) -> np.ndarray:
             centres = target.sample_inputs(jax.random.PRNGKey(30_000 + 97 * s + n), n)
 
             def nearest_centre(x_NxD):
-                return jnp.argmin(jnp.sum((x_NxD[:, None, :] - centres[None]) ** 2, -1), 1)
+                # ||x - c||^2 minus the constant ||x||^2, as a matmul: no [N, n, d] array.
+                return jnp.argmin(jnp.sum(centres**2, 1)[None] - 2.0 * x_NxD @ centres.T, 1)
 
             cells = nearest_centre(fit_set["x"])
             sums = jax.ops.segment_sum(fit_set["y"][:, 0], cells, num_segments=n)
