@@ -243,7 +243,7 @@ def compute_rate(config: ml_collections.ConfigDict, log) -> dict:
 def judge_rate(config: ml_collections.ConfigDict, m: dict) -> dict:
     """The shallowest slope over d (the partition's slope in that d as baseline); the smallest
     budget ratio at the widest width (the ratio at the smallest width as baseline); the
-    partition's slope at the largest d."""
+    partition's slope at the largest d (the nets' slope there as baseline)."""
     slopes = {d: Estimate(*s) for d, s in m["slope"].items()}
     worst = max(slopes, key=lambda d: slopes[d].hi)
     ratios = {d: np.asarray(m["test_mse_half_budget"][d]).mean(0)
@@ -257,7 +257,9 @@ def judge_rate(config: ml_collections.ConfigDict, m: dict) -> dict:
             float(min(r[-1] for r in ratios.values())),
             baseline=float(max(r[0] for r in ratios.values())),
             baseline_name="the same ratio at the smallest width (largest over d)"),
-        "partition_rate_cursed": Estimate(*m["partition_slope"][largest_d]),
+        "partition_rate_cursed": Measured(
+            Estimate(*m["partition_slope"][largest_d]), baseline=m["slope"][largest_d][2],
+            baseline_name=f"tanh nets at d={largest_d} (upper end of their 95% interval)"),
     }
 
 

@@ -32,6 +32,12 @@ def test_budget_test_separates_optimisation_from_approximation(quick_run):
     assert claim["holds"] and claim["baseline_holds"] is False
 
 
+def test_partition_is_cursed_and_the_nets_fail_its_bound(quick_run):
+    claim = {c["id"]: c for c in quick_run[0]["claims"]}["partition_rate_cursed"]
+    assert claim["holds"] and claim["interval"][0] > -0.05
+    assert claim["baseline_holds"] is False and claim["baseline"] < -0.5
+
+
 def test_rate_stops_holding_past_width_64_at_d4_and_never_holds_at_d32(quick_run):
     """Local slopes between consecutive widths: about -1 up to width 64 at d = 4, then
     flattening; shallower than -1 throughout at d = 32."""
