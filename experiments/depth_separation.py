@@ -257,12 +257,13 @@ def judge_construction(config: ml_collections.ConfigDict, m: dict) -> dict:
             "construction_is_exact": max(m["construction_sup_error"])}
 
 
-def _construction_classification_error(k: int) -> float:
-    """Classification error of `sawtooth_net(k)` on the 2**k alternating points (float64)."""
-    _, variables = constructions.sawtooth_net(k)
-    values = forward_relu_layers(regions.dense_params_to_layers(variables),
-                                 alternating_points(k)[:, None])[:, 0]
-    return classification_error(values, k)
+def _construction_errors(k: int, x_N1: np.ndarray) -> tuple[float, float]:
+    """L1 error on the grid and classification error on the 2**k alternating points of
+    `sawtooth_net(k)`, evaluated in float64 from its exact weights."""
+    layers = regions.dense_params_to_layers(constructions.sawtooth_net(k)[1])
+    l1 = float(np.mean(np.abs(forward_relu_layers(layers, x_N1)[:, 0] - tent_power(x_N1[:, 0], k))))
+    at_points = forward_relu_layers(layers, alternating_points(k)[:, None])[:, 0]
+    return l1, classification_error(at_points, k)
 
 
 def compute_nets(config: ml_collections.ConfigDict, log) -> dict:
@@ -306,6 +307,7 @@ def compute_nets(config: ml_collections.ConfigDict, log) -> dict:
     deep_l1_mean = {kk: float(r[0].mean()) for kk, r in deep.items()}
     learned = [kk for kk in deep if deep_l1_mean[kk] <= config.deep.learned_fraction * 0.25]
     construction_units = 2 * k
+    construction_l1, construction_classification = _construction_errors(k, x_N1)
 
     def best_prediction(runs):
         """(key, prediction [N]) of the best seed of the run with the lowest L1 error."""
@@ -327,11 +329,13 @@ def compute_nets(config: ml_collections.ConfigDict, log) -> dict:
         "smallest_classification_ratio": min(cls_ratios) if cls_ratios else float("nan"),
         "smallest_error_at_most_small_width": min(small_errors) if small_errors else float("nan"),
         "construction_units": construction_units,
-        "construction_classification": _construction_classification_error(k),
-        # The construction's error is 0, so its ratio to any positive bound is 0.
-        "construction_l1_ratio": 0.0 if l1_bound[construction_units] else float("nan"),
+        "construction_l1": construction_l1,
+        "construction_classification": construction_classification,
+        # Ratios to the bounds a shallow net with as many units must meet (nan if vacuous).
+        "construction_l1_ratio": (construction_l1 / l1_bound[construction_units]
+                                  if l1_bound[construction_units] else float("nan")),
         "construction_classification_ratio": (
-            _construction_classification_error(k) / cls_bound[construction_units]
+            construction_classification / cls_bound[construction_units]
             if cls_bound[construction_units] else float("nan")),
         "lstsq_classification_at_construction_units":
             float(lstsq_classification[construction_units - 1]),
