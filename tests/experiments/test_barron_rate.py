@@ -1,8 +1,14 @@
 """The Barron-rate experiment's quick preset, end to end."""
 
+import re
+
 import numpy as np
 import pytest
 from harness import assert_every_claim_holds
+
+from dl_theory import experiment
+from dl_theory.config_checks import validate_experiment_config
+from dl_theory.user_errors import ConfigError
 
 EXPERIMENT = "barron_rate"
 pytestmark = pytest.mark.experiment
@@ -54,3 +60,15 @@ def test_barron_bound_is_vacuous_at_every_trained_width_on_dense_targets(quick_r
     constants = [rate["barron_constant"][str(d)] for d in rate["dims"]]
     assert constants == sorted(constants)
 
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("converged_ratio", 1.0, "rate.converged_ratio=1.0; allowed: numbers > 1"),
+    ("ridge_scale", -1.0, "rate.ridge_scale=-1.0"),
+])
+def test_bad_rate_config_is_named_before_training(key, value, message):
+    module = experiment.load_experiment(EXPERIMENT)
+    config = module.get_config("quick")
+    config.rate[key] = value
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_experiment_config(module, config, "quick")
