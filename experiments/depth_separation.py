@@ -4,36 +4,37 @@ Theorems. Telgarsky (2016, "Benefits of depth in neural networks", Thm 1.1; 2015
 "Representation benefits of deep feedforward networks", Lemma 2.1 and Thm 1.1): the tent map
 t(x) = 2 min(x, 1 - x) composed k times is computed exactly by k hidden ReLU layers of width 2
 and has 2**k affine pieces; a ReLU net with L hidden layers of width <= m has at most (2m)**L
-pieces on any line, so a shallow net needs exponentially many units to follow the 2**k teeth.
-Quantitatively (the triangle count of Telgarsky 2016, Sec. 3, re-derived in
-`dl_theory.theory.approximation_bounds.sawtooth_l1_lower_bound`): every continuous function with
-t pieces has L1([0, 1]) distance >= 1/8 - (t + 1) / 2**(k+2) from the k-fold tent map, and a
-one-hidden-layer net of width m has t <= m + 1. (Telgarsky's Thm 1.1 states the separation with
-the constant 1/64 for a wider class of networks; we use the sharper direct count.)
+pieces on a line (m + 1 for one hidden layer). L1 form (2016, Sec. 3; re-derived in
+`approximation_bounds.sawtooth_l1_lower_bound`): a function with t pieces is >= 1/8 -
+(t + 1) / 2**(k+2) from the tent map in L1([0, 1]) (Thm 1.1 states 1/64 for a wider class).
+Classification form (2015, Thm 1.1): on the 2**k points i / 2**k labelled i mod 2, nets with
+l layers of m <= 2**((k-3)/l - 1) nodes misclassify >= 1/6 of them, while 2 nodes in each of 2k
+layers classify all; counting runs gives the sharper (2**k - t - 1) / 2**(k+1) for t pieces
+(`approximation_bounds.alternating_points_error_lower_bound`).
 
-Measured. (1) `constructions.sawtooth_net(k)` for k = 1..K: exact piece count on [0, 1]
-(`regions.count_linear_pieces`) against 2**k, and its sup distance to the tent map on a grid,
-evaluated in float64 from its (dyadic, exact) weights. (2) Piece counts of random nets (Gaussian
-weights, several depths and widths) and of every trained net below, divided by (2m)**L. (3)
-One-hidden-layer nets of widths m trained (Adam, fresh uniform samples each step) on the
-k-fold tent map; L1 error on a 2**14-point grid against the bound at t = m + 1. (4) Deep nets of
-O(k) units (k hidden layers of width w) trained from scratch the same way. (5) An explicit
-shallow comparator for every width n <= 2**k: kinks on the uniform grid i/n and output weights
-fitted by least squares (exact at n = 2**k), which tracks the bound far more closely than
-training does. The first layer's
-kinks are spread uniformly over [0, 1] at initialisation (flax's zero biases put every kink at
-x = 0, where no unit can see the teeth), which gives training its best chance.
-Finding (quick and paper): gradient training from scratch does not find the deep construction;
-the deep nets end with L1 error well above the bound that every shallow net of their size must
-satisfy, i.e. depth's representational advantage is not realised by training here (a gap
-between expressivity and trainability, stated as the claim `trained_deep_nets_miss_construction`).
-`config.precision` sets the trained nets' compute dtype (parameters stay float32); the
-constructions and the piece counts (of the float32 parameters) are float64 whatever it is.
+Measured. (1) `constructions.sawtooth_net(k)`: piece count against 2**k, sup distance to the
+tent map, classification error on the alternating points (float64, exact weights). (2) Piece
+counts of random and trained nets over (2m)**L. (3) One-hidden-layer nets trained (Adam, fresh
+uniform samples each step) on the k-fold tent map, and explicit shallow nets for every width
+n <= 2**k (kinks on the tent map's first n breakpoints, output weights by least squares:
+they follow the first teeth, so their error falls steadily to 0 at n = 2**k): L1 and
+classification errors against the bounds at t = m + 1, with the deep construction as the
+baseline that fails them. Trained shallow nets end at the constant predictor's L1 error 1/4;
+the least-squares nets come within one point of the classification bound. (4) Deep nets of kk
+hidden layers of width 8 trained from scratch on the kk-fold tent map, kk = 3..6: seed-mean L1
+against the constant predictor's 1/4. First-layer kinks are spread over [0, 1] at
+initialisation (flax's zero biases put every kink at x = 0, where no unit sees the teeth).
+Finding: deep nets learn at kk = 3 (L1 ~1e-3 in 3 of 4 seeds) and kk = 4, not at kk >= 5;
+where they learn they use 24-32 units, at least twice the 2**kk - 1 with which a shallow
+net is exact, so training does not realise depth's advantage here
+(`trained_deep_nets_miss_construction`, a negative result about training).
+`config.precision` sets the trained nets' compute dtype; constructions and piece counts are
+float64 whatever it is.
 
 Run: python launch.py --config=experiments/depth_separation.py:quick --workdir=runs/ds
-quick: k = 6, 4 seeds, 3k steps: 46-79 s at load 6-9 on 2 shared cores (never alone).
-paper: k = 6, widths up to 256, 8 seeds, 20k steps (a few minutes on 2 cores; the published
-results are proofs, not runs).
+quick: k = 6, 4 seeds, 3k steps: 30 s at load 3.5 on 2 shared cores (previous preset: 41 s).
+paper: k = 6, widths up to 256, kk = 2..6, 8 seeds, 20k steps (a few minutes on 2 cores; the
+published results are proofs, not runs).
 """
 
 from __future__ import annotations
@@ -45,12 +46,23 @@ import numpy as np
 
 from dl_theory import report
 from dl_theory.data.synthetic import Target
-from dl_theory.experiment import ClaimSpec, Part, config_from_presets
+from dl_theory.experiment import ClaimSpec, Measured, Part, Published, config_from_presets
 from dl_theory.models import constructions
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.theory import regions
-from dl_theory.theory.approximation_bounds import sawtooth_l1_lower_bound, shallow_max_pieces
+from dl_theory.theory.approximation_bounds import (
+    alternating_points_error_lower_bound,
+    sawtooth_l1_lower_bound,
+    shallow_max_pieces,
+)
+from dl_theory.theory.sawtooth import (
+    alternating_points,
+    breakpoint_least_squares,
+    classification_error,
+    forward_relu_layers,
+    tent_power,
+)
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.precision import get_policy, make_loss_scale
@@ -59,6 +71,8 @@ from dl_theory.train.state import TrainState, create_train_states
 TELGARSKY_16 = "Telgarsky 2016, Thm 1.1 (construction in its proof)"
 TELGARSKY_15 = "Telgarsky 2015, Lemma 2.1 (piece counting)"
 SEPARATION = "Telgarsky 2016, Sec. 3 (triangle counting), bound re-derived here"
+TELGARSKY_15_THM = "Telgarsky 2015, Thm 1.1 (classification form)"
+CLASSIFICATION = "Telgarsky 2015, Thm 1.1 (run counting), bound re-derived here"
 
 CLAIMS = (
     ClaimSpec("construction_has_2k_pieces",
@@ -75,14 +89,34 @@ CLAIMS = (
     ClaimSpec("shallow_nets_above_l1_bound",
               "Trained and least-squares one-hidden-layer nets of width m stay above the L1 "
               "lower bound 1/8 - (m + 2) / 2**(k+2) wherever it is positive (smallest error / "
-              "bound).",
-              SEPARATION, at_least=1.0),
+              "bound; the least-squares nets follow the first teeth, so they learn; baseline: "
+              "the deep construction, error 0).", SEPARATION, at_least=1.0),
+    ClaimSpec("shallow_classification_above_bound",
+              "On the 2**k alternating points, trained and least-squares one-hidden-layer nets "
+              "of width m misclassify at least (2**k - m - 2) / 2**(k+1) of them wherever that "
+              "is positive (smallest error / bound; baseline: the deep construction).",
+              CLASSIFICATION, at_least=1.0),
+    ClaimSpec("small_shallow_nets_err_one_sixth",
+              "One-hidden-layer nets with m <= 2**(k-4) units misclassify at least 1/6 of the "
+              "2**k alternating points (smallest error over trained and least-squares nets).",
+              TELGARSKY_15_THM, at_least=1 / 6,
+              published=Published(1 / 6, "Telgarsky 2015, Thm 1.1 (m <= 2**((k-3)/l - 1))")),
+    ClaimSpec("construction_classifies_alternating_points",
+              "The depth-k width-2 construction classifies all 2**k alternating points "
+              "correctly (its error; baseline: the least-squares one-hidden-layer net with as "
+              "many units, 2k).", TELGARSKY_15_THM, at_most=0.0,
+              published=Published(0.0, "Telgarsky 2015, Thm 1.1 (2 nodes in each of 2k layers)")),
+    ClaimSpec("trained_deep_nets_learn",
+              "Deep nets (kk hidden layers of width deep.width, kink-spread initialisation) "
+              "trained from scratch learn the kk-fold tent map at the smallest kk of deep.ks: "
+              "seed-mean L1 error over the constant predictor's (1/4) is at most "
+              "deep.learned_fraction.", SEPARATION, at_most="deep.learned_fraction"),
     ClaimSpec("trained_deep_nets_miss_construction",
-              "Negative result: deep nets of O(k) units trained from scratch do not reach the "
-              "construction's error (0); their best L1 error stays above the lower bound that "
-              "a one-hidden-layer net with the same number of units must satisfy (smallest "
-              "best-error / shallow-bound ratio over deep widths).", SEPARATION,
-              at_least=1.0),
+              "Negative result about training: wherever trained deep nets learn (seed-mean L1 "
+              "<= deep.learned_fraction / 4), they use at least as many units as the 2**kk - 1 "
+              "that a one-hidden-layer net needs to be exact (smallest units / (2**kk - 1) over "
+              "the kk that were learned; baseline: the depth-k construction, 2k units).",
+              SEPARATION, at_least=1.0),
 )
 
 _PRESETS = {
@@ -91,8 +125,8 @@ _PRESETS = {
         construction=dict(ks=tuple(range(1, 11)), tolerance=1e-9),
         random_nets=dict(depths=(1, 2, 3, 4, 6), widths=(2, 4, 8), draws=3, seed=0,
                          segment=(-2.0, 2.0)),
-        shallow=dict(widths=(4, 8, 16, 64)),
-        deep=dict(widths=(2, 4)),
+        shallow=dict(widths=(4, 16, 64)),
+        deep=dict(ks=(3, 4, 5, 6), width=8, learned_fraction=0.5),
         train=dict(steps=3000, kink_init_scale=4.0,
                    optimizer=optimizer_config(name="adam", learning_rate=1e-2, schedule="cosine"))),
     "paper": dict(
@@ -101,7 +135,7 @@ _PRESETS = {
         random_nets=dict(depths=(1, 2, 3, 4, 6, 8), widths=(2, 4, 8, 16), draws=10, seed=0,
                          segment=(-2.0, 2.0)),
         shallow=dict(widths=(4, 8, 16, 24, 32, 64, 128, 256)),
-        deep=dict(widths=(2, 3, 4, 6)),
+        deep=dict(ks=(2, 3, 4, 5, 6), width=8, learned_fraction=0.5),
         train=dict(steps=20000, kink_init_scale=4.0,
                    optimizer=optimizer_config(name="adam", learning_rate=3e-3, schedule="cosine"))),
 }
@@ -114,25 +148,10 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
 
 def example_model(config: ml_collections.ConfigDict):
     """(model, x_example, optimizer) of the widest trained deep net, for `launch.py --dtypes`."""
-    model = MLP(widths=(max(config.deep.widths),) * config.k,
+    model = MLP(widths=(config.deep.width,) * max(config.deep.ks),
                 **get_policy(config.precision).model_dtypes())
     return (model, jnp.zeros((2, 1)),
             build_optimizer(config.train.optimizer, total_steps=config.train.steps))
-
-
-def _forward_np(layers: regions.Layers, x_NxD: np.ndarray) -> np.ndarray:
-    """A ReLU MLP given as float64 layers evaluated in NumPy; [N, D] -> [N, K]."""
-    h = x_NxD
-    for w, b in layers[:-1]:
-        h = np.maximum(h @ w + b, 0.0)
-    w, b = layers[-1]
-    return h @ w + b
-
-
-def _sawtooth_np(x: np.ndarray, k: int) -> np.ndarray:
-    for _ in range(k):
-        x = 2.0 * np.minimum(x, 1.0 - x)
-    return x
 
 
 def _construction(config, grid_N1: np.ndarray) -> tuple[list[int], list[float]]:
@@ -142,8 +161,8 @@ def _construction(config, grid_N1: np.ndarray) -> tuple[list[int], list[float]]:
         _, variables = constructions.sawtooth_net(k)
         layers = regions.dense_params_to_layers(variables)
         pieces.append(regions.count_linear_pieces(layers, np.zeros(1), np.ones(1)))
-        errors.append(float(np.max(np.abs(_forward_np(layers, grid_N1)[:, 0]
-                                          - _sawtooth_np(grid_N1[:, 0], k)))))
+        errors.append(float(np.max(np.abs(forward_relu_layers(layers, grid_N1)[:, 0]
+                                          - tent_power(grid_N1[:, 0], k)))))
     return pieces, errors
 
 
@@ -163,20 +182,6 @@ def _random_net_ratios(part) -> list[float]:
     return ratios
 
 
-def _least_squares_shallow(k: int, units: np.ndarray, x_N: np.ndarray) -> np.ndarray:
-    """L1 errors [len(units)] of one-hidden-layer fits a + sum_i c_i relu(x - i/n), i < n,
-    with n units whose kinks sit on a uniform grid and (a, c) fitted by least squares: an
-    explicit shallow net per width, exact when n = 2**k (kinks at the tent map's breakpoints)."""
-    y_N = _sawtooth_np(x_N, k)
-    errors = []
-    for n in units:
-        features = np.maximum(x_N[:, None] - np.arange(n)[None, :] / n, 0.0)
-        design = np.concatenate([np.ones((x_N.size, 1)), features], axis=1)
-        coef, *_ = np.linalg.lstsq(design, y_N, rcond=None)
-        errors.append(float(np.mean(np.abs(design @ coef - y_N))))
-    return np.asarray(errors)
-
-
 def _spread_first_layer_kinks(states: TrainState, tx, scale: float, seed: int) -> TrainState:
     """Dense_0 of every member: kernel *= scale and bias = -kernel * u, u ~ U[0, 1], so unit i
     has its kink at x = u_i inside [0, 1]; the optimizer state is re-initialised to match."""
@@ -194,10 +199,20 @@ def _spread_first_layer_kinks(states: TrainState, tx, scale: float, seed: int) -
     return states.replace(params=params, opt_state=jax.vmap(tx.init)(params))
 
 
-def _train(hidden, target, grid, config, log, label):
-    """L1 errors [S] on the grid, predictions [S, N] and per-seed layers of MLPs with hidden
-    widths `hidden`, trained on fresh samples of `target`."""
+def _tent_target(k: int) -> Target:
+    """The k-fold tent map on U[0, 1]."""
+    return Target(name=f"sawtooth_k{k}", dim=1, fn=lambda x: constructions.sawtooth(x, k),
+                  sample_inputs=lambda key, n: jax.random.uniform(key, (n, 1)))
+
+
+def _train(hidden, k, x_N1, config, log, label):
+    """L1 errors [S] on the grid, classification errors [S] on the 2**k alternating points,
+    predictions [S, N] and per-seed layers of MLPs with hidden widths `hidden`, trained on
+    fresh samples of the k-fold tent map."""
     seeds = list(range(config.seeds))
+    target = _tent_target(k)
+    grid = {"x": jnp.asarray(x_N1, jnp.float32)}
+    grid["y"] = target.fn(grid["x"])
     tx = build_optimizer(config.train.optimizer, total_steps=config.train.steps)
     policy = get_policy(config.precision)
     model = MLP(widths=tuple(hidden), **policy.model_dtypes())
@@ -207,13 +222,20 @@ def _train(hidden, target, grid, config, log, label):
                          steps=config.train.steps, data_seeds=[1000 + s for s in seeds],
                          eval_data=grid, eval_every=config.train.steps,
                          accumulate_steps=config.train.optimizer.accumulate_steps, policy=policy,
-                         log=log, tags={"hidden": list(hidden)}, label=label, verbose=False)
-    pred_SxN = np.asarray(jax.vmap(lambda p: model.apply({"params": p}, grid["x"]))(
-        states.params).astype(jnp.float32))[..., 0]
+                         log=log, tags={"hidden": list(hidden), "k": k}, label=label,
+                         verbose=False)
+
+    def predict(x):
+        return np.asarray(jax.vmap(lambda p: model.apply({"params": p}, x))(
+            states.params).astype(jnp.float32))[..., 0]
+
+    pred_SxN = predict(grid["x"])
     l1_S = np.mean(np.abs(pred_SxN - np.asarray(grid["y"])[None, :, 0]), axis=1)
+    at_points_SxP = predict(jnp.asarray(alternating_points(k)[:, None], jnp.float32))
+    classification_S = np.asarray([classification_error(v, k) for v in at_points_SxP])
     layers = [regions.dense_params_to_layers(jax.tree.map(lambda a: a[s], states.params))
               for s in range(config.seeds)]
-    return l1_S, pred_SxN, layers
+    return l1_S, classification_S, pred_SxN, layers
 
 
 def _grid(config) -> np.ndarray:
@@ -235,71 +257,133 @@ def judge_construction(config: ml_collections.ConfigDict, m: dict) -> dict:
             "construction_is_exact": max(m["construction_sup_error"])}
 
 
+def _construction_errors(k: int, x_N1: np.ndarray) -> tuple[float, float]:
+    """L1 error on the grid and classification error on the 2**k alternating points of
+    `sawtooth_net(k)`, evaluated in float64 from its exact weights."""
+    layers = regions.dense_params_to_layers(constructions.sawtooth_net(k)[1])
+    l1 = float(np.mean(np.abs(forward_relu_layers(layers, x_N1)[:, 0] - tent_power(x_N1[:, 0], k))))
+    at_points = forward_relu_layers(layers, alternating_points(k)[:, None])[:, 0]
+    return l1, classification_error(at_points, k)
+
+
 def compute_nets(config: ml_collections.ConfigDict, log) -> dict:
-    """Part "nets": random nets' piece counts; shallow and deep nets trained on the k-fold tent
-    map (L1 errors, piece counts); least-squares shallow comparators; the L1 lower bounds."""
+    """Part "nets": random nets' piece counts; one-hidden-layer nets trained on the k-fold tent
+    map and least-squares shallow comparators (L1 and classification errors against their
+    bounds); deep nets (kk hidden layers of width w) trained on the kk-fold tent map for each
+    kk in deep.ks; the deep construction's errors."""
     k = config.k
     x_N1 = _grid(config)
-    target = Target(name=f"sawtooth_k{k}", dim=1,
-                    fn=lambda x: constructions.sawtooth(x, k),
-                    sample_inputs=lambda key, n: jax.random.uniform(key, (n, 1)))
-    grid = {"x": jnp.asarray(x_N1, jnp.float32)}
-    grid["y"] = target.fn(grid["x"])
-
-    shallow = {m: _train((m,), target, grid, config, log, f"shallow m={m}")
+    shallow = {m: _train((m,), k, x_N1, config, log, f"shallow m={m}")
                for m in config.shallow.widths}
-    deep = {w: _train((w,) * k, target, grid, config, log, f"deep {k}x{w}")
-            for w in config.deep.widths}
+    deep = {kk: _train((config.deep.width,) * kk, kk, x_N1, config, log,
+                       f"deep {kk}x{config.deep.width}") for kk in config.deep.ks}
 
     ratios = _random_net_ratios(config.random_nets)
     trained_ratios = []
-    for runs, depth in ((shallow, 1), (deep, k)):
-        for width, (_, _, layers) in runs.items():
-            bound = regions.telgarsky_pieces_bound(width, depth)
-            trained_ratios += [regions.count_linear_pieces(lay, np.zeros(1), np.ones(1)) / bound
-                               for lay in layers]
+    for width, depth, layers in ([(m, 1, r[3]) for m, r in shallow.items()]
+                                 + [(config.deep.width, kk, r[3]) for kk, r in deep.items()]):
+        bound = regions.telgarsky_pieces_bound(width, depth)
+        trained_ratios += [regions.count_linear_pieces(lay, np.zeros(1), np.ones(1)) / bound
+                           for lay in layers]
 
-    shallow_bounds = {m: sawtooth_l1_lower_bound(shallow_max_pieces(m), k) for m in shallow}
     units = np.arange(1, 2**k + 1)
-    lstsq_l1 = _least_squares_shallow(k, units, x_N1[:, 0])
-    lstsq_bounds = [sawtooth_l1_lower_bound(shallow_max_pieces(int(n)), k) for n in units]
-    above = [float(l1.min() / shallow_bounds[m]) for m, (l1, _, _) in shallow.items()
-             if shallow_bounds[m] > 0]
-    above += [e / b for e, b in zip(lstsq_l1, lstsq_bounds) if b > 0]
-    deep_bounds = {w: sawtooth_l1_lower_bound(shallow_max_pieces(w * k), k) for w in deep}
-    # The deep nets' unit counts must keep the shallow bound positive for the comparison to
-    # mean anything; a zero bound gives an infinite ratio, which never holds (non-finite).
-    deep_ratios = [float(l1.min() / deep_bounds[w]) if deep_bounds[w] > 0 else float("inf")
-                   for w, (l1, _, _) in deep.items()]
+    lstsq_l1, lstsq_classification = breakpoint_least_squares(k, units, x_N1[:, 0])
+    l1_bound = {int(n): sawtooth_l1_lower_bound(shallow_max_pieces(int(n)), k) for n in units}
+    cls_bound = {int(n): alternating_points_error_lower_bound(shallow_max_pieces(int(n)), k)
+                 for n in units}
+    # (error / bound) of every shallow net, trained or least-squares, where the bound is > 0.
+    l1_ratios = ([float(r[0].min() / l1_bound[m]) for m, r in shallow.items() if l1_bound[m]]
+                 + [e / l1_bound[int(n)] for n, e in zip(units, lstsq_l1) if l1_bound[int(n)]])
+    cls_ratios = ([float(r[1].min() / cls_bound[m]) for m, r in shallow.items()
+                   if cls_bound[m]]
+                  + [e / cls_bound[int(n)] for n, e in zip(units, lstsq_classification)
+                     if cls_bound[int(n)]])
+    # Telgarsky 2015, Thm 1.1 with one layer: m <= 2**(k - 4) nodes give error >= 1/6.
+    small = 2 ** (k - 4)
+    small_errors = ([float(r[1].min()) for m, r in shallow.items() if m <= small]
+                    + [float(e) for n, e in zip(units, lstsq_classification) if n <= small])
+
+    deep_units = {kk: config.deep.width * kk for kk in deep}
+    deep_l1_mean = {kk: float(r[0].mean()) for kk, r in deep.items()}
+    learned = [kk for kk in deep if deep_l1_mean[kk] <= config.deep.learned_fraction * 0.25]
+    construction_units = 2 * k
+    construction_l1, construction_classification = _construction_errors(k, x_N1)
 
     def best_prediction(runs):
-        """(width, prediction [N]) of the best seed of the width with the lowest L1 error."""
-        width, (l1, pred, _) = min(runs.items(), key=lambda kv: kv[1][0].min())
-        return width, pred[int(np.argmin(l1))]
+        """(key, prediction [N]) of the best seed of the run with the lowest L1 error."""
+        best, (l1, _, pred, _) = min(runs.items(), key=lambda kv: kv[1][0].min())
+        return best, pred[int(np.argmin(l1))]
 
-    (best_shallow_width, best_shallow), (best_deep_width, best_deep) = (
-        best_prediction(shallow), best_prediction(deep))
+    best_shallow_width, best_shallow = best_prediction(shallow)
+    # The deep net drawn beside the shallow ones is the one trained on the same k.
+    best_deep_k, best_deep = best_prediction({kk: deep[kk] for kk in deep if kk == k} or deep)
     return {
         "random_net_max_ratio": max(ratios), "trained_net_max_ratio": max(trained_ratios),
         "shallow_widths": list(shallow), "shallow_l1": [r[0].tolist() for r in shallow.values()],
-        "shallow_l1_bound": [shallow_bounds[m] for m in shallow],
+        "shallow_classification": [r[1].tolist() for r in shallow.values()],
+        "shallow_l1_bound": [l1_bound[m] for m in shallow],
+        "shallow_classification_bound": [cls_bound[m] for m in shallow],
         "lstsq_units": units.tolist(), "lstsq_l1": lstsq_l1.tolist(),
-        "deep_widths": list(deep), "deep_units": [w * k for w in deep],
+        "lstsq_classification": lstsq_classification.tolist(),
+        "smallest_l1_ratio": min(l1_ratios) if l1_ratios else float("nan"),
+        "smallest_classification_ratio": min(cls_ratios) if cls_ratios else float("nan"),
+        "smallest_error_at_most_small_width": min(small_errors) if small_errors else float("nan"),
+        "construction_units": construction_units,
+        "construction_l1": construction_l1,
+        "construction_classification": construction_classification,
+        # Ratios to the bounds a shallow net with as many units must meet (nan if vacuous).
+        "construction_l1_ratio": (construction_l1 / l1_bound[construction_units]
+                                  if l1_bound[construction_units] else float("nan")),
+        "construction_classification_ratio": (
+            construction_classification / cls_bound[construction_units]
+            if cls_bound[construction_units] else float("nan")),
+        "lstsq_classification_at_construction_units":
+            float(lstsq_classification[construction_units - 1]),
+        "deep_ks": list(deep), "deep_width": config.deep.width,
+        "deep_units": [deep_units[kk] for kk in deep],
         "deep_l1": [r[0].tolist() for r in deep.values()],
-        "shallow_bound_at_deep_units": [deep_bounds[w] for w in deep],
-        "smallest_ratio_above_shallow_bound": min(above) if above else float("nan"),
-        "smallest_deep_ratio": min(deep_ratios),
+        "deep_classification": [r[1].tolist() for r in deep.values()],
+        "deep_learned_ks": learned,
+        "deep_units_over_shallow_exact_units": [deep_units[kk] / (2**kk - 1) for kk in deep],
         "best_shallow_width": best_shallow_width, "best_shallow_prediction": best_shallow,
-        "best_deep_width": best_deep_width, "best_deep_prediction": best_deep,
+        "best_deep_k": best_deep_k, "best_deep_prediction": best_deep,
     }
 
 
 def judge_nets(config: ml_collections.ConfigDict, m: dict) -> dict:
-    """Largest pieces / (2m)**L; smallest shallow error / bound; smallest deep ratio."""
-    return {"pieces_within_depth_width_bound": max(m["random_net_max_ratio"],
-                                                   m["trained_net_max_ratio"]),
-            "shallow_nets_above_l1_bound": m["smallest_ratio_above_shallow_bound"],
-            "trained_deep_nets_miss_construction": m["smallest_deep_ratio"]}
+    """Pieces / (2m)**L; shallow error / bound (L1 and classification) with the construction
+    as the baseline that fails them; Telgarsky's 1/6; the construction's classification
+    error; whether deep nets learn; units of the deep nets that learned over 2**k - 1."""
+    constant_l1 = 0.25  # E|t_k(x) - 1/2| for x ~ U[0, 1], every k
+    deep_l1 = {kk: float(np.mean(v)) for kk, v in zip(m["deep_ks"], m["deep_l1"])}
+    smallest_k = min(m["deep_ks"])
+    ratio = dict(zip(m["deep_ks"], m["deep_units_over_shallow_exact_units"]))
+    learned = m["deep_learned_ks"]
+    return {
+        "pieces_within_depth_width_bound": max(m["random_net_max_ratio"],
+                                               m["trained_net_max_ratio"]),
+        "shallow_nets_above_l1_bound": Measured(
+            m["smallest_l1_ratio"], baseline=m["construction_l1_ratio"],
+            baseline_name=f"depth-{config.k} construction ({m['construction_units']} units)"),
+        "shallow_classification_above_bound": Measured(
+            m["smallest_classification_ratio"], baseline=m["construction_classification_ratio"],
+            baseline_name=f"depth-{config.k} construction (error "
+                          f"{m['construction_classification']:g})"),
+        "small_shallow_nets_err_one_sixth": Measured(
+            m["smallest_error_at_most_small_width"], baseline=m["construction_classification"],
+            baseline_name=f"depth-{config.k} construction"),
+        "construction_classifies_alternating_points": Measured(
+            m["construction_classification"],
+            baseline=m["lstsq_classification_at_construction_units"],
+            baseline_name=f"least-squares shallow net with {m['construction_units']} units"),
+        "trained_deep_nets_learn": Measured(
+            deep_l1[smallest_k] / constant_l1, baseline=1.0,
+            baseline_name="constant predictor 1/2"),
+        "trained_deep_nets_miss_construction": Measured(
+            min((ratio[kk] for kk in learned), default=float("nan")),
+            baseline=2 * config.k / (2**config.k - 1),
+            baseline_name=f"depth-{config.k} construction ({2 * config.k} units)"),
+    }
 
 
 PARTS = (
@@ -312,21 +396,24 @@ PARTS = (
 
 
 def figures(config: ml_collections.ConfigDict, m: dict, workdir: str) -> list[str]:
-    """The target, the construction and the best trained fits; L1 error vs units."""
+    """The target, the construction and the best trained fits; L1 error vs units against the
+    bound; trained deep nets' error vs k against the constant predictor."""
     import matplotlib.pyplot as plt
 
     k, x = config.k, _grid(config)[:, 0]
     nets = m["nets"]
-    fig, (ax_f, ax_e) = plt.subplots(1, 2, figsize=(13, 4.6))
-    ax_f.plot(x, _sawtooth_np(x, k), "k-", lw=2.5, alpha=0.35,
+    fig, (ax_f, ax_e, ax_k) = plt.subplots(1, 3, figsize=(18, 4.6))
+    ax_f.plot(x, tent_power(x, k), "k-", lw=2.5, alpha=0.35,
               label=f"target: tent map composed {k} times")
     _, variables = constructions.sawtooth_net(k)
-    construction = _forward_np(regions.dense_params_to_layers(variables), x[:, None])[:, 0]
+    construction = forward_relu_layers(regions.dense_params_to_layers(variables), x[:, None])[:, 0]
     ax_f.plot(x, construction, "k:", lw=1, label=f"construction: {k} layers x width 2 (exact)")
-    for name, style in (("shallow", "C0-"), ("deep", "C3-")):
-        width, pred = nets[f"best_{name}_width"], np.asarray(nets[f"best_{name}_prediction"])
-        shape = f"width {width}" if name == "shallow" else f"{k} x width {width}"
-        l1 = np.mean(np.abs(pred - _sawtooth_np(x, k)))
+    deep_k = nets["best_deep_k"]
+    for name, shape, style in (("shallow", f"width {nets['best_shallow_width']}", "C0-"),
+                               ("deep", f"{deep_k} x width {nets['deep_width']}", "C3-")):
+        pred = np.asarray(nets[f"best_{name}_prediction"])
+        target_k = k if name == "shallow" else deep_k
+        l1 = np.mean(np.abs(pred - tent_power(x, target_k)))
         ax_f.plot(x, pred, style, lw=1.2, label=f"best trained {name} ({shape}), L1 {l1:.3f}")
     ax_f.set(xlabel="x", ylabel="f(x)", title="Target, construction and best trained fits")
     ax_f.legend(fontsize=7, loc="lower right")
@@ -335,16 +422,29 @@ def figures(config: ml_collections.ConfigDict, m: dict, workdir: str) -> list[st
     bound = [sawtooth_l1_lower_bound(shallow_max_pieces(int(n)), k) for n in units]
     ax_e.plot(units, bound, "k-", lw=2, label="lower bound for ANY 1-hidden-layer net")
     ax_e.plot(nets["lstsq_units"], nets["lstsq_l1"], "C2.-", lw=1,
-              label="1-hidden-layer least-squares fit, uniform kinks")
-    for name, n, errors, color, marker in (
-            ("shallow (1 hidden layer)", nets["shallow_widths"], nets["shallow_l1"], "C0", "o"),
-            (f"deep ({k} hidden layers)", nets["deep_units"], nets["deep_l1"], "C3", "s")):
-        for j, (nj, l1) in enumerate(zip(n, errors)):
+              label="1-hidden-layer least squares, kinks on the first breakpoints")
+    ax_e.axhline(0.25, c="gray", ls=":", label="constant predictor 1/2")
+    deep_at_k = [(u, e) for kk, u, e in zip(nets["deep_ks"], nets["deep_units"], nets["deep_l1"])
+                 if kk == k]
+    for name, points, color, marker in (
+            ("shallow (1 hidden layer)", zip(nets["shallow_widths"], nets["shallow_l1"]), "C0",
+             "o"), (f"deep ({k} hidden layers)", deep_at_k, "C3", "s")):
+        for j, (nj, l1) in enumerate(points):
             ax_e.scatter([nj] * len(l1), l1, c=color, marker=marker, alpha=0.5,
                          label=f"trained {name}, each seed" if j == 0 else None)
     ax_e.scatter([2 * k], [0.0], c="k", marker="*", s=120,
                  label=f"construction: {2 * k} units, error 0")
     ax_e.set(xscale="log", xlabel="hidden units", ylabel="L1 error on [0, 1]",
-             title="Error vs units: theory bound (line) and trained nets (markers)")
+             title=f"k = {k}: error vs units, bound (line) and nets (markers)")
     ax_e.legend(fontsize=7)
+
+    for kk, l1 in zip(nets["deep_ks"], nets["deep_l1"]):
+        ax_k.scatter([kk] * len(l1), l1, c="C3", marker="s", alpha=0.5)
+    ax_k.axhline(0.25, c="gray", ls=":", label="constant predictor 1/2")
+    ax_k.axhline(0.25 * config.deep.learned_fraction, c="C3", ls="--", lw=0.8,
+                 label="'learned' threshold")
+    ax_k.set(xlabel="k (tent map composed k times; the net has k hidden layers)",
+             ylabel="L1 error on [0, 1]",
+             title=f"Deep nets trained from scratch, width {nets['deep_width']}, each seed")
+    ax_k.legend(fontsize=7)
     return [report.save_figure(fig, workdir, "depth_separation.png")]

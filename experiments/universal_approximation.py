@@ -1,34 +1,31 @@
-"""Universal approximation (Cybenko 1989; Hornik 1991) and Barron's dimension-free rate (1993).
+"""Universal approximation (Cybenko 1989; Hornik 1991) and the value of Barron's bound (1993).
 
 Theorems. Cybenko (1989, Thm 2) / Hornik (1991, Thm 1): one-hidden-layer networks with a
 sigmoidal (Hornik: any bounded non-constant) activation are dense in C(K) for compact K, so
 the error on a continuous target can be made as small as we like by widening the layer.
 Barron (1993, Thm 1): if f has Barron constant C_f = int sup_{x in B} |omega . x| |f^(omega)|
 d omega on a bounded set B, then for every probability measure mu on B and every width n
-there is a sigmoidal network f_n with ||f - f_n||^2_{L2(mu)} <= (2 C_f)^2 / n, whatever the
-input dimension d. tanh is sigmoidal up to an affine map (tanh z = 2 sigmoid(2z) - 1), so
+there is a sigmoidal network f_n with ||f - f_n||^2_{L2(mu)} <= (2 C_f)^2 / n, whatever the input
+dimension d. tanh is sigmoidal up to an affine map (tanh z = 2 sigmoid(2z) - 1), so
 the theorem covers the tanh nets trained here.
 
 Measured. (1) Sigmoid nets of growing width on a continuous 1-D target (`smooth_1d`): test
-error and relative error of the widest net. (2) tanh nets of width n on targets
-f(x) = sum_k a_k cos(w_k . x + b_k) on U[-1, 1]^d with C_f = 3 for d = 2, 8, 32
-(`barron_ridge`). Barron bounds the approximation error (the best width-n fit in L2(mu)), not
-a test error after training on a fixed sample, so every training step draws a fresh batch
-from mu (online learning of the population risk: no sample is reused, so no estimation error
-can build up), and the error is the mean squared error on 16,384 further fresh points. The
-remaining gap to the approximation error is the optimisation error of a finite Adam run; it
-sets a floor (about 1e-4 at d = 32 with the quick budget) that the widths stay above. We
-report: the fitted log-log slope of error vs width per d with a bootstrap interval over seeds
-(`dl_theory.uncertainty`), the worst ratio error / Barron bound, the generalisation gap (test
-error minus the mean training-batch loss of the last 10% of steps: ~0 when no estimation
-error is present) and the Monte-Carlo standard error of each test error. Contrast: an n-cell
-piecewise-constant approximation (Voronoi cells around n points drawn from mu, each cell
-given the mean of f over it: the grid-like approximation, error ~ n^(-2/d) for Lipschitz f)
-on the same targets, whose rate collapses with d — the curse that Barron's rate escapes.
+error and relative error of the widest net. (2) The value of Barron's bound. The constant
+predictor (f's mean) has error Var f, so the bound says more than it only at widths
+n > n* = (2 C_f)^2 / Var f; the old eight-ridge target (C_f = 3, Var f = 0.07-0.11) has
+n* = 320-500, and at the widths it was tested (2-32) the constant predictor passed the bound
+10-250x. Here the target has two ridges (`barron_ridge`, C_f = 1.5, exact for the cube,
+Var f = 0.12-0.17, so n* = 52-72), d = 2, 8, 32, and the claim is judged only at the trained
+widths above n* (128 and 256), where the constant predictor fails it: worst ratio error / bound
+there, with the constant predictor's smallest ratio Var f / bound as baseline. Every training
+step draws a fresh batch from mu (online learning of the population risk, so no estimation
+error), and the error is the mean squared error on 16,384 further fresh points. Barron's rate
+(the slope in n, separated from the optimisation error, on targets whose ridges are in
+general position) is measured in `experiments/barron_rate.py`.
 
 Run: python launch.py --config=experiments/universal_approximation.py:quick --workdir=runs/ua
-quick: ~55 s on 2 CPU cores. paper: d up to 64, widths 2..64 (beyond ~8 units per ridge the
-optimisation floor, not approximation, sets the error), 5 seeds, 20k steps.
+quick: 50 s at load 4.5 on 2 shared cores (the previous preset: 87 s back to back).
+paper: widths to 1024, 5 seeds, 20k steps.
 """
 
 from __future__ import annotations
@@ -41,14 +38,13 @@ import numpy as np
 from dl_theory import report
 from dl_theory.config_checks import check_choice
 from dl_theory.data import synthetic
-from dl_theory.experiment import ClaimSpec, Part, config_from_presets
+from dl_theory.experiment import ClaimSpec, Measured, Part, config_from_presets
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
-from dl_theory.uncertainty import Estimate, fit_loglog_slope
 
 CYBENKO = "Cybenko 1989, Thm 2; Hornik 1991, Thm 1"
 BARRON = "Barron 1993, Thm 1"
@@ -64,17 +60,14 @@ CLAIMS = (
               "The widest sigmoid net reaches a small relative error (test MSE / Var f).", CYBENKO,
               at_most="cybenko.max_rel_error"),
     ClaimSpec("barron_bound_holds",
-              "For every d and width n the measured squared error is below Barron's bound "
-              "(2 C_f)^2 / n (worst ratio error / bound).", BARRON, at_most=1.0),
-    ClaimSpec("barron_rate_every_dimension",
-              "At equal Barron constant the squared error decays at least as fast as 1/n in every "
-              "dimension d: the log-log slope of error vs width is <= -1 for each d (the "
-              "dimension with the shallowest slope is reported).", BARRON, at_most=-1.0),
-    ClaimSpec("partition_rate_cursed",
-              "An n-cell piecewise-constant (grid-like) approximation of the same target in the "
-              "largest d has a slope far shallower than 1/n (theory: -2/d).",
-              "Barron 1993, Sec. I (lower bounds for linear methods); DeVore et al. 1989",
-              at_least=-0.5),
+              "For every d, at every trained width n where Barron's bound (2 C_f)^2 / n is below "
+              "Var f (so that the constant predictor fails it), the measured squared error is "
+              "below the bound (worst ratio error / bound; baseline: the constant predictor's "
+              "smallest ratio Var f / bound there).", BARRON, at_most=1.0,
+              margin_why="Barron's bound holds for every f with this C_f and every mu, so it is "
+                         "far above the error of one smooth target; the claim is that it "
+                         "holds where it says more than the mean does, and the constant "
+                         "predictor fails it there."),
 )
 
 _PRESETS = {
@@ -84,8 +77,8 @@ _PRESETS = {
                      steps=3000, max_rel_error=0.01,
                      optimizer=optimizer_config(
                          name="adam", learning_rate=3e-2, schedule="cosine")),
-        barron=dict(dims=(2, 8, 32), widths=(2, 4, 8, 16, 32), steps=3000, activation="tanh",
-                    num_ridges=8, constant=3.0, target_seed=0, num_partition_samples=65536,
+        barron=dict(dims=(2, 8, 32), widths=(128, 256), steps=3000, activation="tanh",
+                    num_ridges=2, constant=1.5, target_seed=0,
                     optimizer=optimizer_config(
                         name="adam", learning_rate=1e-2, schedule="cosine"))),
     "paper": dict(
@@ -94,9 +87,8 @@ _PRESETS = {
                      steps=20000, max_rel_error=0.001,
                      optimizer=optimizer_config(
                          name="adam", learning_rate=1e-2, schedule="cosine")),
-        barron=dict(dims=(2, 8, 32, 64), widths=(2, 4, 8, 16, 32, 64), steps=20000,
-                    activation="tanh", num_ridges=8, constant=3.0, target_seed=0,
-                    num_partition_samples=262144,
+        barron=dict(dims=(2, 8, 32, 64), widths=(128, 256, 512, 1024), steps=20000,
+                    activation="tanh", num_ridges=2, constant=1.5, target_seed=0,
                     optimizer=optimizer_config(
                         name="adam", learning_rate=3e-3, schedule="cosine"))),
 }
@@ -146,28 +138,6 @@ def _train_widths(target, part, config, log, label):
     return np.stack(errors, 1), np.stack(gaps, 1), np.stack(std_errors, 1)
 
 
-def _partition_errors(target, config) -> np.ndarray:
-    """Squared L2(mu) error of n-cell piecewise-constant approximations, [S, len(widths)]:
-    n centres drawn from mu, each Voronoi cell given the mean of f over it."""
-    fit_key, test_key = jax.random.split(jax.random.PRNGKey(20_000))
-    fit_set = target.sample(fit_key, config.barron.num_partition_samples)
-    test = target.sample(test_key, config.num_test)
-    out = np.zeros((config.seeds, len(config.barron.widths)))
-    for s in range(config.seeds):
-        for j, n in enumerate(config.barron.widths):
-            centres = target.sample_inputs(jax.random.PRNGKey(30_000 + 97 * s + n), n)
-
-            def nearest_centre(x_NxD):
-                return jnp.argmin(jnp.sum((x_NxD[:, None, :] - centres[None]) ** 2, -1), 1)
-
-            cells = nearest_centre(fit_set["x"])
-            sums = jax.ops.segment_sum(fit_set["y"][:, 0], cells, num_segments=n)
-            counts = jax.ops.segment_sum(jnp.ones(cells.shape), cells, num_segments=n)
-            pred = (sums / jnp.maximum(counts, 1.0))[nearest_centre(test["x"])]
-            out[s, j] = float(jnp.mean((pred - test["y"][:, 0]) ** 2))
-    return out
-
-
 def compute_cybenko(config: ml_collections.ConfigDict, log) -> dict:
     """Part "cybenko": the sigmoid width sweep on the 1-D target, and the target's variance."""
     target = synthetic.smooth_1d(config.cybenko.target)
@@ -186,39 +156,38 @@ def judge_cybenko(config: ml_collections.ConfigDict, m: dict) -> dict:
 
 
 def compute_barron(config: ml_collections.ConfigDict, log) -> dict:
-    """Part "barron": tanh width sweeps and n-cell partitions on Barron targets, per d."""
+    """Part "barron": tanh width sweeps on two-ridge Barron targets per d, with Var f (the
+    constant predictor's error), the exact C_f and the bound at each width."""
     b = config.barron
-    by_dim = {"test_mse": {}, "test_mse_std_error": {}, "generalisation_gap": {}, "slope": {},
-              "partition_mse": {}, "partition_slope": {}}
+    by_dim = {"test_mse": {}, "test_mse_std_error": {}, "generalisation_gap": {},
+              "variance": {}, "barron_constant": {}}
     for d in b.dims:
         target = synthetic.barron_ridge(d, num_ridges=b.num_ridges, frequency=b.constant,
                                         seed=b.target_seed)
         errors, gaps, std_errors = _train_widths(target, b, config, log, f"d={d}")
-        partition = _partition_errors(target, config)
-        slope = fit_loglog_slope(b.widths, errors)
-        partition_slope = fit_loglog_slope(b.widths, partition)
+        variance = float(jnp.var(target.sample(jax.random.PRNGKey(1), config.num_test)["y"]))
         for key, value in (("test_mse", errors), ("test_mse_std_error", std_errors),
-                           ("generalisation_gap", gaps), ("partition_mse", partition),
-                           ("slope", [slope.value, slope.lo, slope.hi]),
-                           ("partition_slope", [partition_slope.value, partition_slope.lo,
-                                                partition_slope.hi])):
+                           ("generalisation_gap", gaps)):
             by_dim[key][str(d)] = np.asarray(value).tolist()
+        by_dim["variance"][str(d)] = variance
+        by_dim["barron_constant"][str(d)] = target.info["barron_constant"]
     bound = (2 * b.constant) ** 2 / np.asarray(b.widths, dtype=float)
     return {"widths": list(b.widths), "bound": bound.tolist(), **by_dim}
 
 
 def judge_barron(config: ml_collections.ConfigDict, m: dict) -> dict:
-    """Worst error / bound ratio; the shallowest slope over d; the partition's slope at the
-    largest d."""
+    """Worst error / bound over the (d, n) where the bound is below Var f, with the constant
+    predictor's smallest Var f / bound there as baseline (NaN when no width binds)."""
     bound = np.asarray(m["bound"])
-    errors = [np.asarray(e, dtype=np.float32) for e in m["test_mse"].values()]
-    slopes = [Estimate(*s) for s in m["slope"].values()]
-    largest_d = str(max(config.barron.dims))
-    return {
-        "barron_bound_holds": max(float((e.mean(0) / bound).max()) for e in errors),
-        "barron_rate_every_dimension": max(slopes, key=lambda s: s.hi),
-        "partition_rate_cursed": Estimate(*m["partition_slope"][largest_d]),
-    }
+    ratios, baseline = [], []
+    for d, errors in m["test_mse"].items():
+        binding = bound < m["variance"][d]
+        ratios += list(np.asarray(errors, dtype=np.float32).mean(0)[binding] / bound[binding])
+        baseline += list(m["variance"][d] / bound[binding])
+    if not ratios:
+        return {"barron_bound_holds": float("nan")}
+    return {"barron_bound_holds": Measured(float(max(ratios)), baseline=float(min(baseline)),
+                                           baseline_name="constant predictor (error Var f)")}
 
 
 PARTS = (
@@ -228,7 +197,8 @@ PARTS = (
 
 
 def figures(config: ml_collections.ConfigDict, m: dict, workdir: str) -> list[str]:
-    """Error vs width in 1-D against the claimed level; Barron sweeps, partitions and bound."""
+    """Error vs width in 1-D against the claimed level; Barron sweeps against the bound and
+    the constant predictor."""
     import matplotlib.pyplot as plt
 
     fig, (ax_c, ax_b) = plt.subplots(1, 2, figsize=(12, 4.6))
@@ -242,14 +212,12 @@ def figures(config: ml_collections.ConfigDict, m: dict, workdir: str) -> list[st
     b, barron = config.barron, m["barron"]
     n = np.asarray(b.widths, dtype=float)
     for d in b.dims:
-        errors = np.asarray(barron["test_mse"][str(d)])
-        line, = ax_b.loglog(n, errors.mean(0), "o-", label=f"{b.activation} net, d={d}")
-        ax_b.loglog(n, np.asarray(barron["partition_mse"][str(d)]).mean(0), "x--",
-                    c=line.get_color(), alpha=0.6, label=f"n-cell partition, d={d}")
+        line, = ax_b.loglog(n, np.asarray(barron["test_mse"][str(d)]).mean(0), "o-",
+                            label=f"{b.activation} net, d={d}")
+        ax_b.axhline(barron["variance"][str(d)], c=line.get_color(), ls=":", alpha=0.6,
+                     label=f"constant predictor (Var f), d={d}")
     ax_b.loglog(n, (2 * b.constant) ** 2 / n, "k-", lw=2, label="Barron bound (2C)^2/n")
-    first = np.asarray(barron["test_mse"][str(b.dims[0])]).mean(0)[0]
-    ax_b.loglog(n, first * n[0] / n, "k:", label="slope -1")
-    ax_b.set(xlabel="width n  /  number of cells n", ylabel="squared L2(mu) error",
-             title=f"Barron targets, C_f = {b.constant:g}")
+    ax_b.set(xlabel="width n", ylabel="squared L2(mu) error",
+             title=f"Barron's bound where it binds, C_f = {b.constant:g}")
     ax_b.legend(fontsize=7, ncol=2)
     return [report.save_figure(fig, workdir, "universal_approximation.png")]

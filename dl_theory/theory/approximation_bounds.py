@@ -7,6 +7,9 @@ function with t pieces can beat, so a measured error can be checked against them
 - `sawtooth_l1_lower_bound`: the k-fold tent map (2**k pieces) is far in L1 from every function
   with few pieces (the triangle-counting argument of Telgarsky 2016, "Benefits of depth in
   neural networks", Sec. 3, proof of Thm 1.1; constants re-derived in the docstring).
+- `alternating_points_error_lower_bound`: the classification form of the same separation
+  (Telgarsky 2015, "Representation benefits of deep feedforward networks", Thm 1.1: on 2**k
+  points with alternating labels, few pieces force a large error; constants re-derived).
 - `square_pl_sup_error`: the best sup-norm error of a continuous PL function with t pieces on
   x**2 over [0, 1] is exactly 1 / (8 t**2) (the 1-D strongly convex case behind Liang & Srikant
   2017, "Why deep neural networks for function approximation?", and the shallow side of
@@ -54,6 +57,25 @@ def sawtooth_l1_lower_bound(num_pieces: int, k: int) -> float:
     _check_positive_int("num_pieces", num_pieces)
     _check_positive_int("k", k)
     return max(0.0, 0.125 - (num_pieces + 1) / 2.0 ** (k + 2))
+
+
+def alternating_points_error_lower_bound(num_pieces: int, k: int) -> float:
+    """max(0, (2**k - t - 1) / 2**(k+1)): the fraction of the 2**k points x_i = i / 2**k with
+    labels y_i = i mod 2 that the classifier 1[g(x) >= 1/2] gets wrong, for every continuous g
+    with at most t = num_pieces affine pieces.
+
+    Derivation. Along [0, 1] the classifier changes value only where g crosses 1/2, at most
+    once per affine piece (g is continuous, so not at the joints): at most t changes, hence at
+    most t + 1 runs of consecutive points with one predicted label. A run of r alternating
+    points gets at least floor(r/2) >= (r - 1)/2 of them wrong; summed over the runs, at least
+    (2**k - t - 1)/2 of the 2**k points. The k-fold tent map takes the value y_i at x_i, so
+    the depth-k construction has error 0. Telgarsky (2015, Thm 1.1) states error >= 1/6 for
+    nets with l layers of m <= 2**((k - 3)/l - 1) nodes (via t <= (2m)**l); for one hidden
+    layer (t <= m + 1) the bound here is sharper.
+    """
+    _check_positive_int("num_pieces", num_pieces)
+    _check_positive_int("k", k)
+    return max(0.0, (2.0**k - num_pieces - 1) / 2.0 ** (k + 1))
 
 
 def square_pl_sup_error(num_pieces: int) -> float:

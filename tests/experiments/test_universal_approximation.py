@@ -13,12 +13,20 @@ def test_every_claim_holds(quick_run):
     assert_every_claim_holds(payload)
 
 
-def test_barron_error_stays_below_bound_at_every_width(quick_run):
+def test_barron_bound_binds_and_the_constant_predictor_fails_it(quick_run):
+    """Every trained width is above n* = (2C)^2 / Var f in every d, so the bound says more
+    than the mean there: the constant predictor (error Var f) fails it and the nets pass it."""
     payload, _ = quick_run
-    bound = payload["metrics"]["barron"]["bound"]
-    for errors in payload["metrics"]["barron"]["test_mse"].values():
+    barron = payload["metrics"]["barron"]
+    for d, errors in barron["test_mse"].items():
         mean = [sum(col) / len(col) for col in zip(*errors)]
-        assert all(e < b for e, b in zip(mean, bound))
+        for error, bound in zip(mean, barron["bound"]):
+            assert bound < barron["variance"][d], (d, bound)
+            assert error < bound, (d, error, bound)
+    claim = {c["id"]: c for c in payload["claims"]}["barron_bound_holds"]
+    assert claim["baseline_name"] == "constant predictor (error Var f)"
+    assert claim["baseline"] > 1 and claim["baseline_holds"] is False
+    assert claim["measured"] < 0.05 * claim["baseline"]
 
 
 def test_estimation_error_is_negligible_with_fresh_samples(quick_run):
@@ -34,8 +42,7 @@ def test_estimation_error_is_negligible_with_fresh_samples(quick_run):
 def test_same_preset_twice_gives_identical_measurements(tmp_path):
     """Determinism, on a shrunken quick preset (same code path, a few seconds)."""
     small = {"seeds": 2, "num_test": 1024, "cybenko.widths": (2, 4), "cybenko.steps": 60,
-             "barron.dims": (2, 4), "barron.widths": (2, 4), "barron.steps": 60,
-             "barron.num_partition_samples": 2048}
+             "barron.dims": (2, 4), "barron.widths": (2, 4), "barron.steps": 60}
     first = run_quick_preset(EXPERIMENT, tmp_path / "a", small)
     second = run_quick_preset(EXPERIMENT, tmp_path / "b", small)
     assert [c["measured"] for c in first["claims"]] == [c["measured"] for c in second["claims"]]

@@ -46,6 +46,23 @@ def test_sawtooth_bound_vanishes_once_pieces_reach_half_the_teeth():
     assert ab.sawtooth_l1_lower_bound(2**k, k) == 0.0  # the tent map itself
 
 
+@pytest.mark.parametrize("k", [3, 6])
+def test_alternating_points_bound_holds_for_coarse_tents_and_is_attained(k):
+    points = np.arange(2**k) / 2**k
+    labels = np.arange(2**k) % 2
+    for j in range(0, k):
+        error = np.mean((_tent_power(points, j) >= 0.5) != labels)  # 2**j pieces
+        assert error >= ab.alternating_points_error_lower_bound(2**j, k)
+    assert np.mean((_tent_power(points, k) >= 0.5) != labels) == 0.0
+    # Following the first t - 1 pieces of the tent map, then the constant 0: t pieces, one
+    # point more wrong than the bound allows (the bound is tight to within one point).
+    t = 5
+    follow = np.where(points < (t - 1) / 2**k, _tent_power(points, k), 0.0)
+    assert np.mean((follow >= 0.5) != labels) == pytest.approx(
+        ab.alternating_points_error_lower_bound(t, k) + 1 / 2**k)
+    assert ab.alternating_points_error_lower_bound(2**k - 1, k) == 0.0
+
+
 @pytest.mark.parametrize("t", [1, 2, 3, 8])
 def test_square_bound_is_attained_by_shifted_interpolant(t):
     knots = np.linspace(0.0, 1.0, t + 1)
@@ -71,6 +88,7 @@ def test_square_bound_below_random_pl_functions():
 @pytest.mark.parametrize("fn, args", [(ab.shallow_max_pieces, (0,)),
                                       (ab.sawtooth_l1_lower_bound, (0, 3)),
                                       (ab.sawtooth_l1_lower_bound, (3, 1.5)),
+                                      (ab.alternating_points_error_lower_bound, (0, 3)),
                                       (ab.square_pl_sup_error, (0,))])
 def test_bad_input_names_the_value(fn, args):
     with pytest.raises(ValueError, match="must be an integer"):

@@ -1,0 +1,31 @@
+"""Float64 sawtooth tools: the tent map's values at the alternating points, the comparator."""
+
+import numpy as np
+import pytest
+
+from dl_theory.models import constructions
+from dl_theory.theory import regions, sawtooth
+
+
+@pytest.mark.parametrize("k", [1, 3, 6])
+def test_tent_map_labels_the_alternating_points_and_the_construction_agrees(k):
+    points = sawtooth.alternating_points(k)
+    assert np.array_equal(sawtooth.tent_power(points, k), np.arange(2**k) % 2)
+    _, variables = constructions.sawtooth_net(k)
+    values = sawtooth.forward_relu_layers(regions.dense_params_to_layers(variables),
+                                          points[:, None])[:, 0]
+    assert sawtooth.classification_error(values, k) == 0.0
+    assert sawtooth.classification_error(np.zeros(2**k), k) == 0.5
+
+
+def test_breakpoint_least_squares_is_exact_with_every_breakpoint_and_constant_with_one():
+    k, x = 4, np.linspace(0.0, 1.0, 2**10 + 1)
+    l1, classification = sawtooth.breakpoint_least_squares(k, [1, 2**k], x)
+    assert l1[1] < 1e-9 and classification[1] == 0.0
+    # One unit relu(x) plus a bias: the best L1 fit in least squares is near the constant 1/2.
+    assert l1[0] == pytest.approx(0.25, abs=5e-3)
+
+
+def test_classification_error_rejects_the_wrong_number_of_values():
+    with pytest.raises(ValueError, match=r"need \(8,\)"):
+        sawtooth.classification_error(np.zeros(7), 3)
