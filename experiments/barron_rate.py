@@ -60,7 +60,7 @@ from dl_theory.train.state import create_train_states
 from dl_theory.uncertainty import Estimate, fit_loglog_slope
 from dl_theory.user_errors import ConfigError
 
-BARRON = "Barron 1993, Thm 1"
+BARRON = "barron1993, Thm 1"
 
 CLAIMS = (
     ClaimSpec("barron_rate_every_dimension",
@@ -78,12 +78,12 @@ CLAIMS = (
               "rate.converged_ratio in every d: the error there is optimisation error, not "
               "approximation error (smallest ratio error(S/2) / error(S) over d; baseline: the "
               "same ratio at the smallest width, where more steps no longer help).",
-              "Bottou & Bousquet 2008 (error decomposition); Barron 1993, Thm 1",
+              "bottou2008, error decomposition; barron1993, Thm 1",
               at_least="rate.converged_ratio"),
     ClaimSpec("partition_rate_cursed",
               "An n-cell piecewise-constant (grid-like) approximation of the same target in the "
               "largest d has a slope far shallower than 1/n (theory: -2/d).",
-              "Barron 1993, Sec. I (lower bounds for linear methods); DeVore et al. 1989",
+              "barron1993, Sec. I (lower bounds for linear methods); devore1989",
               at_least=-0.5),
 )
 

@@ -68,11 +68,11 @@ from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import TrainState, create_train_states
 
-TELGARSKY_16 = "Telgarsky 2016, Thm 1.1 (construction in its proof)"
-TELGARSKY_15 = "Telgarsky 2015, Lemma 2.1 (piece counting)"
-SEPARATION = "Telgarsky 2016, Sec. 3 (triangle counting), bound re-derived here"
-TELGARSKY_15_THM = "Telgarsky 2015, Thm 1.1 (classification form)"
-CLASSIFICATION = "Telgarsky 2015, Thm 1.1 (run counting), bound re-derived here"
+TELGARSKY_16 = "telgarsky2016, Thm 1.1 (construction in its proof)"
+TELGARSKY_15 = "telgarsky2015, Lemma 2.1 (piece counting)"
+SEPARATION = "telgarsky2016, Sec. 3 (triangle counting), bound re-derived here"
+TELGARSKY_15_THM = "telgarsky2015, Thm 1.1 (classification form)"
+CLASSIFICATION = "telgarsky2015, Thm 1.1 (run counting), bound re-derived here"
 
 CLAIMS = (
     ClaimSpec("construction_has_2k_pieces",

@@ -46,8 +46,8 @@ from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 
-CYBENKO = "Cybenko 1989, Thm 2; Hornik 1991, Thm 1"
-BARRON = "Barron 1993, Thm 1"
+CYBENKO = "cybenko1989, Thm 2; hornik1991, Thm 1"
+BARRON = "barron1993, Thm 1"
 
 SHARED = ("seeds", "batch_size", "num_test", "precision")  # config keys every part reads
 

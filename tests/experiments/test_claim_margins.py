@@ -18,14 +18,6 @@ pytestmark = pytest.mark.experiment
 # now. Keep this short; delete an entry when its fix lands (an exempt claim that has become fine
 # passes too, so a stale entry hides nothing but itself).
 KNOWN_UNEXPLAINED = {
-    "universal_approximation": {
-        "barron_bound_holds": "issue 13 item 1 (Barron's bound passes the constant predictor), "
-                              "owned by the universal_approximation/depth_separation helper",
-    },
-    "depth_separation": {
-        "construction_is_exact": "issue 13 item 4 (depth separation restated), owned by the "
-                                 "universal_approximation/depth_separation helper",
-    },
     "training_regimes": {
         "mean_field_kernel_moves": "slope +0.01 against >= -0.25 (across zero): the natural "
                                    "baseline, the NTK part's slope -0.84, lives in another part "
