@@ -1,0 +1,42 @@
+"""The implicit_training experiment's quick preset, end to end."""
+
+import pytest
+from harness import assert_every_claim_holds
+
+EXPERIMENT = "implicit_training"
+pytestmark = pytest.mark.experiment
+
+
+def test_every_claim_has_its_expected_verdict(quick_run):
+    payload, _ = quick_run
+    assert_every_claim_holds(payload)
+
+
+def test_baselines_fail_the_bounds_their_claims_pass(quick_run):
+    """Each claim could have failed: its recorded baseline (a short unrolled gradient, the
+    other gradient's memory, an untrained model) does not satisfy the bound."""
+    payload, _ = quick_run
+    for claim in payload["claims"]:
+        assert claim["baseline"] is not None, claim["id"]
+        assert claim["baseline_holds"] is False, claim["id"]
+
+
+def test_memory_of_unrolled_backprop_grows_and_implicit_stays(quick_run):
+    payload, _ = quick_run
+    claims = {c["id"]: c for c in payload["claims"]}
+    assert claims["implicit_memory_constant"]["measured"] == 1.0
+    assert claims["implicit_memory_constant"]["baseline"] > 2.0
+
+
+@pytest.mark.parametrize("key, value", [("mnist1d.kappa", 1.5), ("gradients.kappa", 0.0)])
+def test_kappa_outside_the_contraction_regime_is_refused(key, value):
+    from harness import set_dotted
+
+    from dl_theory import experiment
+    from dl_theory.config_checks import validate_experiment_config
+    from dl_theory.user_errors import ConfigError
+
+    module = experiment.load_experiment(EXPERIMENT)
+    config = set_dotted(module.get_config("quick"), {key: value})
+    with pytest.raises(ConfigError, match=f"{key}={value}; allowed: numbers in"):
+        validate_experiment_config(module, config, "quick")
