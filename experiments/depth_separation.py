@@ -39,15 +39,12 @@ published results are proofs, not runs).
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from dl_theory import report
-from dl_theory.data.synthetic import Target
 from dl_theory.experiment import ClaimSpec, Measured, Part, Published, config_from_presets
-from dl_theory.models import constructions
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.theory import regions
@@ -60,13 +57,13 @@ from dl_theory.theory.sawtooth import (
     alternating_points,
     breakpoint_least_squares,
     classification_error,
+    construction_layers,
+    distance_to_tent_map,
     forward_relu_layers,
     tent_power,
 )
-from dl_theory.train.fit import fit_grid
-from dl_theory.train.losses import mean_squared_error
-from dl_theory.train.precision import get_policy, make_loss_scale
-from dl_theory.train.state import TrainState, create_train_states
+from dl_theory.train.precision import get_policy
+from dl_theory.train.tent_map import TentFit, train_on_tent_map
 
 TELGARSKY_16 = "telgarsky2016, Thm 1.1 (construction in its proof)"
 TELGARSKY_15 = "telgarsky2015, Lemma 2.1 (piece counting)"
@@ -162,87 +159,20 @@ def _construction(config, grid_N1: np.ndarray) -> tuple[list[int], list[float], 
     k-fold tent map."""
     pieces, errors, shallower = [], [], []
     for k in config.construction.ks:
-        target = tent_power(grid_N1[:, 0], k)
-        layers = regions.dense_params_to_layers(constructions.sawtooth_net(k)[1])
+        layers = construction_layers(k)
         pieces.append(regions.count_linear_pieces(layers, np.zeros(1), np.ones(1)))
-        errors.append(float(np.max(np.abs(forward_relu_layers(layers, grid_N1)[:, 0] - target))))
+        errors.append(distance_to_tent_map(layers, k, grid_N1)[0])
         if k > 1:
-            less = regions.dense_params_to_layers(constructions.sawtooth_net(k - 1)[1])
-            shallower.append(float(np.max(np.abs(forward_relu_layers(less, grid_N1)[:, 0]
-                                                 - target))))
+            shallower.append(distance_to_tent_map(construction_layers(k - 1), k, grid_N1)[0])
     return pieces, errors, shallower
 
 
-def _random_net_ratios(part) -> list[float]:
-    """count / (2m)**L for Gaussian ReLU nets: W ~ N(0, 2 / fan_in), b ~ N(0, 1)."""
-    rng = np.random.default_rng(part.seed)
-    a, b = np.array([part.segment[0]]), np.array([part.segment[1]])
-    ratios = []
-    for depth in part.depths:
-        for width in part.widths:
-            sizes = [1] + [width] * depth + [1]
-            for _ in range(part.draws):
-                layers = [(rng.normal(size=(i, o)) * np.sqrt(2.0 / i), rng.normal(size=o))
-                          for i, o in zip(sizes[:-1], sizes[1:])]
-                count = regions.count_linear_pieces(layers, a, b)
-                ratios.append(count / regions.telgarsky_pieces_bound(width, depth))
-    return ratios
-
-
-def _spread_first_layer_kinks(states: TrainState, tx, scale: float, seed: int) -> TrainState:
-    """Dense_0 of every member: kernel *= scale and bias = -kernel * u, u ~ U[0, 1], so unit i
-    has its kink at x = u_i inside [0, 1]; the optimizer state is re-initialised to match."""
-    num = jax.tree.leaves(states.params)[0].shape[0]
-    keys = jax.vmap(jax.random.PRNGKey)(seed + jnp.arange(num))
-
-    def spread(params, key):
-        dense = dict(params["Dense_0"])
-        kernel = dense["kernel"] * scale
-        dense["kernel"] = kernel
-        dense["bias"] = -kernel[0] * jax.random.uniform(key, dense["bias"].shape)
-        return {**params, "Dense_0": dense}
-
-    params = jax.vmap(spread)(states.params, keys)
-    return states.replace(params=params, opt_state=jax.vmap(tx.init)(params))
-
-
-def _tent_target(k: int) -> Target:
-    """The k-fold tent map on U[0, 1]."""
-    return Target(name=f"sawtooth_k{k}", dim=1, fn=lambda x: constructions.sawtooth(x, k),
-                  sample_inputs=lambda key, n: jax.random.uniform(key, (n, 1)))
-
-
-def _train(hidden, k, x_N1, config, log, label):
-    """L1 errors [S] on the grid, classification errors [S] on the 2**k alternating points,
-    predictions [S, N] and per-seed layers of MLPs with hidden widths `hidden`, trained on
-    fresh samples of the k-fold tent map."""
-    seeds = list(range(config.seeds))
-    target = _tent_target(k)
-    grid = {"x": jnp.asarray(x_N1, jnp.float32)}
-    grid["y"] = target.fn(grid["x"])
-    tx = build_optimizer(config.train.optimizer, total_steps=config.train.steps)
-    policy = get_policy(config.precision)
-    model = MLP(widths=tuple(hidden), **policy.model_dtypes())
-    states = create_train_states(model, tx, grid["x"][:2], seeds, make_loss_scale(policy))
-    states = _spread_first_layer_kinks(states, tx, config.train.kink_init_scale, seed=7919)
-    states, _ = fit_grid(states, None, target.sampler(config.batch_size), loss=mean_squared_error,
-                         steps=config.train.steps, data_seeds=[1000 + s for s in seeds],
-                         eval_data=grid, eval_every=config.train.steps,
-                         accumulate_steps=config.train.optimizer.accumulate_steps, policy=policy,
-                         log=log, tags={"hidden": list(hidden), "k": k}, label=label,
-                         verbose=False)
-
-    def predict(x):
-        return np.asarray(jax.vmap(lambda p: model.apply({"params": p}, x))(
-            states.params).astype(jnp.float32))[..., 0]
-
-    pred_SxN = predict(grid["x"])
-    l1_S = np.mean(np.abs(pred_SxN - np.asarray(grid["y"])[None, :, 0]), axis=1)
-    at_points_SxP = predict(jnp.asarray(alternating_points(k)[:, None], jnp.float32))
-    classification_S = np.asarray([classification_error(v, k) for v in at_points_SxP])
-    layers = [regions.dense_params_to_layers(jax.tree.map(lambda a: a[s], states.params))
-              for s in range(config.seeds)]
-    return l1_S, classification_S, pred_SxN, layers
+def _train(hidden, k, x_N1, config, log, label) -> TentFit:
+    """`train_on_tent_map` with the preset's seeds, batch size, training and precision."""
+    return train_on_tent_map(hidden, k, x_N1, seeds=config.seeds, batch_size=config.batch_size,
+                             steps=config.train.steps, optimizer=config.train.optimizer,
+                             kink_init_scale=config.train.kink_init_scale,
+                             precision=config.precision, log=log, label=label)
 
 
 def _grid(config) -> np.ndarray:
@@ -271,10 +201,9 @@ def judge_construction(config: ml_collections.ConfigDict, m: dict) -> dict:
 def _construction_errors(k: int, x_N1: np.ndarray) -> tuple[float, float]:
     """L1 error on the grid and classification error on the 2**k alternating points of
     `sawtooth_net(k)`, evaluated in float64 from its exact weights."""
-    layers = regions.dense_params_to_layers(constructions.sawtooth_net(k)[1])
-    l1 = float(np.mean(np.abs(forward_relu_layers(layers, x_N1)[:, 0] - tent_power(x_N1[:, 0], k))))
+    layers = construction_layers(k)
     at_points = forward_relu_layers(layers, alternating_points(k)[:, None])[:, 0]
-    return l1, classification_error(at_points, k)
+    return distance_to_tent_map(layers, k, x_N1)[1], classification_error(at_points, k)
 
 
 def compute_nets(config: ml_collections.ConfigDict, log) -> dict:
@@ -289,7 +218,9 @@ def compute_nets(config: ml_collections.ConfigDict, log) -> dict:
     deep = {kk: _train((config.deep.width,) * kk, kk, x_N1, config, log,
                        f"deep {kk}x{config.deep.width}") for kk in config.deep.ks}
 
-    ratios = _random_net_ratios(config.random_nets)
+    nets = config.random_nets
+    ratios = regions.gaussian_net_pieces_over_bound(nets.depths, nets.widths, nets.draws,
+                                                    nets.seed, nets.segment)
     trained_ratios = []
     for width, depth, layers in ([(m, 1, r[3]) for m, r in shallow.items()]
                                  + [(config.deep.width, kk, r[3]) for kk, r in deep.items()]):
@@ -416,8 +347,7 @@ def figures(config: ml_collections.ConfigDict, m: dict, workdir: str) -> list[st
     fig, (ax_f, ax_e, ax_k) = plt.subplots(1, 3, figsize=(18, 4.6))
     ax_f.plot(x, tent_power(x, k), "k-", lw=2.5, alpha=0.35,
               label=f"target: tent map composed {k} times")
-    _, variables = constructions.sawtooth_net(k)
-    construction = forward_relu_layers(regions.dense_params_to_layers(variables), x[:, None])[:, 0]
+    construction = forward_relu_layers(construction_layers(k), x[:, None])[:, 0]
     ax_f.plot(x, construction, "k:", lw=1, label=f"construction: {k} layers x width 2 (exact)")
     deep_k = nets["best_deep_k"]
     for name, shape, style in (("shallow", f"width {nets['best_shallow_width']}", "C0-"),

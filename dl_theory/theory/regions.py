@@ -15,7 +15,8 @@ Counts:
   changing the output, e.g. when its outgoing weights are zero). linear <= activation.
 
 Bounds (`telgarsky_pieces_bound`, `zaslavsky_max_regions`, `montufar_lower_bound`,
-`serra_upper_bound`) are stated with their sources in their docstrings.
+`serra_upper_bound`) are stated with their sources in their docstrings;
+`gaussian_net_pieces_over_bound` sets Gaussian random nets' counts against Telgarsky's.
 """
 
 import dataclasses
@@ -286,6 +287,25 @@ def telgarsky_pieces_bound(width: int, depth: int) -> int:
     """
     _check_widths(1, [width] * depth)
     return (2 * width) ** depth
+
+
+def gaussian_net_pieces_over_bound(depths: Sequence[int], widths: Sequence[int], draws: int,
+                                   seed: int, segment: tuple[float, float]) -> list[float]:
+    """Linear pieces on `segment` / `telgarsky_pieces_bound(width, depth)` of `draws` random
+    one-input one-output ReLU nets per (depth, width), W ~ N(0, 2 / fan_in), b ~ N(0, 1),
+    drawn in order from `np.random.default_rng(seed)`."""
+    rng = np.random.default_rng(seed)
+    a, b = np.array([segment[0]]), np.array([segment[1]])
+    ratios = []
+    for depth in depths:
+        for width in widths:
+            sizes = [1] + [width] * depth + [1]
+            for _ in range(draws):
+                layers = [(rng.normal(size=(i, o)) * np.sqrt(2.0 / i), rng.normal(size=o))
+                          for i, o in zip(sizes[:-1], sizes[1:])]
+                ratios.append(count_linear_pieces(layers, a, b)
+                              / telgarsky_pieces_bound(width, depth))
+    return ratios
 
 
 def zaslavsky_max_regions(num_units: int, input_dim: int) -> int:

@@ -6,6 +6,9 @@ explicit one-hidden-layer comparator.
   i mod 2 of Telgarsky (2015, "Representation benefits of deep feedforward networks",
   Thm 1.1), and the error of the classifier 1[f(x) >= 1/2] on them.
 - `forward_relu_layers`: a ReLU MLP given as float64 (W, b) layers, evaluated exactly.
+- `construction_layers` / `distance_to_tent_map`: the depth-k width-2 construction
+  (`dl_theory.models.constructions.sawtooth_net`) as float64 layers, and a net's sup and L1
+  distances to the k-fold tent map on a grid.
 - `breakpoint_least_squares`: one-hidden-layer nets whose kinks sit on the tent map's first
   breakpoints, output weights fitted by least squares: an explicit shallow net per width that
   follows the first teeth (exact with 2**k units), to set beside the lower bounds of
@@ -17,6 +20,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
+from dl_theory.models import constructions
+from dl_theory.theory import regions
 
 
 def tent_power(x: np.ndarray, k: int) -> np.ndarray:
@@ -34,6 +40,20 @@ def forward_relu_layers(layers: Sequence[tuple[np.ndarray, np.ndarray]],
         h = np.maximum(h @ w + b, 0.0)
     w, b = layers[-1]
     return h @ w + b
+
+
+def construction_layers(k: int) -> regions.Layers:
+    """Telgarsky's depth-k width-2 net computing the k-fold tent map (`sawtooth_net(k)`), as
+    float64 (W, b) layers from its exact weights."""
+    return regions.dense_params_to_layers(constructions.sawtooth_net(k)[1])
+
+
+def distance_to_tent_map(layers: Sequence[tuple[np.ndarray, np.ndarray]], k: int,
+                         x_N1: np.ndarray) -> tuple[float, float]:
+    """(sup, mean) of |f(x) - t_k(x)| over the grid `x_N1` [N, 1], f the one-output net given
+    by `layers` and t_k the k-fold tent map; float64."""
+    gap_N = np.abs(forward_relu_layers(layers, x_N1)[:, 0] - tent_power(x_N1[:, 0], k))
+    return float(np.max(gap_N)), float(np.mean(gap_N))
 
 
 def alternating_points(k: int) -> np.ndarray:

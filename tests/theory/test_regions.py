@@ -221,3 +221,11 @@ def test_bad_shapes_raise_value_error():
                                np.zeros(2), np.ones(2))
     with pytest.raises(ValueError, match="extent"):
         regions.slice_regions(layers, np.zeros(2), np.eye(2)[0], np.eye(2)[1], extent=(1.0, 1.0))
+
+
+def test_gaussian_nets_stay_within_the_depth_width_bound_and_are_reproducible():
+    kwargs = dict(depths=(1, 3), widths=(2, 4), draws=2, seed=0, segment=(-2.0, 2.0))
+    ratios = regions.gaussian_net_pieces_over_bound(**kwargs)
+    assert len(ratios) == 2 * 2 * 2
+    assert all(0.0 < r <= 1.0 for r in ratios)
+    assert ratios == regions.gaussian_net_pieces_over_bound(**kwargs)

@@ -29,3 +29,14 @@ def test_breakpoint_least_squares_is_exact_with_every_breakpoint_and_constant_wi
 def test_classification_error_rejects_the_wrong_number_of_values():
     with pytest.raises(ValueError, match=r"need \(8,\)"):
         sawtooth.classification_error(np.zeros(7), 3)
+
+
+def test_construction_is_at_distance_zero_from_its_tent_map_and_order_one_from_the_next():
+    x = np.linspace(0.0, 1.0, 2**9 + 1)[:, None]
+    sup, l1 = sawtooth.distance_to_tent_map(sawtooth.construction_layers(4), 4, x)
+    assert sup < 1e-12 and l1 < 1e-12
+    # At x = 1/8, t_3 = 1 and t_4 = 0; over [0, 1] the mean gap is 1/3 (up to the grid).
+    sup_shallower, l1_shallower = sawtooth.distance_to_tent_map(
+        sawtooth.construction_layers(3), 4, x)
+    assert sup_shallower == pytest.approx(1.0)
+    assert l1_shallower == pytest.approx(1 / 3, abs=1e-2)
