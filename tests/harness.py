@@ -43,6 +43,16 @@ def assert_run_directory_is_complete(payload: dict, workdir: pathlib.Path) -> No
     assert [c["id"] for c in on_disk["claims"]] == [c["id"] for c in payload["claims"]]
 
 
+def assert_every_claim_has_a_failing_baseline(payload: dict) -> None:
+    """Every claim of the run could have failed: it recorded a baseline, and its own bound
+    rejects that baseline."""
+    for claim in payload["claims"]:
+        assert claim["baseline"] is not None, f"{claim['id']}: no baseline recorded"
+        assert claim["baseline_holds"] is False, (
+            f"{claim['id']}: its baseline {claim['baseline']} ({claim['baseline_name']}) passes "
+            f"its own bound {claim['expected']}")
+
+
 def assert_every_claim_holds(payload: dict) -> None:
     """Fails with the verdict table when any claim of a run does not hold, expected negative
     results aside (their verdict must be the expected one too)."""

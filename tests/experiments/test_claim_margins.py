@@ -35,3 +35,13 @@ def test_no_claim_is_far_inside_its_bound_without_reason(name, quick_results):
     claims = [c for c in payload["claims"] if c["id"] not in known]
     problems = unexplained_margins(claims, margin_whys)
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("name", sorted(experiment.available_experiments()))
+def test_no_recorded_baseline_passes_its_claims_bound(name, quick_results):
+    """A baseline is recorded to show that the claim could have failed; one that the bound
+    accepts shows the opposite."""
+    payload, _ = quick_results(name)
+    passing = [f"{c['id']}: baseline {c['baseline']} ({c['baseline_name']}) passes "
+               f"{c['expected']}" for c in payload["claims"] if c.get("baseline_holds")]
+    assert not passing, "\n".join(passing)
