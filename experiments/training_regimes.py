@@ -96,7 +96,10 @@ CLAIMS = (
     ClaimSpec("mean_field_kernel_moves",
               "Under the mean-field (muP) scaling the relative kernel change does not vanish "
               "with width: its log-log slope stays above -1/4.", CHIZAT,
-              at_least="min_mean_field_slope"),
+              at_least="min_mean_field_slope",
+              margin_why="the claim is that the slope does not fall: a slope near zero lies "
+                         "across zero from the negative bound; the NTK sweep's slope of the "
+                         "same quantity, the baseline, fails it"),
     ClaimSpec("features_beat_initial_kernel",
               "On a sparse single-index target the widest mean-field net reaches a lower test "
               "MSE than the best of its own initial-kernel models (linearised net at the same "
@@ -265,7 +268,7 @@ def _slope(config, rows, key) -> list[float]:
 
 
 def compute_ntk(config: ml_collections.ConfigDict, log) -> dict:
-    """Part "ntk": the NTK-parameterised (lazy) width sweep, its slopes and linearisation gap."""
+    """The NTK-parameterised (lazy) width sweep, its slopes and linearisation gap."""
     lazy, m = _measure_sweep("ntk", config, log)
     m["slopes"] = {key: _slope(config, lazy, key)
                    for key in ("weight_change", "kernel_change", "linear_gap")}
@@ -286,7 +289,7 @@ def judge_ntk(config: ml_collections.ConfigDict, m: dict) -> dict:
 
 
 def compute_mean_field(config: ml_collections.ConfigDict, log) -> dict:
-    """Part "mean_field": the mean-field (muP) width sweep, its slopes and the widest net's
+    """The mean-field (muP) width sweep, its slopes and the widest net's
     test error over that of its best initial-kernel model."""
     rich, m = _measure_sweep("mean_field", config, log)
     m["slopes"] = {key: _slope(config, rich, key) for key in ("kernel_change", "weight_change")}
@@ -296,23 +299,37 @@ def compute_mean_field(config: ml_collections.ConfigDict, log) -> dict:
     return m
 
 
-def judge_mean_field(config: ml_collections.ConfigDict, m: dict) -> dict:
-    """The kernel-change slope and the widest net's error ratio."""
-    return {"mean_field_kernel_moves": Estimate(*m["slopes"]["kernel_change"]),
+def judge_mean_field(config: ml_collections.ConfigDict, m: dict, lazy: dict) -> dict:
+    """The kernel-change slope (its baseline: the NTK sweep's slope of the same quantity,
+    which the bound must reject) and the widest net's error ratio."""
+    return {"mean_field_kernel_moves": Measured(
+                Estimate(*m["slopes"]["kernel_change"]),
+                baseline=lazy["slopes"]["kernel_change"][2],
+                baseline_name="NTK-parameterised nets' kernel-change slope (upper end of its "
+                              "95% interval)"),
             "features_beat_initial_kernel": m["error_ratio_widest"]}
 
 
-PARTS = (
-    Part("ntk", compute_ntk, judge_ntk, reads=SWEEP_READS),
-    Part("mean_field", compute_mean_field, judge_mean_field, reads=SWEEP_READS),
-)
+def compute_regimes(config: ml_collections.ConfigDict, log) -> dict:
+    """Part "regimes": both width sweeps, NTK first; one part, so that the mean-field claim is
+    judged against the NTK sweep measured in the same run."""
+    return {"ntk": compute_ntk(config, log), "mean_field": compute_mean_field(config, log)}
+
+
+def judge_regimes(config: ml_collections.ConfigDict, m: dict) -> dict:
+    """Every claim, from both sweeps."""
+    return {**judge_ntk(config, m["ntk"]),
+            **judge_mean_field(config, m["mean_field"], m["ntk"])}
+
+
+PARTS = (Part("regimes", compute_regimes, judge_regimes, reads=SWEEP_READS),)
 
 
 def figures(config: ml_collections.ConfigDict, m: dict, workdir: str) -> list[str]:
     """Weight and kernel change vs width in both scalings; training curves vs the closed form."""
     import matplotlib.pyplot as plt
 
-    lazy, rich = m["ntk"], m["mean_field"]
+    lazy, rich = m["regimes"]["ntk"], m["regimes"]["mean_field"]
     fig, (ax_k, ax_l) = plt.subplots(1, 2, figsize=(12, 4.6))
     n = np.asarray(config.widths, dtype=float)
     for rows, name, marker in ((lazy, "NTK", "o"), (rich, "mean-field", "s")):

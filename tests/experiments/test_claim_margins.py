@@ -13,27 +13,13 @@ from dl_theory.claim_margins import unexplained_margins
 
 pytestmark = pytest.mark.experiment
 
-# Claims known (from the quick results of notes/baseline) to be far inside their bounds without
-# a reason and a failing baseline, whose fix is open elsewhere: claim id -> why it is exempt for
-# now. Keep this short; delete an entry when its fix lands (an exempt claim that has become fine
-# passes too, so a stale entry hides nothing but itself).
-KNOWN_UNEXPLAINED = {
-    "training_regimes": {
-        "mean_field_kernel_moves": "slope +0.01 against >= -0.25 (across zero): the natural "
-                                   "baseline, the NTK part's slope -0.84, lives in another part "
-                                   "and judges see only their own part; not done",
-    },
-}
-
 
 @pytest.mark.parametrize("name", sorted(experiment.available_experiments()))
 def test_no_claim_is_far_inside_its_bound_without_reason(name, quick_results):
     payload, _ = quick_results(name)
     module = experiment.load_experiment(name)
     margin_whys = {spec.id: spec.margin_why for spec in module.CLAIMS}
-    known = KNOWN_UNEXPLAINED.get(name, {})
-    claims = [c for c in payload["claims"] if c["id"] not in known]
-    problems = unexplained_margins(claims, margin_whys)
+    problems = unexplained_margins(payload["claims"], margin_whys)
     assert not problems, "\n".join(problems)
 
 

@@ -20,7 +20,7 @@ def test_every_claim_holds(quick_run):
 @pytest.mark.experiment
 def test_ntk_changes_fall_monotonically_and_mean_field_stays_far_above(quick_run):
     """Lazy nets move less at every doubling; the muP nets move by O(1) at every width."""
-    m = quick_run[0]["metrics"]
+    m = quick_run[0]["metrics"]["regimes"]
     lazy_kernel = np.mean(m["ntk"]["kernel_change"], axis=1)
     lazy_weights = np.mean(m["ntk"]["weight_change"], axis=1)
     assert np.all(np.diff(lazy_kernel) < 0) and np.all(np.diff(lazy_weights) < 0)
