@@ -53,6 +53,7 @@ from dl_theory.optim.proximal import EXPONENTS, PROX_MAPS, preconditioned_prox, 
 from dl_theory.theory.scalar_minimiser import brute_force_prox
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import accuracy, softmax_cross_entropy
+from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states, set_hyperparams
 from dl_theory.user_errors import ConfigError
 
@@ -110,6 +111,7 @@ _PRESETS = {
                      strengths=(1e-4, 3e-4, 1e-3, 3e-3), reference_strength=1e-3,
                      target_sparsity=0.8, min_zero_fraction=0.5, z=2.0,
                      optimizer=optimizer_config(name="adam", learning_rate=1e-2)),
+        precision="float32",
     ),
 }
 _PRESETS["paper"] = {
@@ -131,8 +133,21 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
-    """Preset "quick" (tests, one seed) or "paper" (three seeds, longer, more strengths)."""
-    return config_from_presets(_PRESETS, preset)
+    """Preset "quick" (tests, one seed) or "paper" (three seeds, longer, more strengths).
+    `precision` is the MNIST-1D nets' precision policy (the other parts are float64 maths)."""
+    return config_from_presets(_PRESETS, preset, PARTS)
+
+
+def _mnist1d_model(config) -> MLP:
+    return MLP(widths=tuple(config.mnist1d.widths), out_dim=NUM_CLASSES,
+               **get_policy(config.precision).model_dtypes())
+
+
+def example_model(config: ml_collections.ConfigDict):
+    """(model, x_example, optimizer) of the MNIST-1D net, for `launch.py --dtypes`."""
+    c = config.mnist1d
+    return (_mnist1d_model(config), jnp.zeros((2, load_mnist1d()["train"]["x"].shape[1])),
+            build_optimizer(c.optimizer, c.steps))
 
 
 def compute_closed_forms(config, log) -> dict:
@@ -247,7 +262,8 @@ def compute_mnist1d(config, log) -> dict:
     data = load_mnist1d()
     train = {k: jnp.asarray(v) for k, v in data["train"].items()}
     test = {k: jnp.asarray(v) for k, v in data["test"].items()}
-    model = MLP(widths=tuple(c.widths), out_dim=NUM_CLASSES)
+    policy = get_policy(config.precision)
+    model = _mnist1d_model(config)
     seeds, strengths = list(range(c.seeds)), list(c.strengths)
 
     def test_accuracy(params):
@@ -256,12 +272,13 @@ def compute_mnist1d(config, log) -> dict:
 
     def train_grid(optimizer, members, member_seeds, hyper):
         tx = build_optimizer(optimizer, c.steps)
-        states = create_train_states(model, tx, train["x"][:2], member_seeds)
+        states = create_train_states(model, tx, train["x"][:2], member_seeds,
+                                     make_loss_scale(policy))
         if hyper:
             states = set_hyperparams(states, **hyper)
         states, _ = fit_grid(states, train, minibatches(c.batch_size),
                              loss=softmax_cross_entropy, steps=c.steps, data_seeds=member_seeds,
-                             log=log, tags={"part": "mnist1d", "method": members},
+                             policy=policy, log=log, tags={"part": "mnist1d", "method": members},
                              label=f"mnist1d_{members}", verbose=False)
         return states.params
 
@@ -336,7 +353,7 @@ def judge_mnist1d(config, m) -> dict:
 PARTS = (
     Part("closed_forms", compute_closed_forms, judge_closed_forms, reads=("closed_forms",)),
     Part("lasso", compute_lasso, judge_lasso, reads=("lasso",)),
-    Part("mnist1d", compute_mnist1d, judge_mnist1d, reads=("mnist1d",)),
+    Part("mnist1d", compute_mnist1d, judge_mnist1d, reads=("mnist1d", "precision")),
 )
 
 

@@ -21,7 +21,7 @@ TRAINING_EXPERIMENTS = (
     "training_regimes", "edge_of_stability", "learning_rates", "batch_size",
     "gradient_clipping", "weight_averaging", "regularisation", "graph_learning",
     "language_model", "error_decomposition", "curse_of_dimensionality", "linear_regions",
-    "residual_depth", "sequence_memory", "inductive_bias", "barron_rate",
+    "residual_depth", "sequence_memory", "inductive_bias", "barron_rate", "proximal_sparsity",
 )
 
 
