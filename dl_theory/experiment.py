@@ -190,21 +190,24 @@ def check(
     else:
         value, interval = float(measured), None
         low = high = value
-    finite = all(math.isfinite(v) for v in (value, low, high))
-    holds = (finite and (at_least is None or low >= at_least)
-             and (at_most is None or high <= at_most))
+    holds = math.isfinite(value) and _within(low, high, at_least, at_most)
     expected = _describe_bound(at_least, at_most) + (f" {unit}" if unit else "")
     if interval is not None:
         expected += " (whole 95% interval)"
     baseline_holds = None
     if baseline is not None:
         baseline = float(baseline)
-        baseline_holds = bool(math.isfinite(baseline)
-                              and (at_least is None or baseline >= at_least)
-                              and (at_most is None or baseline <= at_most))
+        baseline_holds = _within(baseline, baseline, at_least, at_most)
     return Claim(spec.id, spec.statement, spec.source, value, expected, bool(holds), interval,
                  spec.expected_holds, spec.why, baseline, baseline_name, baseline_holds,
                  spec.published, _number_or_none(at_least), _number_or_none(at_most))
+
+
+def _within(low: float, high: float, at_least: float | None, at_most: float | None) -> bool:
+    """Whether [low, high] is finite and satisfies the bound (either side optional)."""
+    return bool(math.isfinite(low) and math.isfinite(high)
+                and (at_least is None or low >= at_least)
+                and (at_most is None or high <= at_most))
 
 
 def _number_or_none(bound: float | None) -> float | None:

@@ -29,7 +29,7 @@ import numpy as np
 
 from dl_theory.data.batching import Batch
 from dl_theory.train import chunk as chunk_lib
-from dl_theory.train.state import TrainState
+from dl_theory.train.state import TrainState, stack_members
 
 # Measured on the 2-core CPU (a jitted scan of 2,000 full-batch Adam steps of a 1-hidden-layer
 # MLP, 1,024 examples in 8-D, 5 seeds, machine load ~5): widths 64 and 256 (~0.6M and ~2.6M
@@ -50,17 +50,10 @@ def default_workers(member: TrainState, batch_rows: int) -> int:
 def _unstack(tree: Any, num: int) -> list[Any]:
     """The `num` members of a stacked tree, each leaf placed as the stacked one was. Sliced
     in host memory (on a CPU a view, no copy): an on-device unstack would be one more
-    program to compile per model shape."""
+    program to compile per model shape. Inverse of `state.stack_members`."""
     host = jax.device_get(tree)
     return [jax.tree.map(lambda h, leaf, g=g: jax.device_put(h[g], leaf.sharding), host, tree)
             for g in range(num)]
-
-
-def _stack(trees: list[Any]) -> Any:
-    """Inverse of `_unstack`."""
-    host = jax.device_get(trees)
-    return jax.tree.map(lambda leaf, *hs: jax.device_put(np.stack(hs), leaf.sharding),
-                        trees[0], *host)
 
 
 def _signature(tree: Any) -> tuple:
@@ -139,7 +132,7 @@ class ConcurrentMembers:
 
     @property
     def state(self) -> TrainState:
-        return _stack(self._members)
+        return stack_members(self._members)
 
     def _run(self, g: int, num_steps: int) -> dict[str, np.ndarray]:
         self._members[g], metrics = chunk_lib.train_chunk(

@@ -138,8 +138,13 @@ def create_train_states(model: nn.Module, tx: optax.GradientTransformation, x_ex
     seeds = np.asarray(seeds)
     if seeds.ndim != 1 or seeds.size == 0 or not np.issubdtype(seeds.dtype, np.integer):
         raise ValueError(f"seeds must be a non-empty 1-D sequence of integers; got {seeds!r}")
-    members = [create_train_state(model, tx, x_example, np.int32(seed), loss_scale)
-               for seed in seeds]
+    return stack_members([create_train_state(model, tx, x_example, np.int32(seed), loss_scale)
+                          for seed in seeds])
+
+
+def stack_members(members: list[Any]) -> Any:
+    """Trees of one structure stacked leaf by leaf along a new leading axis, in host memory
+    (no program to compile per shape), each leaf placed as the first member's was."""
     host = jax.device_get(members)
     return jax.tree.map(lambda leaf, *hs: jax.device_put(np.stack(hs), leaf.sharding),
                         members[0], *host)
