@@ -1,6 +1,7 @@
-"""Protocol-level check over every experiment's quick results: no claim holds more than
-`MARGIN_LIMIT` (100) times inside its bound unless its spec says why (`margin_why`) and its run
-recorded a baseline that the bound rejects (see dl_theory/claim_margins.py for the factor).
+"""Protocol-level checks over every experiment's quick results: every claim expected to hold
+records a baseline measured in the same run that its own bound rejects (so the claim could
+have failed), and no claim holds more than `MARGIN_LIMIT` (100) times inside its bound unless
+its spec says why (`margin_why`; see dl_theory/claim_margins.py for the factor).
 
 The quick presets run once per session (the `quick_results` fixture): with the experiment's
 own test module, or here when that module is not selected.
@@ -31,3 +32,13 @@ def test_no_recorded_baseline_passes_its_claims_bound(name, quick_results):
     passing = [f"{c['id']}: baseline {c['baseline']} ({c['baseline_name']}) passes "
                f"{c['expected']}" for c in payload["claims"] if c.get("baseline_holds")]
     assert not passing, "\n".join(passing)
+
+
+@pytest.mark.parametrize("name", sorted(experiment.available_experiments()))
+def test_every_claim_records_a_baseline_its_bound_rejects(name, quick_results):
+    """A claim expected to hold must show it could have failed. Expected negative results are
+    exempt: they fail already, which is their point."""
+    payload, _ = quick_results(name)
+    missing = [f"{c['id']}: measured {c['measured']}, {c['expected']}: no baseline recorded"
+               for c in payload["claims"] if c["expected_holds"] and c.get("baseline") is None]
+    assert not missing, "\n".join(missing)
