@@ -141,24 +141,22 @@ class ConcurrentMembers:
         return jax.device_get(metrics)  # waits in this thread, not the host loop's
 
     def advance(self, num_steps: int) -> dict[str, np.ndarray]:
-        members = range(len(self._members))
         signature = (self._chunk, num_steps, _signature(self._members[0]),
                      _signature(self._data[0]), _signature(self._keys[0]))
-        if signature not in _STARTED:
-            # The first member alone compiles the chunk; started together, every thread
-            # would trace and compile the same program. (The signature only schedules: a
-            # program it wrongly deems compiled is compiled twice at worst, never wrong.)
-            first = [self._run(0, num_steps)]
-            members = members[1:]
-            _STARTED.add(signature)
-        else:
-            first = []
+        if signature not in _STARTED and self._workers > 1:
+            # Compiled once, ahead of the members (lower().compile() fills the jit's own
+            # cache): started together, every thread would trace and compile the same program.
+            # (The signature only schedules: a program it wrongly deems compiled is compiled
+            # twice at worst, never wrong.)
+            chunk_lib.train_chunk.lower(self._members[0], self._data[0], self._keys[0],
+                                        chunk=self._chunk, num_steps=num_steps).compile()
+        _STARTED.add(signature)
+        members = range(len(self._members))
         if self._workers == 1:
-            rest = [self._run(g, num_steps) for g in members]
+            per_member = [self._run(g, num_steps) for g in members]
         else:
             with concurrent.futures.ThreadPoolExecutor(self._workers) as pool:
-                rest = list(pool.map(lambda g: self._run(g, num_steps), members))
-        per_member = first + rest
+                per_member = list(pool.map(lambda g: self._run(g, num_steps), members))
         return {k: np.stack([m[k] for m in per_member]) for k in per_member[0]}
 
     def evaluate(self, batch: Batch, evaluation: chunk_lib.Evaluation) -> dict[str, Any]:

@@ -107,6 +107,18 @@ def test_concurrent_members_equal_each_member_trained_alone():
         np.testing.assert_array_equal(history["loss"][g], alone_history["loss"])
 
 
+def test_concurrent_members_compile_each_program_once():
+    """The chunk is compiled ahead of the members, not by each worker thread: a new width
+    costs as many compilations with two workers as with one."""
+    train, test = _data()
+    _counts.clear()
+    _sweep(train, test, 11, strategy="sequential", workers=2)
+    two_workers = _counts[_COMPILE]
+    _counts.clear()
+    _sweep(train, test, 13, strategy="sequential", workers=1)
+    assert two_workers == _counts[_COMPILE] > 0, (two_workers, dict(_counts))
+
+
 def test_grid_initialisation_equals_member_by_member_initialisation():
     x = np.ones((2, 3), np.float32)
     tx = build_optimizer(ml_collections.ConfigDict(dict(name="adam", learning_rate=1e-2)))
