@@ -128,6 +128,25 @@ def test_grid_initialisation_equals_member_by_member_initialisation():
         chex.assert_trees_all_equal(jax.tree.map(lambda a, g=g: a[g], grid), alone)
 
 
+def test_deep_stacks_are_initialised_op_by_op_with_the_compiled_bits():
+    """A deep stack of equal layers skips the compiled init (cheaper op by op) and gets the
+    very bits the compiled program gives; a net without repeated shapes is compiled."""
+    from dl_theory.models.residual import ResidualMLP
+    from dl_theory.train import state as state_lib
+
+    x = np.ones((2, 5), np.float32)
+    tx = build_optimizer(ml_collections.ConfigDict(dict(name="momentum", learning_rate=0.1)))
+    deep = ResidualMLP(3, width=6, depth=12)
+    assert state_lib._repeats_shapes(deep, (2, 5), "float32")
+    assert not state_lib._repeats_shapes(MLP(widths=(9, 4)), (2, 5), "float32")
+    programs = state_lib._init_one._cache_size()
+    grid = create_train_states(deep, tx, x, [3, 5])
+    assert state_lib._init_one._cache_size() == programs
+    for g, seed in enumerate([3, 5]):
+        compiled = state_lib._init_one(x, np.int32(seed), None, model=deep, tx=tx, active=())
+        chex.assert_trees_all_equal(jax.tree.map(lambda a, g=g: a[g], grid), compiled)
+
+
 def _double_dense(next_fun, args, kwargs, context):
     """An interceptor that changes the computation: every Dense output doubled."""
     out = next_fun(*args, **kwargs)
