@@ -25,14 +25,14 @@ along each method's strength curve; the subgradient net magnitude-pruned to that
 Tolerances on accuracy differences are z binomial standard errors of the test set (n = 1000),
 sqrt(2 p (1 - p) / (n S)), fixed before the run.
 
-Caveat (measured, 3 seeds, quick budget otherwise): accuracy at 80 % zeros is l1 0.604,
-l_1/2 0.598, l_2/3 0.563, l0 0.546, pruned subgradient net 0.585. The quick preset's one
-seed cannot resolve l0's deficit (-0.038 against a tolerance of -0.044, a margin of six test
-points), so `prox_at_least_as_accurate_as_pruned_subgradient` holds there, but at three seeds
-(tolerance -0.025) it fails on l0 (-0.039); l1 and l_1/2 beat the pruned net at any seed count.
+Measured (quick, three seeds): accuracy at 80 % zeros is l1 0.604, l_1/2 0.598, l_2/3 0.563,
+l0 0.546, pruned subgradient net 0.585. So the l1 prox beats pruning on the same penalty, but
+not every kind does: l0 falls short (-0.039 against a tolerance of -0.025), a negative result
+kept as such. (With one seed the tolerance was -0.044 and l0's deficit was not resolved:
+the verdict then depended on the seed count, so the quick preset trains three.)
 
 Run: python launch.py --config=experiments/proximal_sparsity.py:quick --workdir=runs/prox
-quick: ~45 s on 2 CPU cores (one seed, 1500 steps). paper: 3 seeds, 6000 steps, six strengths
+quick: ~50 s on 2 CPU cores (three seeds, 1500 steps). paper: 6000 steps, six strengths
 (the paper trains CNNs on CIFAR-10 on a GPU; MNIST-1D is the closest this hardware allows).
 """
 
@@ -85,17 +85,26 @@ CLAIMS = (
               PROXGEN + ", experiments", at_least="mnist1d.min_zero_fraction",
               published=Published("proximal methods are superior to subgradient methods",
                                    "Abstract")),
+    ClaimSpec("l1_prox_at_least_as_accurate_as_pruned_subgradient",
+              "At the target sparsity the l1 prox net is at least as accurate as the net "
+              "trained on the same l1 penalty by subgradient steps and magnitude-pruned to "
+              "that sparsity (accuracy difference within z binomial standard errors), while "
+              "the constant predictor is not.", PROXGEN + ", experiments"),
     ClaimSpec("prox_at_least_as_accurate_as_pruned_subgradient",
               "At the target sparsity every proximal net is at least as accurate as the "
               "subgradient-trained net magnitude-pruned to that sparsity (smallest accuracy "
               "difference over the kinds, within z binomial standard errors).",
-              PROXGEN + ", experiments"),
+              PROXGEN + ", experiments", expected_holds=False,
+              why="measured on the quick preset (three seeds, 1500 steps): at 80% zeros the "
+                  "l0 prox net is 0.039 less accurate than the pruned subgradient net "
+                  "(tolerance -0.025), and l_2/3 0.022 less; l1 and l_1/2 beat it. The hard "
+                  "thresholds of l0 cost accuracy on this small MLP"),
     ClaimSpec("l_half_beats_l1_at_equal_sparsity",
               "At the target sparsity the l_1/2 prox net is more accurate than the l1 prox net "
               "(accuracy difference above z binomial standard errors).",
               PROXGEN + ", Abstract", expected_holds=False,
-              why="measured on the quick preset (one seed, 1500 steps): at 80% zeros the l_1/2 "
-                  "net is 0.012 less accurate than the l1 net (tolerance +0.044); the "
+              why="measured on the quick preset (three seeds, 1500 steps): at 80% zeros the "
+                  "l_1/2 net is 0.005 less accurate than the l1 net (tolerance +0.025); the "
                   "advantage the paper reports for CNNs on CIFAR does not show for this MLP "
                   "on MNIST-1D",
               published=Published("non-convex regularizers more effective than convex ones",
@@ -107,7 +116,7 @@ _PRESETS = {
         closed_forms=dict(samples=10_000, seed=0, max_error=1e-8, curve_tau=1.0),
         lasso=dict(num_examples=100, dim=40, num_nonzero=10, scale_decades=2.0, penalty=0.05,
                    iterations=5000, seed=0, max_rel_distance=1e-6),
-        mnist1d=dict(seeds=1, steps=1500, batch_size=100, widths=(100, 100),
+        mnist1d=dict(seeds=3, steps=1500, batch_size=100, widths=(100, 100),
                      strengths=(1e-4, 3e-4, 1e-3, 3e-3), reference_strength=1e-3,
                      target_sparsity=0.8, min_zero_fraction=0.5, z=2.0,
                      optimizer=optimizer_config(name="adam", learning_rate=1e-2)),
@@ -133,7 +142,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
-    """Preset "quick" (tests, one seed) or "paper" (three seeds, longer, more strengths).
+    """Preset "quick" (tests, three seeds) or "paper" (longer, more strengths).
     `precision` is the MNIST-1D nets' precision policy (the other parts are float64 maths)."""
     return config_from_presets(_PRESETS, preset, PARTS)
 
@@ -336,13 +345,17 @@ def judge_mnist1d(config, m) -> dict:
     pruned = float(np.mean(m["subgradient"]["pruned_accuracy"]))
     tol = _binomial_tolerance(c, pruned)
     vs_pruned = min(matched[k] - pruned for k in KINDS)
+    constant_vs_pruned = 1.0 / NUM_CLASSES - pruned
     half_vs_l1 = matched["l_half"] - matched["l1"]
     return {
         "prox_nets_are_sparse": Measured(
             sparsity, baseline=float(np.mean(m["subgradient"]["zero_fraction"])),
             baseline_name="Adam on the l1 subgradient"),
+        "l1_prox_at_least_as_accurate_as_pruned_subgradient": Measured(
+            matched["l1"] - pruned, at_least=-tol, baseline=constant_vs_pruned,
+            baseline_name="constant predictor minus pruned subgradient net"),
         "prox_at_least_as_accurate_as_pruned_subgradient": Measured(
-            vs_pruned, at_least=-tol, baseline=1.0 / NUM_CLASSES - pruned,
+            vs_pruned, at_least=-tol, baseline=constant_vs_pruned,
             baseline_name="constant predictor minus pruned subgradient net"),
         "l_half_beats_l1_at_equal_sparsity": Measured(
             half_vs_l1, at_least=_binomial_tolerance(c, matched["l1"]),
