@@ -17,6 +17,18 @@ def test_every_claim_holds(quick_run):
 
 
 @pytest.mark.experiment
+def test_controls_fail_the_bounds_their_claims_pass(quick_run):
+    """Each claim with a control could have failed: the edge runs after sharpening, the late
+    sharpness against the other step size's 2/eta, the small step's monotone loss. The loss
+    still falling at the edge has no control in this run (the module docstring says why)."""
+    claims = {c["id"]: c for c in quick_run[0]["claims"]}
+    controlled = {i for i, c in claims.items() if c["baseline"] is not None}
+    assert controlled == set(claims) - {"loss_still_falls_at_edge"}
+    for claim_id in controlled:
+        assert claims[claim_id]["baseline_holds"] is False, claims[claim_id]
+
+
+@pytest.mark.experiment
 def test_small_step_loss_falls_monotonically(quick_run):
     """Below the edge, GD is a descent method: the loss never rises between measurements."""
     m = quick_run[0]["metrics"]["gradient_descent"]
