@@ -15,9 +15,12 @@ in a random direction (its test-loss ratio 1.01; its flatness ratio 0.997, which
 former "flatness ratio <= 1" bound, so flatness is now measured against that moved point);
 with batch norm, the last iterate with recomputed statistics (recomputing alone cuts its test
 loss to 0.92 of the running statistics', so SWA's gain is measured against it: 0.89, and
-the SWA weights with running statistics lose to it: 1.03). `swa_bn_needs_recomputed_stats`
-records no baseline: its natural control, the last iterate, also gains from recomputed
-statistics (ratio 1.08 against SWA's 1.15), so its bound (>= 1) does not separate the two.
+the SWA weights with running statistics lose to it: 1.03). The last iterate's own gain from
+recomputed statistics (ratio 1.08 against SWA's 1.15) passed the former bound of
+`swa_bn_needs_recomputed_stats` (>= 1); the claim now asks SWA's gain to exceed the iterate's
+by `bn_noise_z` bootstrap standard errors over test examples (test-set noise only: 2 seeds
+cannot estimate the seed spread), with the iterate's gain as its baseline. It does so by 2.2
+standard errors at the quick budget, not 3: kept as a negative result.
 
 Run: python launch.py --config=experiments/weight_averaging.py:quick --workdir=runs/swa
 Split from the former training_techniques experiment (same parts, claims and numbers).
@@ -59,10 +62,17 @@ CLAIMS = (
               "direction: smaller mean training-loss increase under random perturbations of a "
               "fixed norm (ratio); the last iterate itself is not.", SWA + ", Fig. 5",
               at_most=1.0),
+    # Bound measured in the run: the last iterate's gain plus swa.bn_noise_z bootstrap standard
+    # errors (over test examples) of the difference of the two gains.
     ClaimSpec("swa_bn_needs_recomputed_stats",
-              "With batch norm, the SWA weights with the trajectory's running statistics have a "
-              "higher test loss than with recomputed statistics (ratio).", SWA + ".2",
-              at_least=1.0),
+              "With batch norm, recomputing the statistics lowers the SWA weights' test loss "
+              "(ratio running / recomputed statistics) by more than it lowers the last "
+              "iterate's, by over z bootstrap standard errors of the difference.", SWA + ".2",
+              expected_holds=False,
+              why="measured at the quick budget: SWA's gain 1.153 exceeds the last iterate's "
+                  "1.085 by 2.2 standard errors (0.031 over test examples), short of z = 3: "
+                  "the extra need of the averaged weights is not resolved from the gain that "
+                  "recomputing gives any weights here"),
     ClaimSpec("swa_bn_recomputed_beats_iterate",
               "With recomputed statistics the SWA weights beat the last iterate with its "
               "statistics recomputed the same way (test-loss ratio); with the trajectory's "
@@ -78,7 +88,7 @@ _PRESETS = {
                  radius=1.0, num_directions=32,
                  optimizer=optimizer_config(name="sgd", learning_rate=0.1, swa=dict(
                      start_step=800, frequency=5, learning_rate=0.05)),
-                 bn_swa_learning_rate=0.3),
+                 bn_swa_learning_rate=0.3, bn_noise_z=3.0, bn_bootstrap=1000),
     ),
 }
 _PRESETS["paper"] = {
@@ -156,6 +166,26 @@ def _displaced_iterates(params, average, key):
     return jax.vmap(one)(params, average, keys)
 
 
+def _squared_errors(model, params, model_state, data) -> np.ndarray:
+    """Eval-mode squared error of each example, averaged over outputs; shape [N]."""
+    pred = model.apply({"params": params, **model_state}, data["x"], train=False)
+    return np.mean((np.asarray(pred, np.float64) - np.asarray(data["y"], np.float64)) ** 2, -1)
+
+
+def _gain_difference_stderr(errors: dict, num_resamples: int) -> float:
+    """Bootstrap standard error, over test examples (resampled together for every model and
+    seed: the comparisons are paired), of the difference of the two recomputation gains
+    sum_s mse(stale) / sum_s mse(recomputed), SWA's minus the last iterate's. `errors` maps
+    the four (weights, statistics) pairs to squared errors [S, N]. Test-set noise only: the
+    seed spread is not in it."""
+    num_test = errors["swa_stale"].shape[1]
+    idx = np.random.default_rng(13).integers(0, num_test, (num_resamples, num_test))
+    mean = {k: e[:, idx].mean(axis=-1).sum(axis=0) for k, e in errors.items()}  # [resamples]
+    gap = (mean["swa_stale"] / mean["swa_recomputed"]
+           - mean["iterate_stale"] / mean["iterate_recomputed"])
+    return float(np.std(gap, ddof=1))
+
+
 def compute_swa(config, log) -> dict:
     """Part "swa": SWA vs the last iterate, without and with batch norm."""
     c = config.swa
@@ -188,15 +218,26 @@ def compute_swa(config, log) -> dict:
     batches = [{"x": train["x"][i:i + c.batch_size]}
                for i in range(0, c.num_train - c.batch_size + 1, c.batch_size)]
     bn_recomputed, bn_iterate_recomputed = [], []
+    errors = {k: [] for k in ("swa_stale", "swa_recomputed", "iterate_stale",
+                              "iterate_recomputed")}
     for g in range(len(seeds)):
         state, params = (jax.tree.map(lambda a: a[g], t) for t in (bn_states, bn_average))
         stats = recompute_batch_stats(state, params, batches, momentum=bn_model.momentum)
         bn_recomputed.append(float(model_mse(bn_model, params, stats, test)))
         # The control: the last iterate's own statistics recomputed the same way.
-        stats = recompute_batch_stats(state, state.params, batches, momentum=bn_model.momentum)
-        bn_iterate_recomputed.append(float(model_mse(bn_model, state.params, stats, test)))
+        iterate_stats = recompute_batch_stats(state, state.params, batches,
+                                              momentum=bn_model.momentum)
+        bn_iterate_recomputed.append(float(model_mse(bn_model, state.params, iterate_stats,
+                                                     test)))
+        for key, (weights, weight_stats) in {
+                "swa_stale": (params, state.model_state), "swa_recomputed": (params, stats),
+                "iterate_stale": (state.params, state.model_state),
+                "iterate_recomputed": (state.params, iterate_stats)}.items():
+            errors[key].append(_squared_errors(bn_model, weights, weight_stats, test))
     bn_recomputed = np.asarray(bn_recomputed)
     bn_iterate_recomputed = np.asarray(bn_iterate_recomputed)
+    gain_stderr = _gain_difference_stderr({k: np.stack(v) for k, v in errors.items()},
+                                          c.bn_bootstrap)
     return {"test_iterate": test_iterate, "test_swa": test_swa, "radii": list(c.radii),
             "flat_iterate": flat_iterate, "flat_swa": flat_swa,
             "test_ratio": float(test_swa.mean() / test_iterate.mean()),
@@ -210,6 +251,7 @@ def compute_swa(config, log) -> dict:
                                           / flat_iterate[:, at].mean()),
             "bn_iterate_recomputed": bn_iterate_recomputed,
             "bn_iterate_stale_ratio": float(bn_iterate.mean() / bn_iterate_recomputed.mean()),
+            "bn_gain_difference_stderr": gain_stderr,
             "bn_iterate_recomputed_ratio": float(bn_iterate_recomputed.mean()
                                                  / bn_iterate.mean())}
 
@@ -225,7 +267,11 @@ def judge_swa(config, m: dict) -> dict:
                 m["flat_ratio"] / m["displaced_flat_ratio"],
                 baseline=1.0 / m["displaced_flat_ratio"],
                 baseline_name="the last iterate itself"),
-            "swa_bn_needs_recomputed_stats": m["bn_stale_ratio"],
+            "swa_bn_needs_recomputed_stats": Measured(
+                m["bn_stale_ratio"], at_least=m["bn_iterate_stale_ratio"]
+                + config.swa.bn_noise_z * m["bn_gain_difference_stderr"],
+                baseline=m["bn_iterate_stale_ratio"],
+                baseline_name="the last iterate's own gain from recomputed statistics"),
             "swa_bn_recomputed_beats_iterate": Measured(
                 np.mean(m["bn_recomputed"]) / recomputed_iterate,
                 baseline=np.mean(m["bn_stale"]) / recomputed_iterate,
