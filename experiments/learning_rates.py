@@ -6,7 +6,7 @@ LR range test.
    it converges iff lr < 2/L. Linear regression with a diagonal design (H = diag(lambda)) is
    trained by full-batch GD at lr = 0.9 * 2/L and 1.1 * 2/L (threshold from both sides: the
    loss ratio after `divergence_steps`), and the steps to reach `tolerance` x the initial loss
-   at 0.01 * 2/L is compared with the closed form (`dl_theory.theory.quadratic.gd_loss_curve`)
+   at 0.01 * 2/L are compared with the closed form (`dl_theory.theory.quadratic.gd_loss_curve`)
    and with the naive 1/lr scaling of the count at 1/L (slowdown 1 / 0.02 = 50, 2.4% short).
 2. Adaptive optimizers (Duchi et al. 2011 Adagrad; Tieleman & Hinton 2012 RMSProp; Zeiler
    2012 Adadelta; Kingma & Ba 2015 Adam): per-coordinate step sizes undo ill-conditioning that
