@@ -10,6 +10,11 @@
    Gaussian linear regression with known noise against B_simple = ((d+1)|delta|^2 +
    d sigma^2)/|delta|^2 (`dl_theory.theory.quadratic`), within `max_rel_error`.
 
+Baselines, measured in the same run and rejected by each claim's bound: the slope of batches of
+one example repeated B times (no independence, no 1/B); the measured variance against the
+without-replacement formula (N-B)/(N-1) tr(Sigma)/B; one micro-batch per update instead of the
+accumulated mean; B_simple against the label-noise-only formula d sigma^2/|delta|^2.
+
 Run: python launch.py --config=experiments/batch_size.py:quick --workdir=runs/bs
 Split from the former training_techniques experiment (same parts, claims and numbers).
 """
@@ -23,7 +28,7 @@ from jax.flatten_util import ravel_pytree
 from dl_theory import report
 from dl_theory.data.batching import minibatches
 from dl_theory.data.synthetic import noisy_teacher_task
-from dl_theory.experiment import ClaimSpec, Part, config_from_presets
+from dl_theory.experiment import ClaimSpec, Measured, Part, config_from_presets
 from dl_theory.models.mlp import MLP, Perceptron
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.optim.variants import optimizer_variant
@@ -41,21 +46,25 @@ from dl_theory.uncertainty import Estimate, fit_loglog_slope
 
 CLAIMS = (
     ClaimSpec("minibatch_variance_slope",
-              "The variance of the minibatch gradient falls as 1/B: log-log slope near -1.",
+              "The variance of the minibatch gradient falls as 1/B: log-log slope near -1 "
+              "(batches of one example repeated B times stay flat).",
               "bottou2018, Sec. 4",
               at_least=-1.1, at_most=-0.9),
     ClaimSpec("minibatch_variance_closed_form",
               "The variance of the minibatch gradient equals tr(Sigma)/B for sampling with "
-              "replacement (worst relative error over B).",
+              "replacement (worst relative error over B), not the without-replacement "
+              "(N-B)/(N-1) tr(Sigma)/B.",
               "wasserman2004, Ch. 3 (variance of a mean of i.i.d. draws)",
               at_most="minibatch.max_rel_error"),
     ClaimSpec("accumulation_equals_large_batch",
               "k accumulated micro-batches give the same parameters as one batch k times larger "
-              "(max abs difference after N updates).", "optax, optax.MultiSteps",
+              "(max abs difference after N updates; one micro-batch alone does not).",
+              "optax, optax.MultiSteps",
               at_most="accumulation.max_abs_diff"),
     ClaimSpec("noise_scale_matches_closed_form",
               "The measured noise-scale batch size on Gaussian linear regression matches "
-              "B_simple = ((d+1)|delta|^2 + d sigma^2)/|delta|^2 (relative error).",
+              "B_simple = ((d+1)|delta|^2 + d sigma^2)/|delta|^2 (relative error), not the "
+              "label-noise-only d sigma^2/|delta|^2.",
               "mccandlish2018, App. A.1",
               at_most="noise_scale.max_rel_error"),
 )
@@ -121,10 +130,23 @@ def compute_minibatch(config, log) -> dict:
         idx = rng.integers(0, c.num_train, size=(c.draw_sets, c.num_draws, size))
         sq = np.sum((per_example[idx].mean(axis=2) - full) ** 2, axis=-1)
         variance[:, j] = sq.mean(axis=1)
+    # Control for the slope (own generator, so the draws above are unchanged): batches of one
+    # example repeated B times, i.e. the independence the 1/B law rests on removed.
+    control_rng = np.random.default_rng(2)
+    repeated = np.zeros_like(variance)
+    for j in range(len(c.batch_sizes)):
+        idx = control_rng.integers(0, c.num_train, size=(c.draw_sets, c.num_draws))
+        repeated[:, j] = np.sum((per_example[idx] - full) ** 2, axis=-1).mean(axis=1)
     exact = np.asarray([minibatch_gradient_variance(per_example, b) for b in c.batch_sizes])
+    # The rival closed form: sampling without replacement shrinks the variance by (N-B)/(N-1).
+    sizes = np.asarray(c.batch_sizes)
+    without_replacement = exact * (c.num_train - sizes) / (c.num_train - 1)
     return {"batch_sizes": list(c.batch_sizes), "variance": variance, "exact": exact,
             "slope": _as_list(fit_loglog_slope(c.batch_sizes, variance)),
-            "max_rel_error": float(np.max(np.abs(variance.mean(0) / exact - 1.0)))}
+            "max_rel_error": float(np.max(np.abs(variance.mean(0) / exact - 1.0))),
+            "repeated_example_slope": _as_list(fit_loglog_slope(c.batch_sizes, repeated)),
+            "max_rel_error_without_replacement": float(
+                np.max(np.abs(variance.mean(0) / without_replacement - 1.0)))}
 
 
 def compute_accumulation(config, log) -> dict:
@@ -167,21 +189,40 @@ def compute_noise_scale(config, log) -> dict:
                             small_batch_size=c.small_batch_size,
                             big_batch_size=c.big_batch_size, num_draws=c.num_draws)
     closed = linear_regression_noise_scale(c.dim, c.delta_norm ** 2, c.noise_std ** 2)
+    # The rival: the label noise alone, d sigma^2/|delta|^2, without the gradient noise that
+    # the random design adds at delta != 0 (the (d+1)|delta|^2 term).
+    label_noise_only = c.dim * c.noise_std ** 2 / c.delta_norm ** 2
     return {"b_simple": found.b_simple, "b_simple_stderr": found.b_simple_stderr,
             "closed_form": closed, "running": found.b_simple_running_K,
-            "rel_error": abs(found.b_simple - closed) / closed}
+            "rel_error": abs(found.b_simple - closed) / closed,
+            "label_noise_only": label_noise_only,
+            "rel_error_label_noise_only": abs(found.b_simple - label_noise_only)
+            / label_noise_only}
+
+
+def judge_minibatch(config, m: dict) -> dict:
+    """The 1/B slope against the repeated-example control's; the closed form with replacement
+    against the measurement's error from the without-replacement formula."""
+    return {"minibatch_variance_slope": Measured(
+                Estimate(*m["slope"]), baseline=m["repeated_example_slope"][0],
+                baseline_name="batches of one example repeated B times"),
+            "minibatch_variance_closed_form": Measured(
+                m["max_rel_error"], baseline=m["max_rel_error_without_replacement"],
+                baseline_name="without-replacement formula (N-B)/(N-1) tr(Sigma)/B")}
 
 
 PARTS = (
-    Part("minibatch", compute_minibatch,
-         lambda config, m: {"minibatch_variance_slope": Estimate(*m["slope"]),
-                            "minibatch_variance_closed_form": m["max_rel_error"]},
+    Part("minibatch", compute_minibatch, judge_minibatch,
          reads=("precision", "task", "minibatch")),
     Part("accumulation", compute_accumulation,
-         lambda config, m: {"accumulation_equals_large_batch": m["max_abs_diff"]},
+         lambda config, m: {"accumulation_equals_large_batch": Measured(
+             m["max_abs_diff"], baseline=m["small_batch_max_abs_diff"],
+             baseline_name="one micro-batch per update instead of the accumulated mean")},
          reads=("precision", "task", "accumulation")),
     Part("noise_scale", compute_noise_scale,
-         lambda config, m: {"noise_scale_matches_closed_form": m["rel_error"]},
+         lambda config, m: {"noise_scale_matches_closed_form": Measured(
+             m["rel_error"], baseline=m["rel_error_label_noise_only"],
+             baseline_name="label-noise-only formula d sigma^2/|delta|^2")},
          reads=("precision", "noise_scale")),
 )
 

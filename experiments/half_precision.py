@@ -25,7 +25,8 @@ difference smaller than an unpaired one, so the test is if anything lenient; wit
 is close to Student's 99% two-sided quantile for 6 degrees of freedom (3.71). (c) Rounding:
 max relative error of the cast on random float32 values of log-uniform magnitude over
 [2^-120, 2^120], against the unit roundoff of the precision under test; `rounding.contrast`
-(float16) on the same values for contrast.
+(float16) on the same values for contrast. Its baseline: the nearest wrong rounding, chopping
+the same values' significands to the same bits toward zero (error up to 2u).
 
 Run: python launch.py --config=experiments/half_precision.py:quick --workdir=runs/hp
 quick: ~100 s on 2 CPU cores shared at load ~10 (compilation of the four training programs
@@ -86,7 +87,8 @@ CLAIMS = (
     # Bound: the unit roundoff of the precision under test (2^-8 for bfloat16).
     ClaimSpec("bf16_rounding_error_bounded",
               "Round-to-nearest-even casting to bfloat16 (8 significant bits) has relative "
-              "error at most 2^-8 on random float32 values over the whole normal range.",
+              "error at most 2^-8 on random float32 values over the whole normal range; "
+              "chopping toward zero to the same bits does not.",
               KALAMKAR),
 )
 
@@ -224,11 +226,13 @@ def compute_rounding(config: ml_collections.ConfigDict, log) -> dict:
     values = floating_point.log_uniform_values(jax.random.PRNGKey(r.seed), r.num_samples,
                                                r.max_log2)
     errors = floating_point.cast_relative_errors(values, precision)
+    chopped = floating_point.truncation_relative_errors(values, precision)
     contrast = floating_point.cast_relative_errors(values, r.contrast)
     counts, edges = np.histogram(errors, bins=100)
     # Beyond the contrast's unit roundoff: overflow to inf, flush to 0, or a subnormal's bits.
     out_of_range = float(np.mean(~(contrast <= floating_point.unit_roundoff(r.contrast))))
     return {"precision": precision, "max_relative_error": float(errors.max()),
+            "truncation_max_relative_error": float(chopped.max()),
             "bound": floating_point.unit_roundoff(precision),
             "histogram": {"counts": counts, "edges": edges},
             "contrast_out_of_range_fraction": out_of_range}
@@ -263,7 +267,9 @@ PARTS = (
          reads=("seeds", "precision", "transformer")),
     Part("rounding", compute_rounding,
          lambda config, m: {"bf16_rounding_error_bounded": Measured(
-             m["max_relative_error"], at_most=m["bound"])},
+             m["max_relative_error"], at_most=m["bound"],
+             baseline=m["truncation_max_relative_error"],
+             baseline_name="chopped toward zero to the same bits")},
          reads=("precision", "rounding")),
 )
 

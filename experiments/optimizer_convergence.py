@@ -36,7 +36,8 @@ whichever wins.
 
 Measured. (1) x_t and R_t / t of projected Adam and AMSGrad (`build_optimizer`, inverse_sqrt
 schedule), each the other's baseline. (2) First-hit steps of RMSProp and Adam (beta1 = 0), and
-their noisy baselines, vs eps. (3) Autoencoder errors of NAG, RMSProp, Adam at tuned rates.
+their noisy baselines, vs eps. (3) Autoencoder errors of NAG, RMSProp, Adam at tuned rates;
+baseline: Adam at beta1 = 0.9 (the usual setting, which De et al. find loses to NAG).
 
 Precision. `config.precision` (or `autoencoder.precision`) sets the autoencoder's compute dtype
 (parameters and optimizer state stay float32); parts (1) and (2) always run in float32.
@@ -109,7 +110,8 @@ CLAIMS = (
               why="measured: NAG reaches the lower training loss here, against the paper"),
     ClaimSpec("adam099_beats_nag_test",
               "At the same tuned rates, Adam with beta1 = 0.99 ends with a lower test "
-              "reconstruction loss than NAG (ratio Adam / NAG).", DE_EMPIRICAL, at_most=1.0),
+              "reconstruction loss than NAG (ratio Adam / NAG); Adam with beta1 = 0.9 does "
+              "not.", DE_EMPIRICAL, at_most=1.0),
 )
 
 # Rate grids bracket each optimizer's best rate at the quick budget (the best rate must not sit
@@ -352,13 +354,21 @@ def compute_autoencoder(config, log) -> dict:
     return out
 
 
+def judge_autoencoder(config, m) -> dict:
+    """Adam (beta1 = 0.99) / NAG loss ratios, against Adam at the usual beta1 = 0.9."""
+    def ratio(split):
+        return Measured(m["adam_b1_0p99"][split] / m["nag"][split],
+                        baseline=m["adam_b1_0p9"][split] / m["nag"][split],
+                        baseline_name="Adam with beta1 = 0.9 / NAG")
+
+    return {"adam099_beats_nag_train": ratio("best_train"),
+            "adam099_beats_nag_test": ratio("best_test")}
+
+
 PARTS = (
     Part("reddi", compute_reddi, judge_reddi, reads=("reddi",)),
     Part("critical", compute_critical, judge_critical, reads=("critical",)),
-    Part("autoencoder", compute_autoencoder,
-         lambda config, m: {
-             "adam099_beats_nag_train": m["adam_b1_0p99"]["best_train"] / m["nag"]["best_train"],
-             "adam099_beats_nag_test": m["adam_b1_0p99"]["best_test"] / m["nag"]["best_test"]},
+    Part("autoencoder", compute_autoencoder, judge_autoencoder,
          reads=("seeds", "precision", "autoencoder")),
 )
 

@@ -8,8 +8,19 @@
    (`recompute_batch_stats`), which restore the gain over the last iterate.
 Caveat (SWA on the plain MLP): the gains are small here (test-loss ratio ~0.95, flatness
 ~0.91 with 2 seeds) and depend on the SWA rate: at 0.1 the test loss still fell (0.96) but
-the flatness ratio was 1.05; at 0.2 flatness fell to 0.22 but the test loss rose (1.08). The
-batch-norm effects are large and robust.
+the flatness ratio was 1.05; at 0.2 flatness fell to 0.22 but the test loss rose (1.08).
+
+Controls, from the same run: the last iterate moved as far as the SWA average lies from it,
+in a random direction (its test-loss ratio 1.01; its flatness ratio 0.997, which passed the
+former "flatness ratio <= 1" bound, so flatness is now measured against that moved point);
+with batch norm, the last iterate with recomputed statistics (recomputing alone cuts its test
+loss to 0.92 of the running statistics', so SWA's gain is measured against it: 0.89, and
+the SWA weights with running statistics lose to it: 1.03). The last iterate's own gain from
+recomputed statistics (ratio 1.08 against SWA's 1.15) passed the former bound of
+`swa_bn_needs_recomputed_stats` (>= 1); the claim now asks SWA's gain to exceed the iterate's
+by `bn_noise_z` bootstrap standard errors over test examples (test-set noise only: 2 seeds
+cannot estimate the seed spread), with the iterate's gain as its baseline. It does so by 2.2
+standard errors at the quick budget, not 3: kept as a negative result.
 
 Run: python launch.py --config=experiments/weight_averaging.py:quick --workdir=runs/swa
 Split from the former training_techniques experiment (same parts, claims and numbers).
@@ -20,11 +31,12 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
 from dl_theory import report
 from dl_theory.data.batching import minibatches
 from dl_theory.data.synthetic import noisy_teacher_task
-from dl_theory.experiment import ClaimSpec, Part, config_from_presets
+from dl_theory.experiment import ClaimSpec, Measured, Part, config_from_presets
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.optim.swa import swa_state
@@ -42,19 +54,29 @@ SWA = "izmailov2018, Alg. 1, Sec. 3"
 CLAIMS = (
     ClaimSpec("swa_lower_test_loss",
               "The SWA average reaches a lower test loss than the last iterate of the same run "
-              "(ratio of seed means).", SWA,
+              "(ratio of seed means); the last iterate moved as far in a random direction "
+              "does not.", SWA,
               at_most=1.0),
     ClaimSpec("swa_flatter",
-              "The SWA average is flatter: smaller mean training-loss increase under random "
-              "perturbations of a fixed norm (ratio SWA / last iterate).", SWA + ", Fig. 5",
+              "The SWA average is flatter than the last iterate moved as far in a random "
+              "direction: smaller mean training-loss increase under random perturbations of a "
+              "fixed norm (ratio); the last iterate itself is not.", SWA + ", Fig. 5",
               at_most=1.0),
+    # Bound measured in the run: the last iterate's gain plus swa.bn_noise_z bootstrap standard
+    # errors (over test examples) of the difference of the two gains.
     ClaimSpec("swa_bn_needs_recomputed_stats",
-              "With batch norm, the SWA weights with the trajectory's running statistics have a "
-              "higher test loss than with recomputed statistics (ratio).", SWA + ".2",
-              at_least=1.0),
+              "With batch norm, recomputing the statistics lowers the SWA weights' test loss "
+              "(ratio running / recomputed statistics) by more than it lowers the last "
+              "iterate's, by over z bootstrap standard errors of the difference.", SWA + ".2",
+              expected_holds=False,
+              why="measured at the quick budget: SWA's gain 1.153 exceeds the last iterate's "
+                  "1.085 by 2.2 standard errors (0.031 over test examples), short of z = 3: "
+                  "the extra need of the averaged weights is not resolved from the gain that "
+                  "recomputing gives any weights here"),
     ClaimSpec("swa_bn_recomputed_beats_iterate",
-              "With recomputed statistics the SWA weights beat the last iterate (test-loss "
-              "ratio).", SWA + ".2",
+              "With recomputed statistics the SWA weights beat the last iterate with its "
+              "statistics recomputed the same way (test-loss ratio); with the trajectory's "
+              "running statistics they do not.", SWA + ".2",
               at_most=1.0),
 )
 
@@ -66,7 +88,7 @@ _PRESETS = {
                  radius=1.0, num_directions=32,
                  optimizer=optimizer_config(name="sgd", learning_rate=0.1, swa=dict(
                      start_step=800, frequency=5, learning_rate=0.05)),
-                 bn_swa_learning_rate=0.3),
+                 bn_swa_learning_rate=0.3, bn_noise_z=3.0, bn_bootstrap=1000),
     ),
 }
 _PRESETS["paper"] = {
@@ -131,6 +153,39 @@ def _train_swa(model, optimizer, train, test, c, seeds, policy, log, label):
     return states, average.average
 
 
+def _displaced_iterates(params, average, key):
+    """Each member's last iterate moved as far as its SWA average lies from it, in a random
+    direction (seed axis first): SWA's move without SWA's direction."""
+    def one(p, a, k):
+        flat_p, unravel = ravel_pytree(p)
+        u = jax.random.normal(k, flat_p.shape, flat_p.dtype)
+        distance = jnp.linalg.norm(ravel_pytree(a)[0] - flat_p)
+        return unravel(flat_p + distance * u / jnp.linalg.norm(u))
+
+    keys = jax.random.split(key, jax.tree.leaves(params)[0].shape[0])
+    return jax.vmap(one)(params, average, keys)
+
+
+def _squared_errors(model, params, model_state, data) -> np.ndarray:
+    """Eval-mode squared error of each example, averaged over outputs; shape [N]."""
+    pred = model.apply({"params": params, **model_state}, data["x"], train=False)
+    return np.mean((np.asarray(pred, np.float64) - np.asarray(data["y"], np.float64)) ** 2, -1)
+
+
+def _gain_difference_stderr(errors: dict, num_resamples: int) -> float:
+    """Bootstrap standard error, over test examples (resampled together for every model and
+    seed: the comparisons are paired), of the difference of the two recomputation gains
+    sum_s mse(stale) / sum_s mse(recomputed), SWA's minus the last iterate's. `errors` maps
+    the four (weights, statistics) pairs to squared errors [S, N]. Test-set noise only: the
+    seed spread is not in it."""
+    num_test = errors["swa_stale"].shape[1]
+    idx = np.random.default_rng(13).integers(0, num_test, (num_resamples, num_test))
+    mean = {k: e[:, idx].mean(axis=-1).sum(axis=0) for k, e in errors.items()}  # [resamples]
+    gap = (mean["swa_stale"] / mean["swa_recomputed"]
+           - mean["iterate_stale"] / mean["iterate_recomputed"])
+    return float(np.std(gap, ddof=1))
+
+
 def compute_swa(config, log) -> dict:
     """Part "swa": SWA vs the last iterate, without and with batch norm."""
     c = config.swa
@@ -149,6 +204,10 @@ def compute_swa(config, log) -> dict:
 
     flat_iterate, flat_swa = (np.asarray(flatness(p)) for p in (states.params, average))
     at = list(c.radii).index(c.radius)
+    # The control: a random move of the same length (its own key; nothing above changes).
+    displaced = _displaced_iterates(states.params, average, jax.random.PRNGKey(11))
+    test_displaced = members_mse(model, displaced, states.model_state, test)
+    flat_displaced = np.asarray(flatness(displaced))
 
     bn_model = BatchNormMLP(widths=tuple(c.widths), **policy.model_dtypes())
     bn_optimizer = optimizer_variant(c.optimizer, swa=dict(learning_rate=c.bn_swa_learning_rate))
@@ -158,28 +217,69 @@ def compute_swa(config, log) -> dict:
     bn_stale = members_mse(bn_model, bn_average, bn_states.model_state, test)
     batches = [{"x": train["x"][i:i + c.batch_size]}
                for i in range(0, c.num_train - c.batch_size + 1, c.batch_size)]
-    bn_recomputed = []
+    bn_recomputed, bn_iterate_recomputed = [], []
+    errors = {k: [] for k in ("swa_stale", "swa_recomputed", "iterate_stale",
+                              "iterate_recomputed")}
     for g in range(len(seeds)):
         state, params = (jax.tree.map(lambda a: a[g], t) for t in (bn_states, bn_average))
         stats = recompute_batch_stats(state, params, batches, momentum=bn_model.momentum)
         bn_recomputed.append(float(model_mse(bn_model, params, stats, test)))
+        # The control: the last iterate's own statistics recomputed the same way.
+        iterate_stats = recompute_batch_stats(state, state.params, batches,
+                                              momentum=bn_model.momentum)
+        bn_iterate_recomputed.append(float(model_mse(bn_model, state.params, iterate_stats,
+                                                     test)))
+        for key, (weights, weight_stats) in {
+                "swa_stale": (params, state.model_state), "swa_recomputed": (params, stats),
+                "iterate_stale": (state.params, state.model_state),
+                "iterate_recomputed": (state.params, iterate_stats)}.items():
+            errors[key].append(_squared_errors(bn_model, weights, weight_stats, test))
     bn_recomputed = np.asarray(bn_recomputed)
+    bn_iterate_recomputed = np.asarray(bn_iterate_recomputed)
+    gain_stderr = _gain_difference_stderr({k: np.stack(v) for k, v in errors.items()},
+                                          c.bn_bootstrap)
     return {"test_iterate": test_iterate, "test_swa": test_swa, "radii": list(c.radii),
             "flat_iterate": flat_iterate, "flat_swa": flat_swa,
             "test_ratio": float(test_swa.mean() / test_iterate.mean()),
             "flat_ratio": float(flat_swa[:, at].mean() / flat_iterate[:, at].mean()),
             "bn_iterate": bn_iterate, "bn_stale": bn_stale, "bn_recomputed": bn_recomputed,
             "bn_stale_ratio": float(bn_stale.mean() / bn_recomputed.mean()),
-            "bn_recomputed_ratio": float(bn_recomputed.mean() / bn_iterate.mean())}
+            "bn_recomputed_ratio": float(bn_recomputed.mean() / bn_iterate.mean()),
+            "test_displaced": test_displaced, "flat_displaced": flat_displaced,
+            "displaced_test_ratio": float(test_displaced.mean() / test_iterate.mean()),
+            "displaced_flat_ratio": float(flat_displaced[:, at].mean()
+                                          / flat_iterate[:, at].mean()),
+            "bn_iterate_recomputed": bn_iterate_recomputed,
+            "bn_iterate_stale_ratio": float(bn_iterate.mean() / bn_iterate_recomputed.mean()),
+            "bn_gain_difference_stderr": gain_stderr,
+            "bn_iterate_recomputed_ratio": float(bn_iterate_recomputed.mean()
+                                                 / bn_iterate.mean())}
+
+
+def judge_swa(config, m: dict) -> dict:
+    """SWA against the last iterate (test loss), against a random move of the same length
+    (flatness) and, with batch norm, against the last iterate with recomputed statistics."""
+    recomputed_iterate = np.mean(m["bn_iterate_recomputed"])
+    return {"swa_lower_test_loss": Measured(
+                m["test_ratio"], baseline=m["displaced_test_ratio"],
+                baseline_name="last iterate moved as far in a random direction"),
+            "swa_flatter": Measured(
+                m["flat_ratio"] / m["displaced_flat_ratio"],
+                baseline=1.0 / m["displaced_flat_ratio"],
+                baseline_name="the last iterate itself"),
+            "swa_bn_needs_recomputed_stats": Measured(
+                m["bn_stale_ratio"], at_least=m["bn_iterate_stale_ratio"]
+                + config.swa.bn_noise_z * m["bn_gain_difference_stderr"],
+                baseline=m["bn_iterate_stale_ratio"],
+                baseline_name="the last iterate's own gain from recomputed statistics"),
+            "swa_bn_recomputed_beats_iterate": Measured(
+                np.mean(m["bn_recomputed"]) / recomputed_iterate,
+                baseline=np.mean(m["bn_stale"]) / recomputed_iterate,
+                baseline_name="SWA weights with the trajectory's running statistics")}
 
 
 PARTS = (
-    Part("swa", compute_swa,
-         lambda config, m: {"swa_lower_test_loss": m["test_ratio"],
-                            "swa_flatter": m["flat_ratio"],
-                            "swa_bn_needs_recomputed_stats": m["bn_stale_ratio"],
-                            "swa_bn_recomputed_beats_iterate": m["bn_recomputed_ratio"]},
-         reads=("seeds", "precision", "task", "swa")),
+    Part("swa", compute_swa, judge_swa, reads=("seeds", "precision", "task", "swa")),
 )
 
 

@@ -64,6 +64,24 @@ def cast_relative_errors(x_N: jax.Array, dtype: Any) -> np.ndarray:
     return np.asarray(jnp.abs(cast_N - x_N) / jnp.abs(x_N))
 
 
+def truncation_relative_errors(x_N: jax.Array, dtype: Any) -> np.ndarray:
+    """|chop(x) - x| / |x| for float32 values x [N] (non-zero) whose significand is cut to the
+    p significant bits of `dtype`, rounding toward zero (float32's exponent range kept); [N].
+
+    The nearest wrong variant of round-to-nearest: its relative error reaches almost 2u = 2^-(p-1)
+    (2^-7 for bfloat16, whose cast is exactly this chop of float32's low 16 bits).
+    """
+    dtype = _float_dtype(dtype)
+    dropped = jnp.finfo(jnp.float32).nmant - jnp.finfo(dtype).nmant
+    if dropped <= 0:
+        raise ValueError(f"dtype={dtype}; need fewer significant bits than float32")
+    x_N = jnp.asarray(x_N, jnp.float32)
+    bits = jax.lax.bitcast_convert_type(x_N, jnp.uint32)
+    mask = jnp.uint32((0xFFFFFFFF << int(dropped)) & 0xFFFFFFFF)
+    chopped_N = jax.lax.bitcast_convert_type(bits & mask, jnp.float32)
+    return np.asarray(jnp.abs(chopped_N - x_N) / jnp.abs(x_N))
+
+
 def underflow_fraction(reference: Any, low: Any) -> float:
     """Among the non-zero entries of the pytree `reference` (exact, e.g. float32 gradients),
     the fraction whose counterpart in `low` (same structure) is exactly zero; 0 if none."""

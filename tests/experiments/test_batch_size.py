@@ -1,7 +1,7 @@
 """The batch-size experiment's quick preset, end to end."""
 
 import pytest
-from harness import assert_every_claim_holds
+from harness import assert_every_claim_has_a_failing_baseline, assert_every_claim_holds
 
 EXPERIMENT = "batch_size"
 pytestmark = pytest.mark.experiment
@@ -10,6 +10,13 @@ pytestmark = pytest.mark.experiment
 def test_every_claim_holds(quick_run):
     payload, _ = quick_run
     assert_every_claim_holds(payload)
+
+
+def test_baselines_fail_the_bounds_their_claims_pass(quick_run):
+    """Each claim could have failed: repeated-example batches, the without-replacement formula,
+    one micro-batch, the label-noise-only noise scale do not satisfy its bound."""
+    payload, _ = quick_run
+    assert_every_claim_has_a_failing_baseline(payload)
 
 
 def test_minibatch_variance_matches_trace_over_b_at_every_size(quick_run):

@@ -3,7 +3,7 @@
 
 import numpy as np
 import pytest
-from harness import assert_every_claim_holds
+from harness import assert_every_claim_has_a_failing_baseline, assert_every_claim_holds
 
 from dl_theory.experiment import load_experiment
 
@@ -14,6 +14,14 @@ EXPERIMENT = "edge_of_stability"
 def test_every_claim_holds(quick_run):
     payload, _ = quick_run
     assert_every_claim_holds(payload)
+
+
+@pytest.mark.experiment
+def test_baselines_fail_the_bounds_their_claims_pass(quick_run):
+    """Each claim could have failed: the edge runs after sharpening, the late sharpness
+    against the other step size's 2/eta, the small step's monotone loss and the short-horizon
+    loss ratio do not satisfy its bound."""
+    assert_every_claim_has_a_failing_baseline(quick_run[0])
 
 
 @pytest.mark.experiment

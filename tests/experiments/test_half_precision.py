@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from harness import assert_every_claim_holds, set_dotted
+from harness import assert_every_claim_has_a_failing_baseline, assert_every_claim_holds, set_dotted
 
 from dl_theory import experiment
 from dl_theory.train.precision_comparison import agreement_tolerance
@@ -18,6 +18,14 @@ hp = experiment.load_experiment(EXPERIMENT)
 def test_every_claim_holds(quick_run):
     payload, _ = quick_run
     assert_every_claim_holds(payload)
+
+
+@pytest.mark.experiment
+def test_baselines_fail_the_bounds_their_claims_pass(quick_run):
+    """Each claim could have failed: the float32 nets at their first evaluation fall outside
+    the agreement tolerance, the chop toward zero exceeds 2^-8."""
+    payload, _ = quick_run
+    assert_every_claim_has_a_failing_baseline(payload)
 
 
 @pytest.mark.experiment

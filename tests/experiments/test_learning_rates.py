@@ -1,7 +1,7 @@
 """The learning-rates experiment's quick preset, end to end."""
 
 import pytest
-from harness import assert_every_claim_holds
+from harness import assert_every_claim_has_a_failing_baseline, assert_every_claim_holds
 
 EXPERIMENT = "learning_rates"
 pytestmark = pytest.mark.experiment
@@ -10,6 +10,13 @@ pytestmark = pytest.mark.experiment
 def test_every_claim_holds(quick_run):
     payload, _ = quick_run
     assert_every_claim_holds(payload)
+
+
+def test_baselines_fail_the_bounds_their_claims_pass(quick_run):
+    """Each claim could have failed: GD across 2/L, the 1/lr step count, the rotated problem,
+    Adagrad's start and the range test's stopping rate do not satisfy its bound."""
+    payload, _ = quick_run
+    assert_every_claim_has_a_failing_baseline(payload)
 
 
 def test_gd_slowdown_is_about_the_ratio_of_rates(quick_run):

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from harness import assert_every_claim_holds, set_dotted
+from harness import assert_every_claim_has_a_failing_baseline, assert_every_claim_holds, set_dotted
 
 from dl_theory import experiment
 from dl_theory.data.batching import minibatches
@@ -23,6 +23,15 @@ ls = experiment.load_experiment(EXPERIMENT)
 def test_every_claim_holds(quick_run):
     payload, _ = quick_run
     assert_every_claim_holds(payload)
+
+
+@pytest.mark.experiment
+def test_baselines_fail_the_bounds_their_claims_pass(quick_run):
+    """Each claim could have failed: loss-scaled float16 barely underflows, float16 underflows
+    where bfloat16 does not, and float16 with and without loss scaling swap places against
+    float32's tolerance."""
+    payload, _ = quick_run
+    assert_every_claim_has_a_failing_baseline(payload)
 
 
 @pytest.mark.experiment

@@ -8,7 +8,7 @@ tuned training loss is lower (Adam / NAG = 1.05) while Adam's test loss is lower
 
 import numpy as np
 import pytest
-from harness import assert_every_claim_holds
+from harness import assert_every_claim_has_a_failing_baseline, assert_every_claim_holds
 
 EXPERIMENT = "optimizer_convergence"
 pytestmark = pytest.mark.experiment
@@ -23,6 +23,12 @@ def test_verdicts_are_the_recorded_ones(quick_run):
 
 def test_no_verdict_differs_from_the_expected_one(quick_run):
     assert_every_claim_holds(quick_run[0])
+
+
+def test_baselines_fail_the_bounds_their_claims_pass(quick_run):
+    """Each claim could have failed: Adam against AMSGrad and back, the noisy alpha/sqrt(t)
+    runs, Adam with beta1 = 0.9 against NAG do not satisfy its bound."""
+    assert_every_claim_has_a_failing_baseline(quick_run[0])
 
 
 def test_tuned_rates_are_inside_their_grids(quick_run):

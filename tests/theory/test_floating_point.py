@@ -40,6 +40,22 @@ def test_round_to_nearest_error_reaches_but_never_exceeds_the_unit_roundoff(dtyp
     assert errors.max() <= u and errors.max() > 0.99 * u
 
 
+def test_truncation_chops_toward_zero_with_error_up_to_twice_the_unit_roundoff():
+    # 1 + 2^-7 - 2^-16 lies just below bfloat16's next value after 1 (spacing 2^-7): rounding
+    # goes up to 1 + 2^-7, the chop down to 1.
+    x = jnp.array([1.0 + 2.0**-7 - 2.0**-16, -3.0, 1.0 + 2.0**-7], jnp.float32)
+    chopped = fp.truncation_relative_errors(x, jnp.bfloat16)
+    assert chopped[0] == pytest.approx((2.0**-7 - 2.0**-16) / (1.0 + 2.0**-7 - 2.0**-16))
+    assert chopped[1] == 0.0 and chopped[2] == 0.0
+    assert fp.cast_relative_errors(x, jnp.bfloat16)[0] < fp.unit_roundoff(jnp.bfloat16)
+    sample = fp.log_uniform_values(jax.random.PRNGKey(2), 200_000, 100.0)
+    errors = fp.truncation_relative_errors(sample, jnp.bfloat16)
+    u = fp.unit_roundoff(jnp.bfloat16)
+    assert 1.9 * u < errors.max() < 2 * u
+    with pytest.raises(ValueError, match="dtype=float32"):
+        fp.truncation_relative_errors(x, jnp.float32)
+
+
 def test_log_uniform_values_cover_the_requested_binades():
     x = np.asarray(fp.log_uniform_values(jax.random.PRNGKey(0), 10_000, 20.0))
     exponents = np.log2(np.abs(x))
