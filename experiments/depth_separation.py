@@ -19,11 +19,14 @@ uniform samples each step) on the k-fold tent map, and explicit shallow nets for
 n <= 2**k (kinks on the tent map's first n breakpoints, output weights by least squares:
 they follow the first teeth, so their error falls steadily to 0 at n = 2**k): L1 and
 classification errors against the bounds at t = m + 1, with the deep construction as the
-baseline that fails them. Trained shallow nets end at the constant predictor's L1 error 1/4;
-the least-squares nets come within one point of the classification bound. (4) Deep nets of kk
-hidden layers of width 8 trained from scratch on the kk-fold tent map, kk = 3..6: seed-mean L1
-against the constant predictor's 1/4. First-layer kinks are spread over [0, 1] at
-initialisation (flax's zero biases put every kink at x = 0, where no unit sees the teeth).
+baseline that fails them (the one-layer-shallower construction for the construction claims;
+zigzag nets of 2 layers of width m, m**2 pieces, against the 1-layer bound 2m for the piece
+bound, whose exponent L is thus needed). Trained shallow nets end at the constant predictor's
+L1 error 1/4; the least-squares nets come within one point of the classification bound.
+(4) Deep nets of kk hidden layers of width 8 trained from scratch on the kk-fold tent map,
+kk = 3..6: seed-mean L1 against the constant predictor's 1/4. First-layer kinks are spread
+over [0, 1] at initialisation (flax's zero biases put every kink at x = 0, where no unit sees
+the teeth).
 Finding: deep nets learn at kk = 3 (L1 ~1e-3 in 3 of 4 seeds) and kk = 4, not at kk >= 5;
 where they learn they use 24-32 units, at least twice the 2**kk - 1 with which a shallow
 net is exact, so training does not realise depth's advantage here
@@ -32,7 +35,7 @@ net is exact, so training does not realise depth's advantage here
 float64 whatever it is.
 
 Run: python launch.py --config=experiments/depth_separation.py:quick --workdir=runs/ds
-quick: k = 6, 4 seeds, 3k steps: 30 s at load 3.5 on 2 shared cores (previous preset: 41 s).
+quick: k = 6, 4 seeds, 3k steps: 30 s at load 3.5 on 2 shared cores (52-58 s at load 4-11).
 paper: k = 6, widths up to 256, kk = 2..6, 8 seeds, 20k steps (a few minutes on 2 cores; the
 published results are proofs, not runs).
 """
