@@ -14,7 +14,10 @@ Against: the maxima. On a line a net with L hidden layers of width m has at most
 Serra et al. (2018, Thm 1), ~N^7.9 at L = 4 over N = 64..256. So "random nets lie far below
 the maximum" is tested as a growth rate that can fail: the deepest nets' fitted slope must be at
 most halfway from H&R's exponent to the maximum's (2.5 on lines, 5 on slices); the zigzag
-control (slope 4, counted) and Serra's bound (7.9) fail it.
+control (slope 4, counted) and Serra's bound (7.9) fail it. The other claims record controls
+too: the zigzag slope for both linear-in-N claims, zigzag nets of each depth at N = 32 (depth
+ratio 132) for depth independence, Serra's slope for the quadratic one, and the sawtooth with
+one layer fewer (pieces / 2^L = 1/2).
 
 Initialisation (Hanin & Rolnick 2019a, Sec. 6): weights ~ N(0, 2 / fan_in), biases ~
 N(0, 1e-6) (tiny but non-zero, so no two neurons' zero sets coincide). Input dimension 8.
@@ -33,7 +36,7 @@ Parts: line, train, slice, sawtooth. `precision` (or `train.precision`) sets the
 dtype; all counting is exact float64 arithmetic on their float32 weights.
 
 Run: python launch.py --config=experiments/linear_regions.py:quick --workdir=runs/lr
-quick: 27 s of CPU; 48-75 s wall measured at load 4-8 on the shared 2 cores. paper: N up to
+quick: 27-33 s of CPU; 48-84 s wall measured at load 4-12 on the shared 2 cores. paper: N up to
 1024 on lines, 256 on slices, depths 1..8, 10 nets, 2000 training steps (H&R use widths up to
 64 x depth 3 on MNIST; the closest synthetic analogue a 2-core CPU runs in ~10 min; not run).
 """
