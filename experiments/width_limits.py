@@ -27,7 +27,9 @@ is an optimisation failure, not the theorem). Claims, all in the sup norm of the
 width-2 floor holds at every depth (measured floor = the smallest width-2 sup error), width 3
 goes below it, and the width-3 sup error falls at every depth doubling. The RMSE is reported,
 not claimed: in the quick preset the width-3 RMSE halves from depth 2 to 4 and then stays flat
-to depth 8 (the 3k-step training budget, not the width, limits it there). `config.precision`
+to depth 8 (the 3k-step training budget, not the width, limits it there). Each width is the
+other's control: the width-3 nets fail the floor claim, and the width-2 nets fail the two
+width-3 claims (their best sup error rises with depth). `config.precision`
 sets the nets' compute dtype (parameters stay float32); errors are computed in float32.
 
 Run: python launch.py --config=experiments/width_limits.py:quick --workdir=runs/wl
