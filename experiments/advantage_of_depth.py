@@ -19,12 +19,18 @@ log-log slope is exactly d log2(error) / dm). (2) The same for `yarotsky_product
 2-D dyadic grid and `yarotsky_monomial_net(p, m)`. (3) One-hidden-layer nets of width n trained
 (Adam, fresh uniform samples) on x**2: sup error on the grid against the optimum 1 / (8 (n+1)**2)
 and its log-log slope vs n. (4) At equal parameter count P, the deepest square construction
-against the best any shallow net with P parameters can do. `config.precision` sets the
+against the best any shallow net with P parameters can do. Baselines, each measured in the
+run and rejected by its claim's bound: the depth-(m-1) product / monomial net against the
+depth-m bound; the same depth-rate fit on the best error of a shallow net with each
+construction's parameter count (slope -0.7 to -1.0 per unit of m, not -2); square
+constructions with 3m <= widest-n ReLUs, which go below the shallow optimum and fall faster
+in their unit count than any shallow net can. `config.precision` sets the
 trained nets' compute dtype (parameters stay float32); the constructions are float64 whatever
 it is.
 
 Run: python launch.py --config=experiments/advantage_of_depth.py:quick --workdir=runs/aod
-quick: m <= 10, widths 2..16, 4 seeds, 2k steps: 24-34 s at load 5-9 on 2 shared cores.
+quick: m <= 10, widths 2..16, 4 seeds, 2k steps: 24-34 s at load 5-9 on 2 shared cores
+(18-30 s with the baselines, at load 2-10).
 paper: m <= 14, widths 2..128, 8 seeds, 20k steps (a few minutes).
 """
 
@@ -63,28 +69,37 @@ CLAIMS = (
                          "baseline, is rejected"),
     ClaimSpec("square_error_exponential_in_depth",
               "log2(sup error) of the square construction falls linearly in depth with slope "
-              "-2 (fitted slope; bound rate.slope +- rate.tolerance).", YAROTSKY_2,
+              "-2 (fitted slope; bound rate.slope +- rate.tolerance), while the best error a "
+              "one-hidden-layer net with as many parameters can reach falls far slower (the "
+              "baseline).", YAROTSKY_2,
               published=Published(-2.0, "Prop. 2: sup error 2^(-2m-2), log2 slope -2 in m")),
     ClaimSpec("product_error_within_bound",
               "The product construction's sup error on [-1, 1]**2 is <= 2**(-2m-1) for every m "
-              "(largest ratio).", YAROTSKY_3, at_most=1.0),
+              "(largest ratio), while the depth-(m-1) construction is not (the baseline).",
+              YAROTSKY_3, at_most=1.0),
     ClaimSpec("product_error_exponential_in_depth",
               "log2(sup error) of the product construction falls with slope -2 per unit of m "
-              "(fitted slope; bound rate.slope +- rate.tolerance).", YAROTSKY_3),
+              "(fitted slope; bound rate.slope +- rate.tolerance), unlike the best shallow "
+              "net with as many parameters (the baseline).", YAROTSKY_3),
     ClaimSpec("monomial_error_within_bound",
               "The x**p construction's sup error on [-1, 1] is <= (p - 1) 2**(-2m-1) for every m "
-              "(largest ratio).", YAROTSKY_3, at_most=1.0),
+              "(largest ratio), while the depth-(m-1) construction is not (the baseline).",
+              YAROTSKY_3, at_most=1.0),
     ClaimSpec("monomial_error_exponential_in_depth",
               "log2(sup error) of the x**p construction falls with slope -2 per unit of m "
-              "(fitted slope; bound rate.slope +- rate.tolerance).", YAROTSKY_3),
+              "(fitted slope; bound rate.slope +- rate.tolerance), unlike the best shallow net "
+              "with as many parameters (the baseline).", YAROTSKY_3),
     ClaimSpec("shallow_above_pl_optimum",
               "Trained one-hidden-layer nets of width n stay above 1 / (8 (n+1)**2), the best "
-              "sup error of any n+1-piece function on x**2 (smallest ratio).", LIANG_SRIKANT,
+              "sup error of any n+1-piece function on x**2 (smallest ratio); the square "
+              "construction with as many ReLUs (3m <= widest n) goes below it (the baseline).",
+              LIANG_SRIKANT,
               at_least=1.0),
     ClaimSpec("shallow_error_polynomial_in_width",
               "The trained shallow nets' sup error decays no faster than polynomially, as "
               "n**-2 at best: log-log slope vs width >= -2 - shallow.slope_tolerance (fitted "
-              "slope).",
+              "slope); the square construction's error falls faster in its ReLU count 3m (the "
+              "baseline).",
               LIANG_SRIKANT),
     ClaimSpec("deep_beats_any_shallow_at_equal_parameters",
               "The deepest square construction (P parameters) has a smaller sup error than ANY "
@@ -103,6 +118,7 @@ _PRESETS = {
         monomial=dict(power=3, depths=(1, 2, 3, 4, 5, 6, 7)),
         rate=dict(slope=-2.0, tolerance=0.1),
         shallow=dict(widths=(2, 4, 8, 16), steps=2000, slope_tolerance=0.3,
+                     control_depths=(1, 2, 3, 4, 5),
                      optimizer=optimizer_config(
                          name="adam", learning_rate=1e-2, schedule="cosine"))),
     "paper": dict(
@@ -112,6 +128,7 @@ _PRESETS = {
         monomial=dict(power=4, depths=(1, 2, 3, 4, 5, 6, 7, 8)),
         rate=dict(slope=-2.0, tolerance=0.1),
         shallow=dict(widths=(2, 4, 8, 16, 32, 64, 128), steps=20000, slope_tolerance=0.3,
+                     control_depths=tuple(range(1, 11)),
                      optimizer=optimizer_config(
                          name="adam", learning_rate=3e-3, schedule="cosine"))),
 }
@@ -147,19 +164,19 @@ def _sup_error(variables, x_NxD: np.ndarray, y_N: np.ndarray) -> tuple[float, in
 
 
 def _constructions(config):
-    """Sup errors and parameter counts of the square, product and monomial constructions."""
+    """(sup error, parameter count) of the square, product and monomial constructions."""
     x = np.linspace(0.0, 1.0, config.grid_points)[:, None]
     square = [_sup_error(constructions.yarotsky_square_net(m)[1], x, x[:, 0] ** 2)
               for m in config.square.depths]
     g = np.linspace(-1.0, 1.0, config.product.grid_points)
     xy = np.stack(np.meshgrid(g, g), axis=-1).reshape(-1, 2)
-    product = [_sup_error(constructions.yarotsky_product_net(m)[1], xy, xy[:, 0] * xy[:, 1])[0]
+    product = [_sup_error(constructions.yarotsky_product_net(m)[1], xy, xy[:, 0] * xy[:, 1])
                for m in config.product.depths]
     p = config.monomial.power
     x_sym = np.linspace(-1.0, 1.0, config.grid_points)[:, None]
     monomial = [_sup_error(constructions.yarotsky_monomial_net(p, m)[1], x_sym,
-                           x_sym[:, 0] ** p)[0] for m in config.monomial.depths]
-    return square, np.asarray(product), np.asarray(monomial)
+                           x_sym[:, 0] ** p) for m in config.monomial.depths]
+    return square, product, monomial
 
 
 def _train_shallow(config, log) -> np.ndarray:
@@ -230,12 +247,21 @@ def _slope(x, y) -> list[float]:
     return [s.value, s.lo, s.hi]
 
 
+def _shallow_optimum_at_params(params) -> np.ndarray:
+    """The least sup error on x**2 of a one-hidden-layer net with as many parameters as each
+    entry of `params` (width n = (P - 1) // 3, at most n + 1 pieces; Liang & Srikant)."""
+    return np.asarray([square_pl_sup_error(shallow_max_pieces(max(1, (q - 1) // 3)))
+                       for q in params])
+
+
 def compute_constructions(config: ml_collections.ConfigDict, log) -> dict:
     """Part "constructions": sup errors, parameter counts and depth rates of the square,
     product and monomial constructions; the deepest square net against the best shallow
     net with as many parameters (a theory bound: nothing is trained)."""
-    square, product, monomial = _constructions(config)
+    square, product_with_params, monomial_with_params = _constructions(config)
     square_err = np.asarray([e for e, _ in square])
+    product = np.asarray([e for e, _ in product_with_params])
+    monomial = np.asarray([e for e, _ in monomial_with_params])
     m = np.asarray(config.square.depths)
     closed = 2.0 ** (-2 * m - 2)
     mp, mm = np.asarray(config.product.depths), np.asarray(config.monomial.depths)
@@ -257,10 +283,20 @@ def compute_constructions(config: ml_collections.ConfigDict, log) -> dict:
         "slopes_log2_per_depth": {"square": _slope(2.0**m, square_err),
                                   "product": _slope(2.0**mp, product),
                                   "monomial": _slope(2.0**mm, monomial)},
+        # The rate control: the same fit on the best error of a shallow net with each
+        # construction's parameter count (polynomial in parameters, so slow per unit of m).
+        "shallow_optimum_slopes_log2_per_depth": {
+            name: _slope(2.0**depths, _shallow_optimum_at_params([q for _, q in nets]))
+            for name, depths, nets in (("square", m, square), ("product", mp, product_with_params),
+                                       ("monomial", mm, monomial_with_params))},
         "square_largest_relative_error": float(np.max(np.abs(square_err / closed - 1.0))),
         "square_off_by_one_relative_error": float(np.max(np.abs(square_err / (closed / 4) - 1))),
         "product_largest_ratio": float(np.max(product / product_bound)),
         "monomial_largest_ratio": float(np.max(monomial / monomial_bound)),
+        # One composition short: the depth-(m-1) net against the depth-m bound.
+        "product_previous_depth_largest_ratio": float(np.max(product[:-1] / product_bound[1:])),
+        "monomial_previous_depth_largest_ratio": float(
+            np.max(monomial[:-1] / monomial_bound[1:])),
         "equal_params": {"params": deep_params, "deep_error": deep_err,
                          "shallow_width": shallow_width_at_p,
                          "best_shallow_error": shallow_best_at_p,
@@ -273,16 +309,22 @@ def judge_constructions(config: ml_collections.ConfigDict, m: dict) -> dict:
     """Closed-form and bound ratios; each depth rate within rate.slope +- rate.tolerance."""
     r = config.rate
     slopes = {name: Measured(Estimate(*s), at_least=r.slope - r.tolerance,
-                             at_most=r.slope + r.tolerance)
+                             at_most=r.slope + r.tolerance,
+                             baseline=m["shallow_optimum_slopes_log2_per_depth"][name][0],
+                             baseline_name="best shallow net with as many parameters")
               for name, s in m["slopes_log2_per_depth"].items()}
     return {
         "square_error_closed_form": Measured(
             m["square_largest_relative_error"], baseline=m["square_off_by_one_relative_error"],
             baseline_name="the closed form one level deeper, 2**(-2m-4)"),
         "square_error_exponential_in_depth": slopes["square"],
-        "product_error_within_bound": m["product_largest_ratio"],
+        "product_error_within_bound": Measured(
+            m["product_largest_ratio"], baseline=m["product_previous_depth_largest_ratio"],
+            baseline_name="the depth-(m-1) construction"),
         "product_error_exponential_in_depth": slopes["product"],
-        "monomial_error_within_bound": m["monomial_largest_ratio"],
+        "monomial_error_within_bound": Measured(
+            m["monomial_largest_ratio"], baseline=m["monomial_previous_depth_largest_ratio"],
+            baseline_name="the depth-(m-1) construction"),
         "monomial_error_exponential_in_depth": slopes["monomial"],
         "deep_beats_any_shallow_at_equal_parameters": Measured(
             m["equal_params"]["ratio"], baseline=m["equal_params"]["ratio_at_smallest_depth"],
@@ -296,18 +338,33 @@ def compute_shallow(config: ml_collections.ConfigDict, log) -> dict:
     shallow = _train_shallow(config, log)
     widths = np.asarray(config.shallow.widths)
     optimum = np.asarray([square_pl_sup_error(shallow_max_pieces(int(n))) for n in widths])
+    # The control the lower bound must reject: depth-m square constructions with 3m ReLUs,
+    # at most as many as the widest shallow net, against the shallow optimum at 3m units.
+    depths = np.asarray(config.shallow.control_depths)
+    x = np.linspace(0.0, 1.0, config.grid_points)[:, None]
+    deep = np.asarray([_sup_error(constructions.yarotsky_square_net(int(d))[1], x,
+                                  x[:, 0] ** 2)[0] for d in depths])
+    deep_optimum = np.asarray([square_pl_sup_error(shallow_max_pieces(3 * int(d)))
+                               for d in depths])
     return {"shallow_widths": widths.tolist(), "shallow_sup_error": shallow.tolist(),
             "shallow_optimum": optimum.tolist(),
             "shallow_slope": _slope(widths, shallow),
-            "smallest_ratio_to_optimum": float(np.min(shallow / optimum[None]))}
+            "smallest_ratio_to_optimum": float(np.min(shallow / optimum[None])),
+            "control_depths": depths.tolist(), "control_relus": (3 * depths).tolist(),
+            "control_sup_error": deep.tolist(),
+            "control_smallest_ratio_to_optimum": float(np.min(deep / deep_optimum)),
+            "control_slope": _slope(3 * depths, deep)}
 
 
 def judge_shallow(config: ml_collections.ConfigDict, m: dict) -> dict:
     """Smallest error / optimum; the width rate against -2 - shallow.slope_tolerance."""
-    return {"shallow_above_pl_optimum": m["smallest_ratio_to_optimum"],
+    control = "square construction with as many ReLUs (3m)"
+    return {"shallow_above_pl_optimum": Measured(
+                m["smallest_ratio_to_optimum"],
+                baseline=m["control_smallest_ratio_to_optimum"], baseline_name=control),
             "shallow_error_polynomial_in_width": Measured(
-                Estimate(*m["shallow_slope"]),
-                at_least=-2.0 - config.shallow.slope_tolerance)}
+                Estimate(*m["shallow_slope"]), at_least=-2.0 - config.shallow.slope_tolerance,
+                baseline=m["control_slope"][0], baseline_name=control)}
 
 
 PARTS = (

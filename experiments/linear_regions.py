@@ -14,7 +14,10 @@ Against: the maxima. On a line a net with L hidden layers of width m has at most
 Serra et al. (2018, Thm 1), ~N^7.9 at L = 4 over N = 64..256. So "random nets lie far below
 the maximum" is tested as a growth rate that can fail: the deepest nets' fitted slope must be at
 most halfway from H&R's exponent to the maximum's (2.5 on lines, 5 on slices); the zigzag
-control (slope 4, counted) and Serra's bound (7.9) fail it.
+control (slope 4, counted) and Serra's bound (7.9) fail it. The other claims record controls
+too: the zigzag slope for both linear-in-N claims, zigzag nets of each depth at N = 32 (depth
+ratio 132) for depth independence, Serra's slope for the quadratic one, and the sawtooth with
+one layer fewer (pieces / 2^L = 1/2).
 
 Initialisation (Hanin & Rolnick 2019a, Sec. 6): weights ~ N(0, 2 / fan_in), biases ~
 N(0, 1e-6) (tiny but non-zero, so no two neurons' zero sets coincide). Input dimension 8.
@@ -33,7 +36,7 @@ Parts: line, train, slice, sawtooth. `precision` (or `train.precision`) sets the
 dtype; all counting is exact float64 arithmetic on their float32 weights.
 
 Run: python launch.py --config=experiments/linear_regions.py:quick --workdir=runs/lr
-quick: 27 s of CPU; 48-75 s wall measured at load 4-8 on the shared 2 cores. paper: N up to
+quick: 27-33 s of CPU; 48-84 s wall measured at load 4-12 on the shared 2 cores. paper: N up to
 1024 on lines, 256 on slices, depths 1..8, 10 nets, 2000 training steps (H&R use widths up to
 64 x depth 3 on MNIST; the closest synthetic analogue a 2-core CPU runs in ~10 min; not run).
 """
@@ -71,10 +74,12 @@ CLAIMS = (
               "At initialisation the number of breakpoints on a random segment grows linearly "
               "with the total neuron count N: the log-log slope of breakpoints vs N is in "
               "[0.8, 1.2] for every depth (the depth whose interval reaches farthest from 1 is "
-              "reported).", HR_LINE),
+              "reported); the hand-set zigzag net of the deepest architecture, the baseline, "
+              "grows like N^L.", HR_LINE),
     ClaimSpec("line_count_independent_of_depth",
               "At fixed N the breakpoint count hardly depends on depth: at the largest N, the "
-              "largest over the smallest depth-mean count is at most 1.5.", HR_LINE,
+              "largest over the smallest depth-mean count is at most 1.5; for zigzag nets of "
+              "each depth at N = max(line.control_neurons), the baseline, it is not.", HR_LINE,
               at_most="line.max_depth_ratio"),
     ClaimSpec("line_count_grows_far_slower_than_maximum",
               "For the deepest random nets (L = 4) the breakpoints on a segment grow with N far "
@@ -83,16 +88,20 @@ CLAIMS = (
               HR_LINE + "; " + TELGARSKY, at_most="line.max_slope_deepest"),
     ClaimSpec("sawtooth_attains_exponential",
               "The sawtooth net with L hidden layers of width 2 has exactly 2^L pieces on [0, 1] "
-              "(smallest ratio pieces / 2^L over L; expected exactly 1).", TELGARSKY,
+              "(smallest ratio pieces / 2^L over L; expected exactly 1); the sawtooth with one "
+              "layer fewer, the baseline, has half as many.", TELGARSKY,
               at_least=1.0, at_most=1.0),
     ClaimSpec("trained_line_count_linear_in_neurons",
               "After training on a teacher the breakpoint count still grows linearly with N: "
-              "log-log slope in [0.8, 1.2] for every trained depth (worst reported).",
+              "log-log slope in [0.8, 1.2] for every trained depth (worst reported), unlike "
+              "the zigzag net of the deepest trained architecture (the baseline).",
               "hanin2019a, Sec. 6 (empirical)"),
     ClaimSpec("slice_regions_quadratic_in_neurons",
               "On a 2-D slice the number of activation regions grows like N^2 (the input "
               "dimension of the slice), whatever the depth: log-log slope of regions vs N in "
-              "[1.6, 2.4], nets of all depths pooled (H&R's bound has no depth in it).", HR_AREA),
+              "[1.6, 2.4], nets of all depths pooled (H&R's bound has no depth in it); Serra et "
+              "al.'s maximum for the deepest architecture, the baseline, grows far faster.",
+              HR_AREA),
     ClaimSpec("slice_regions_grow_far_slower_than_maximum",
               "For the deepest random nets (L = 4) the regions on a slice grow with N far slower "
               "than Serra et al.'s maximum for a 2-input net of that architecture (slope ~7.9 "
@@ -242,6 +251,13 @@ def _train(config, depth: int, neurons: int, nets, log) -> list[regions.Layers]:
     return _unstack_flax(states.params)
 
 
+def _zigzag_breakpoints(depth: int, neurons) -> list[int]:
+    """Breakpoints on [0, 1] of hand-set zigzag nets of `depth` layers of width N / depth, for
+    each N of `neurons`: (N / depth)**depth - 1, counted, not assumed (the maximum's growth)."""
+    return [regions.count_linear_pieces(regions.dense_params_to_layers(
+        zigzag_net(n // depth, depth)[1]), np.zeros(1), np.ones(1)) - 1 for n in neurons]
+
+
 def _worst_slope(slopes: dict, target: float) -> Estimate:
     """The slope estimate ({depth: [value, lo, hi]}) whose interval reaches farthest from
     `target`."""
@@ -264,11 +280,10 @@ def compute_line(config, log) -> dict:
         line[depth] = np.stack(rows, 1)
     at_largest = [line[d][:, -1].mean() for d in config.depths]
     deepest = max(config.depths)
-    # The control that reaches the maximum's growth: a zigzag net of the same depth and width
-    # N / L, (N / L)^L pieces on [0, 1] (counted, not assumed).
-    control = [regions.count_linear_pieces(regions.dense_params_to_layers(
-        zigzag_net(n // deepest, deepest)[1]), np.zeros(1), np.ones(1)) - 1
-        for n in config.line.control_neurons]
+    # The controls that reach the maximum's growth: zigzag nets of the same depths and widths.
+    control = _zigzag_breakpoints(deepest, config.line.control_neurons)
+    largest = max(config.line.control_neurons)
+    control_by_depth = [_zigzag_breakpoints(d, [largest])[0] for d in config.depths]
     slopes = {d: fit_loglog_slope(config.line.neurons, line[d]) for d in config.depths}
     return {"line_neurons": list(config.line.neurons),
             "line_breakpoints_init": {str(d): v for d, v in line.items()},
@@ -276,18 +291,22 @@ def compute_line(config, log) -> dict:
             "breakpoints_per_unit_length_per_neuron": float(np.mean(densities)),
             "depth_ratio_at_largest": float(max(at_largest) / min(at_largest)),
             "zigzag_control_breakpoints": control,
+            "zigzag_depth_ratio_at_largest_control": max(control_by_depth) / min(control_by_depth),
             "zigzag_control_slope": fit_loglog_slope(config.line.control_neurons, control).value}
 
 
 def judge_line(config, m) -> dict:
     """The worst per-depth slope against line.slope_range, the depth ratio, the fraction."""
-    return {"line_count_linear_in_neurons": Measured(_worst_slope(m["line_slope_init"], 1.0),
-                                                     *config.line.slope_range),
-            "line_count_independent_of_depth": m["depth_ratio_at_largest"],
+    zigzag = "hand-set zigzag net of the same depth and width"
+    return {"line_count_linear_in_neurons": Measured(
+                _worst_slope(m["line_slope_init"], 1.0), *config.line.slope_range,
+                baseline=m["zigzag_control_slope"], baseline_name=zigzag),
+            "line_count_independent_of_depth": Measured(
+                m["depth_ratio_at_largest"], baseline=m["zigzag_depth_ratio_at_largest_control"],
+                baseline_name="zigzag nets of each depth"),
             "line_count_grows_far_slower_than_maximum": Measured(
                 Estimate(*m["line_slope_init"][str(max(config.depths))]),
-                baseline=m["zigzag_control_slope"],
-                baseline_name="hand-set zigzag net of the same depth and width")}
+                baseline=m["zigzag_control_slope"], baseline_name=zigzag)}
 
 
 def compute_train(config, log) -> dict:
@@ -296,9 +315,11 @@ def compute_train(config, log) -> dict:
         _mean_breakpoints(config, _train(config, depth, n, _init_nets(config, depth, n), log))[0]
         for n in config.train.neurons], 1) for depth in config.train.depths}
     slopes = {d: fit_loglog_slope(config.train.neurons, trained[d]) for d in trained}
+    control = _zigzag_breakpoints(max(config.train.depths), config.line.control_neurons)
     return {"train_neurons": list(config.train.neurons),
             "line_breakpoints_trained": {str(d): v for d, v in trained.items()},
-            "line_slope_trained": _slopes_json(slopes)}
+            "line_slope_trained": _slopes_json(slopes),
+            "zigzag_control_slope": fit_loglog_slope(config.line.control_neurons, control).value}
 
 
 def compute_slice(config, log) -> dict:
@@ -319,21 +340,28 @@ def compute_slice(config, log) -> dict:
 
 def judge_slice(config, m) -> dict:
     """The pooled slope against slice.slope_range, and the fraction of Serra's maximum."""
-    return {"slice_regions_quadratic_in_neurons": Measured(Estimate(*m["slice_slope_pooled"]),
-                                                           *config.slice.slope_range),
+    serra = "the maximum (Serra et al.'s bound) at the same depth and widths"
+    return {"slice_regions_quadratic_in_neurons": Measured(
+                Estimate(*m["slice_slope_pooled"]), *config.slice.slope_range,
+                baseline=m["serra_maximum_slope"], baseline_name=serra),
             "slice_regions_grow_far_slower_than_maximum": Measured(
                 Estimate(*m["slice_slope_init"][str(max(config.depths))]),
-                baseline=m["serra_maximum_slope"],
-                baseline_name="the maximum (Serra et al.'s bound) at the same depth and widths")}
+                baseline=m["serra_maximum_slope"], baseline_name=serra)}
 
 
 def compute_sawtooth(config, log) -> dict:
     """Part "sawtooth": exact pieces of Telgarsky's sawtooth nets on [0, 1]."""
-    pieces = [regions.count_linear_pieces(regions.dense_params_to_layers(sawtooth_net(k)[1]),
-                                          np.zeros(1), np.ones(1)) for k in config.sawtooth_depths]
-    return {"sawtooth_depths": list(config.sawtooth_depths), "sawtooth_pieces": pieces,
+    def pieces(k):
+        return regions.count_linear_pieces(regions.dense_params_to_layers(sawtooth_net(k)[1]),
+                                           np.zeros(1), np.ones(1))
+
+    counts = [pieces(k) for k in config.sawtooth_depths]
+    return {"sawtooth_depths": list(config.sawtooth_depths), "sawtooth_pieces": counts,
             "smallest_ratio_to_two_power_depth": float(
-                min(p / 2**k for p, k in zip(pieces, config.sawtooth_depths)))}
+                min(p / 2**k for p, k in zip(counts, config.sawtooth_depths))),
+            # The baseline: one layer fewer against the same 2^L.
+            "largest_shallower_ratio_to_two_power_depth": float(
+                max(pieces(k - 1) / 2**k for k in config.sawtooth_depths if k > 1))}
 
 
 NETS = ("seeds", "input_dim", "bias_std")
@@ -342,12 +370,16 @@ PARTS = (
     # Trained nets are measured on the line part's segments (line.lines_per_net).
     Part("train", compute_train,
          lambda config, m: {"trained_line_count_linear_in_neurons": Measured(
-             _worst_slope(m["line_slope_trained"], 1.0), *config.line.slope_range)},
+             _worst_slope(m["line_slope_trained"], 1.0), *config.line.slope_range,
+             baseline=m["zigzag_control_slope"],
+             baseline_name="hand-set zigzag net of the deepest trained architecture")},
          reads=(*NETS, "precision", "line", "train")),
     Part("slice", compute_slice, judge_slice, reads=(*NETS, "depths", "slice")),
     Part("sawtooth", compute_sawtooth,
-         lambda config, m: {"sawtooth_attains_exponential":
-                            m["smallest_ratio_to_two_power_depth"]},
+         lambda config, m: {"sawtooth_attains_exponential": Measured(
+             m["smallest_ratio_to_two_power_depth"],
+             baseline=m["largest_shallower_ratio_to_two_power_depth"],
+             baseline_name="the sawtooth with one layer fewer")},
          reads=("sawtooth_depths",)),
 )
 

@@ -1,7 +1,7 @@
 """The advantage-of-depth experiment's quick preset, end to end."""
 
 import pytest
-from harness import assert_every_claim_holds
+from harness import assert_every_claim_has_a_failing_baseline, assert_every_claim_holds
 
 EXPERIMENT = "advantage_of_depth"
 pytestmark = pytest.mark.experiment
@@ -10,6 +10,11 @@ pytestmark = pytest.mark.experiment
 def test_every_claim_holds(quick_run):
     payload, _ = quick_run
     assert_every_claim_holds(payload)
+
+
+def test_every_claim_records_a_baseline_its_bound_rejects(quick_run):
+    payload, _ = quick_run
+    assert_every_claim_has_a_failing_baseline(payload)
 
 
 def test_square_error_is_exactly_dyadic(quick_run):
@@ -29,3 +34,18 @@ def test_far_inside_claims_record_baselines_that_fail(quick_run):
     assert closed["baseline"] == 3.0 and closed["baseline_holds"] is False
     equal = claims["deep_beats_any_shallow_at_equal_parameters"]
     assert equal["baseline"] == pytest.approx(0.125) and equal["baseline_holds"] is False
+
+
+def test_controls_are_the_nearest_wrong_variants(quick_run):
+    """One composition short, a construction misses the next depth's bound by the bound's
+    factor 4 (products; monomials by their slack 4 x 0.55); the best shallow net with as many
+    parameters gains far less than 2 bits per unit of depth; deep constructions with as many
+    ReLUs as a shallow net beat its optimum (by 2 at 15 ReLUs) and fall much faster in them."""
+    claims = {c["id"]: c for c in quick_run[0]["claims"]}
+    assert claims["product_error_within_bound"]["baseline"] == 4.0
+    assert claims["monomial_error_within_bound"]["baseline"] == pytest.approx(
+        4 * claims["monomial_error_within_bound"]["measured"], rel=0.02)
+    for name in ("square", "product", "monomial"):
+        assert -1.1 < claims[f"{name}_error_exponential_in_depth"]["baseline"] < -0.5, name
+    assert claims["shallow_above_pl_optimum"]["baseline"] == 0.5
+    assert claims["shallow_error_polynomial_in_width"]["baseline"] < -3.0

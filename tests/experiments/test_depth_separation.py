@@ -1,7 +1,7 @@
 """The depth-separation experiment's quick preset, end to end."""
 
 import pytest
-from harness import assert_every_claim_holds
+from harness import assert_every_claim_has_a_failing_baseline, assert_every_claim_holds
 
 EXPERIMENT = "depth_separation"
 pytestmark = pytest.mark.experiment
@@ -16,9 +16,23 @@ def test_every_claim_holds(quick_run):
     assert_every_claim_holds(payload)
 
 
+def test_every_claim_records_a_baseline_its_bound_rejects(quick_run):
+    payload, _ = quick_run
+    assert_every_claim_has_a_failing_baseline(payload)
+
+
 def test_construction_pieces_double_with_each_layer(quick_run):
     metrics = quick_run[0]["metrics"]["construction"]
     assert metrics["construction_pieces"] == [2**k for k in metrics["construction_ks"]]
+    assert metrics["shallower_construction_pieces"] == [
+        2 ** (k - 1) for k in metrics["construction_ks"] if k > 1]
+
+
+def test_zigzag_nets_exceed_the_one_layer_bound_by_half_their_width(quick_run):
+    """m**2 pieces over the 1-layer bound 2m: m / 2 for each width m of random_nets.widths."""
+    metrics = quick_run[0]["metrics"]["nets"]
+    widths = quick_run[0]["config"]["random_nets"]["widths"]
+    assert metrics["zigzag_depth2_over_depth1_bound"] == [w / 2 for w in widths]
 
 
 def test_least_squares_fit_learns_the_teeth_and_is_exact_with_one_kink_per_breakpoint(quick_run):

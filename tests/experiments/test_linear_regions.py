@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from harness import assert_every_claim_holds
+from harness import assert_every_claim_has_a_failing_baseline, assert_every_claim_holds
 
 from dl_theory import experiment
 from dl_theory.theory import regions
@@ -19,6 +19,21 @@ def test_every_claim_holds(quick_run):
 
 
 @pytest.mark.experiment
+def test_every_claim_records_a_baseline_its_bound_rejects(quick_run):
+    payload, _ = quick_run
+    assert_every_claim_has_a_failing_baseline(payload)
+
+
+def test_maximum_attaining_controls_are_counted_exactly(quick_run):
+    """Zigzag nets at N = 32: (32 / L)**L - 1 breakpoints for L = 1 and 4, ratio 4095 / 31; the
+    sawtooth with one layer fewer has half of 2**L pieces."""
+    claims = {c["id"]: c for c in quick_run[0]["claims"]}
+    assert claims["line_count_independent_of_depth"]["baseline"] == pytest.approx(4095 / 31)
+    assert claims["sawtooth_attains_exponential"]["baseline"] == 0.5
+    assert claims["trained_line_count_linear_in_neurons"]["baseline"] == pytest.approx(
+        4.0, abs=0.01)
+
+
 def test_counts_never_exceed_the_maxima(quick_run):
     """Exact counts of any net obey the deterministic bounds: pieces <= (2m)^L on a segment and
     regions <= Serra's maximum on a slice (a violation means a counting bug)."""

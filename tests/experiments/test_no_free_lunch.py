@@ -4,7 +4,7 @@ import fractions
 
 import numpy as np
 import pytest
-from harness import assert_every_claim_holds
+from harness import assert_every_claim_has_a_failing_baseline, assert_every_claim_holds
 
 from dl_theory.experiment import load_experiment
 
@@ -29,6 +29,21 @@ def test_every_uniform_accuracy_is_exactly_one_half_and_priors_are_symmetric(qui
                 base = prior[name[len("anti_"):]]
                 for beta, value in values.items():
                     assert value + base[beta] == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.experiment
+def test_the_prior_is_each_claims_control(quick_run):
+    """Under the smooth prior the learners leave 1/2 (nearest neighbour by ~0.45); under the
+    uniform prior nearest neighbour is at exactly 1/2."""
+    payload, _ = quick_run
+    assert_every_claim_has_a_failing_baseline(payload)
+    claims = {c["id"]: c for c in payload["claims"]}
+    smooth = claims["nearest_neighbour_wins_smooth_prior"]["measured"]
+    assert claims["uniform_average_half_deterministic"]["baseline"] >= smooth - 0.5 > 0.4
+    assert claims["uniform_average_half_mlp"]["baseline"] > 0.1
+    for claim_id in ("nearest_neighbour_wins_smooth_prior",
+                     "nearest_neighbour_loses_reversed_prior"):
+        assert claims[claim_id]["baseline"] == 0.5
 
 
 def test_hypercube_and_labelings_enumerate_binary_digits():

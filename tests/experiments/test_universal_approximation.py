@@ -2,7 +2,11 @@
 
 
 import pytest
-from harness import assert_every_claim_holds, run_quick_preset
+from harness import (
+    assert_every_claim_has_a_failing_baseline,
+    assert_every_claim_holds,
+    run_quick_preset,
+)
 
 EXPERIMENT = "universal_approximation"
 pytestmark = pytest.mark.experiment
@@ -27,6 +31,16 @@ def test_barron_bound_binds_and_the_constant_predictor_fails_it(quick_run):
     assert claim["baseline_name"] == "constant predictor (error Var f)"
     assert claim["baseline"] > 1 and claim["baseline_holds"] is False
     assert claim["measured"] < 0.05 * claim["baseline"]
+
+
+def test_every_claim_records_a_baseline_its_bound_rejects(quick_run):
+    """Untrained nets' error does not fall with width; the constant predictor's relative error
+    is Var f / Var f up to the sampling error of two 16,384-point samples (about 1 %)."""
+    payload, _ = quick_run
+    assert_every_claim_has_a_failing_baseline(payload)
+    claims = {c["id"]: c for c in payload["claims"]}
+    assert claims["error_falls_with_width"]["baseline"] < 0.5
+    assert claims["widest_net_is_accurate"]["baseline"] == pytest.approx(1.0, abs=0.05)
 
 
 def test_estimation_error_is_negligible_with_fresh_samples(quick_run):

@@ -2,7 +2,7 @@
 
 import jax.numpy as jnp
 import pytest
-from harness import assert_every_claim_holds
+from harness import assert_every_claim_has_a_failing_baseline, assert_every_claim_holds
 
 from dl_theory import experiment
 
@@ -13,6 +13,18 @@ EXPERIMENT = "width_limits"
 def test_every_claim_holds(quick_run):
     payload, _ = quick_run
     assert_every_claim_holds(payload)
+
+
+@pytest.mark.experiment
+def test_each_width_is_the_other_claims_control(quick_run):
+    """The width-2 floor is rejected by the width-3 nets and vice versa; the best width-2 sup
+    error does not fall with depth."""
+    payload, _ = quick_run
+    assert_every_claim_has_a_failing_baseline(payload)
+    claims = {c["id"]: c for c in payload["claims"]}
+    grid = payload["metrics"]["grid"]
+    assert claims["narrow_nets_above_floor"]["baseline"] == min(grid["best_sup_error"]["3"])
+    assert claims["wide_nets_break_floor"]["baseline"] == grid["best_sup_error"]["2"][-1]
 
 
 @pytest.mark.experiment
