@@ -6,8 +6,18 @@
    dropout and L2 training (plain SGD, for which decoupled weight decay is exactly the L2
    penalty's gradient); each regularised gap is below the plain one.
 
+Measured per claim: the regularised net's seed-mean gap, against a bound measured in the run:
+the plain net's seed-mean gap (the baseline, which therefore fails it) less two standard errors
+of the per-seed difference regularised - plain (paired: the variants of one seed share their
+initialisation and data), with a floor `regularisation.std_error_floor` (0.005, 1 % of the
+plain gap, far above cross-CPU rounding of ~1e-6) so that a lucky near-zero spread cannot make
+the bound trivial. Four seeds in the quick preset, so the spread is not a two-seed estimate.
+Finding (quick): dropout and L2 shrink the gap by more than 2 standard errors; early stopping
+shrinks it too little to be resolved (a negative result, see its claim's `why`).
+
 Run: python launch.py --config=experiments/regularisation.py:quick --workdir=runs/reg
-Split from the former training_techniques experiment (same parts, claims and numbers).
+Split from the former training_techniques experiment (same parts; claims restated as gaps
+with a measured bound).
 """
 
 import jax.numpy as jnp
@@ -17,7 +27,7 @@ import numpy as np
 from dl_theory import report
 from dl_theory.data.batching import full_batch
 from dl_theory.data.synthetic import noisy_teacher_task
-from dl_theory.experiment import ClaimSpec, Part, config_from_presets
+from dl_theory.experiment import ClaimSpec, Measured, Part, config_from_presets
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.early_stopping import EarlyStopping
@@ -27,27 +37,29 @@ from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_state, create_train_states, set_hyperparams
 
+_BELOW_PLAIN = ("generalisation gap (seed mean) below plain training's by more than 2 "
+                "standard errors of the paired per-seed difference; plain training's gap is "
+                "the baseline.")
 CLAIMS = (
-    ClaimSpec("early_stopping_shrinks_gap",
-              "Early stopping gives a smaller generalisation gap than plain training (ratio).",
-              "prechelt1998",
-              at_most=1.0),
-    ClaimSpec("dropout_shrinks_gap",
-              "Dropout gives a smaller generalisation gap than plain training (ratio).",
-              "srivastava2014",
-              at_most=1.0),
-    ClaimSpec("l2_shrinks_gap",
-              "An L2 penalty gives a smaller generalisation gap than plain training (ratio).",
-              "krogh1992",
-              at_most=1.0),
+    ClaimSpec("early_stopping_shrinks_gap", "Early stopping gives a " + _BELOW_PLAIN,
+              "prechelt1998", expected_holds=False,
+              why="measured (quick, 4 seeds): early stopping lowers the gap by 0.048 on average "
+                  "(0.129, 0.038, 0.025, 0 per seed), under 2 standard errors (0.056): one seed "
+                  "never stops (patience 10 evaluations) and the others stop late, so the "
+                  "reduction is not resolved; the former ratio claim (0.83 <= 1, 2 seeds) "
+                  "could not tell this from noise"),
+    ClaimSpec("dropout_shrinks_gap", "Dropout gives a " + _BELOW_PLAIN, "srivastava2014"),
+    ClaimSpec("l2_shrinks_gap", "An L2 penalty gives a " + _BELOW_PLAIN, "krogh1992"),
 )
+_VARIANTS = ("early_stopping", "dropout", "l2")
 
 TASK = dict(dim=8, teacher_width=16, noise_std=0.5, teacher_seed=0, num_test=2048)
 _PRESETS = {
     "quick": dict(
-        seeds=2, task=TASK, precision="float32",
+        seeds=4, task=TASK, precision="float32",
         regularisation=dict(num_train=64, num_val=64, widths=(128, 128), steps=800,
                             eval_every=10, patience=10, dropout_rate=0.5, l2=3e-2,
+                            std_error_floor=0.005,
                             optimizer=optimizer_config(name="sgd", learning_rate=0.01)),
     ),
 }
@@ -78,6 +90,9 @@ def compute_regularisation(config, log) -> dict:
     train, test = noisy_teacher_task(config.task, c.num_train, config.task.num_test, seed=5)
     val, _ = noisy_teacher_task(config.task, c.num_val, 1, seed=6)
     seeds = list(range(config.seeds))
+    if config.seeds < 2:
+        raise ValueError(f"seeds={config.seeds}; regularisation needs >= 2 (its bounds are "
+                         "measured from the per-seed spread)")
     if c.optimizer.name != "sgd":
         raise ValueError(f"regularisation.optimizer.name={c.optimizer.name!r}; must be 'sgd', "
                          "for which decoupled weight decay is exactly the L2 penalty")
@@ -114,16 +129,33 @@ def compute_regularisation(config, log) -> dict:
         early.append((float(model_mse(plain_model, state.params, {}, train)),
                       float(model_mse(plain_model, state.params, {}, test)), int(state.step)))
     out["early_stopping"] = tuple(np.asarray(v) for v in zip(*early))
-    gaps = {name: float(np.mean(v[1] - v[0])) for name, v in out.items()}
+    seed_gaps = {name: v[1] - v[0] for name, v in out.items()}
+    gaps = {name: float(np.mean(g)) for name, g in seed_gaps.items()}
     return {"train": {n: v[0] for n, v in out.items()}, "test": {n: v[1] for n, v in out.items()},
             "gap": gaps, "stopped_at": out["early_stopping"][2],
-            "gap_ratio": {n: gaps[n] / gaps["plain"] for n in gaps if n != "plain"}}
+            "gap_ratio": {n: gaps[n] / gaps["plain"] for n in gaps if n != "plain"},
+            "difference_std_error": {n: _paired_std_error(seed_gaps[n] - seed_gaps["plain"])
+                                     for n in _VARIANTS}}
+
+
+def _paired_std_error(difference_S: np.ndarray) -> float:
+    """Standard error of the mean of per-seed differences (nan with one seed)."""
+    if difference_S.size < 2:
+        return float("nan")
+    return float(np.std(difference_S, ddof=1) / np.sqrt(difference_S.size))
+
+
+def judge_regularisation(config, m: dict) -> dict:
+    """Each regularised gap against the plain gap less 2 floored standard errors."""
+    plain, floor = m["gap"]["plain"], config.regularisation.std_error_floor
+    return {f"{name}_shrinks_gap": Measured(
+                m["gap"][name], at_most=plain - 2 * max(m["difference_std_error"][name], floor),
+                baseline=plain, baseline_name="plain training's gap")
+            for name in _VARIANTS}
 
 
 PARTS = (
-    Part("regularisation", compute_regularisation,
-         lambda config, m: {f"{name}_shrinks_gap": m["gap_ratio"][name]
-                            for name in ("early_stopping", "dropout", "l2")},
+    Part("regularisation", compute_regularisation, judge_regularisation,
          reads=("seeds", "precision", "task", "regularisation")),
 )
 

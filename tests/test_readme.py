@@ -42,3 +42,17 @@ def test_usage_opens_with_the_suite_command_and_a_screenshot_of_its_page():
     image = re.search(r"!\[[^\]]*\]\(([^)]+)\)", usage).group(1)
     assert usage.index(image) < usage.index("python launch.py --list")
     assert (ROOT / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_readme_lists_exactly_the_expected_negative_results():
+    """The paragraph of expected negative results names every claim with
+    expected_holds=False, and nothing else (it drifted when experiments changed)."""
+    paragraph = README.split("These claims do not hold in the quick presets", 1)[1]
+    paragraph = paragraph.split("\n\n", 1)[0]
+    listed = set(re.findall(r"`(\w+\.\w+)`", paragraph))
+    expected_negative = {f"{name}.{spec.id}"
+                         for name in experiment.available_experiments()
+                         for spec in experiment.load_experiment(name).CLAIMS
+                         if not spec.expected_holds}
+    assert listed == expected_negative, (sorted(listed - expected_negative),
+                                         sorted(expected_negative - listed))

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from harness import assert_every_claim_holds
+from harness import assert_every_claim_has_a_failing_baseline, assert_every_claim_holds
 
 from dl_theory import experiment
 
@@ -18,9 +18,11 @@ def module():
 
 # Measured in the quick preset: the structure-matched deep net needs ~4x more samples at d = 8
 # than at d = 4 (budget exponent p ~ 2, interval above 1.5), faster than the (d - 1) node count
-# (p ~ 1.2) that the claim allows. A negative result, kept failing rather than re-tuned; this
-# test turns red if it starts to hold, so that the verdict and the README are revisited then.
-KNOWN_FAILING = {"deep_budget_grows_slowly_on_compositional"}
+# (p ~ 1.2) that the claim allows; so the shallow and kernel exponents do not exceed it by the
+# claimed gap either. Negative results, kept failing rather than re-tuned; this test turns red
+# if one starts to hold, so that the verdict and the README are revisited then.
+KNOWN_FAILING = {"deep_budget_grows_slowly_on_compositional",
+                 "shallow_budget_grows_faster_than_deep", "kernel_budget_grows_faster_than_deep"}
 
 
 @pytest.mark.experiment
@@ -28,6 +30,15 @@ def test_every_other_claim_holds(quick_run):
     payload, _ = quick_run
     assert_every_claim_holds({**payload, "claims": [c for c in payload["claims"]
                                                     if c["id"] not in KNOWN_FAILING]})
+
+
+@pytest.mark.experiment
+def test_baselines_fail_the_bounds_their_claims_pass(quick_run):
+    """On the generic target the deep net needs far more samples than the others at the
+    smallest d, and there some method does reach the error level."""
+    payload, _ = quick_run
+    assert_every_claim_has_a_failing_baseline({**payload, "claims": [
+        c for c in payload["claims"] if c["id"] not in KNOWN_FAILING]})
 
 
 @pytest.mark.experiment
@@ -40,7 +51,7 @@ def test_known_negative_results_stay_negative(quick_run):
 @pytest.mark.experiment
 def test_deep_needs_fewer_samples_than_shallow_and_kernel_at_every_d(quick_run):
     payload, _ = quick_run
-    m = payload["metrics"]["compositional"]
+    m = payload["metrics"]["targets"]["compositional"]
     for d in map(str, m["dims"]):
         deep = m["deep_budget"][d][0]
         assert deep < m["shallow_budget"][d][0], d

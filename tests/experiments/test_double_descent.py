@@ -3,7 +3,7 @@
 
 import numpy as np
 import pytest
-from harness import assert_every_claim_holds
+from harness import assert_every_claim_has_a_failing_baseline, assert_every_claim_holds
 
 EXPERIMENT = "double_descent"
 pytestmark = pytest.mark.experiment
@@ -12,6 +12,24 @@ pytestmark = pytest.mark.experiment
 def test_every_claim_holds(quick_run):
     payload, _ = quick_run
     assert_every_claim_holds(payload)
+
+
+def test_baselines_fail_the_bounds_their_claims_pass(quick_run):
+    """Each claim could have failed: the other theorem's closed form, ridge's flat risk, the
+    damping ratio far from the peak and the training-error curve all miss the bounds."""
+    payload, _ = quick_run
+    assert_every_claim_has_a_failing_baseline(payload)
+
+
+def test_closed_form_tolerances_reject_the_other_theorem_by_a_wide_margin(quick_run):
+    """Near the peak Thm 1 and Thm 5 differ several-fold, so each measured curve misses the
+    other theorem's by far more than its tolerance; far from the peak ridge barely helps."""
+    payload, _ = quick_run
+    claims = {c["id"]: c for c in payload["claims"]}
+    config = payload["config"]["linear"]
+    assert claims["ridgeless_matches_hastie"]["baseline"] > 3 * config["max_rel_deviation"]
+    assert claims["ridge_matches_closed_form"]["baseline"] > 3 * config["ridge_max_rel_deviation"]
+    assert 0.9 < claims["ridge_damps_peak"]["baseline"] < 1.1
 
 
 def test_tolerance_is_justified_by_finite_size_gap_and_monte_carlo_error(quick_run):

@@ -3,7 +3,11 @@
 import jax
 import numpy as np
 import pytest
-from harness import assert_every_claim_holds, run_quick_preset
+from harness import (
+    assert_every_claim_has_a_failing_baseline,
+    assert_every_claim_holds,
+    run_quick_preset,
+)
 
 from dl_theory import experiment
 from dl_theory.train.precision import dtype_table
@@ -15,6 +19,19 @@ EXPERIMENT = "error_decomposition"
 def test_every_claim_holds(quick_run):
     payload, _ = quick_run
     assert_every_claim_holds(payload)
+
+
+@pytest.mark.experiment
+def test_baselines_fail_the_bounds_their_claims_pass(quick_run):
+    """Each claim could have failed: the estimation error does not fall with width, the ERM's
+    risk (floor included) falls slower than n^-1/2, the narrowest student's optimisation share
+    exceeds 0.1 and its own bound."""
+    payload, _ = quick_run
+    assert_every_claim_has_a_failing_baseline(payload)
+    claims = {c["id"]: c for c in payload["claims"]}
+    shrink = claims["optimisation_shrinks_with_width"]
+    assert shrink["measured"] == claims["optimisation_small_for_wide_nets"]["measured"]
+    assert shrink["measured"] < shrink["at_most"] < shrink["baseline"]
 
 
 @pytest.mark.experiment

@@ -3,7 +3,7 @@
 
 import numpy as np
 import pytest
-from harness import assert_every_claim_holds
+from harness import assert_every_claim_has_a_failing_baseline, assert_every_claim_holds
 
 from dl_theory import experiment
 
@@ -29,6 +29,17 @@ def test_verdicts_are_the_recorded_ones(quick_run):
     expected_failures = {"compression_vanishes_with_fine_bins"}
     assert verdicts == {k: k not in expected_failures for k in verdicts}, verdicts
     assert_every_claim_holds(payload)  # fails only on a verdict that differs from its spec's
+
+
+@pytest.mark.experiment
+def test_baselines_fail_the_bounds_their_claims_pass(quick_run):
+    """tanh and ReLU are each other's baselines; the constant predictor scores about 1/2."""
+    payload, _ = quick_run
+    expected_to_hold = {**payload, "claims": [c for c in payload["claims"]
+                                              if c["expected_holds"]]}
+    assert_every_claim_has_a_failing_baseline(expected_to_hold)
+    fit = next(c for c in payload["claims"] if c["id"] == "nets_fit_the_task")
+    assert abs(fit["baseline"] - 0.5) < 0.05
 
 
 @pytest.mark.experiment

@@ -4,7 +4,7 @@
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from harness import assert_every_claim_holds
+from harness import assert_every_claim_has_a_failing_baseline, assert_every_claim_holds
 
 from dl_theory.experiment import load_experiment
 
@@ -15,6 +15,16 @@ EXPERIMENT = "training_regimes"
 def test_every_claim_holds(quick_run):
     payload, _ = quick_run
     assert_every_claim_holds(payload)
+
+
+@pytest.mark.experiment
+def test_baselines_fail_the_bounds_their_claims_pass(quick_run):
+    """Each claim's baseline is the other scaling's measurement: mean-field slopes near 0 and
+    a linearisation gap far above 0.1; the lazy net no better than its initial kernel."""
+    payload, _ = quick_run
+    assert_every_claim_has_a_failing_baseline(payload)
+    linear = next(c for c in payload["claims"] if c["id"] == "widest_net_is_linear")
+    assert linear["baseline"] > 3 * linear["at_most"]
 
 
 @pytest.mark.experiment
