@@ -6,8 +6,12 @@ L-layer feed-forward net, and Picard iteration from 0 is exact after L steps; ||
 kappa < 1 makes the map a sup-norm contraction, so the error after k steps is <= kappa^k e0
 and the count to reach tol is <= ceil(log(tol / e0) / log kappa); lambda_pf(|A|) < 1 (their
 Perron-Frobenius well-posedness condition) suffices after a diagonal rescaling; x =
-relu(2x + u) is ill-posed (two solutions at u = -1, none at u = 1). (Section and theorem
-numbers are not cited: the paper text was not at hand to check them.)
+relu(2x + u) is ill-posed (two solutions at u = -1, none at u = 1). Read: the abstract and
+Section 1.1 (the model is their Eq. (1.1a) y = C x + D u, (1.1b) x = phi(A x + B u), in the
+SIAM submission) and the official code's README (github.com/alicia-tsai/implicit-deep-learning:
+phi "strictly increasing and component-wise non-expansive", Picard iteration for the forward
+and gradient solves). The well-posedness section was not found, so the theorem numbers of
+the ||A||_inf and lambda_pf(|A|) < 1 conditions are not cited.
 `dl_theory.theory.relu_fixed_points` holds the solvers; training such models by implicit
 differentiation (Bai, Kolter & Koltun 2019) is `experiments/implicit_training.py`.
 

@@ -13,7 +13,17 @@ Measured (float64 except the memory and training parts). (1) gradients: implicit
 1e-12). (2) memory: XLA's temp bytes of the compiled gradient, unrolled vs implicit, at
 10..90 iterations. (3) mnist1d: an implicit model with 100 states vs an MLP (100, 100) of
 about the same size, same optimizer and batches; tolerance z binomial standard errors on the
-1000 test points, fixed before the run.
+1000 test points, fixed before the run. `precision` is the policy of the MNIST-1D models
+(`--config.precision=bfloat16`): their dense maps compute in bfloat16, while the fixed-point
+solve and the implicit adjoint's linear solve stay float32 (`ImplicitModel.solve_dtype`), as
+the policy keeps softmax and normalisation statistics float32.
+
+Sources read: the DEQ abstract (arXiv 1909.01377: "training and prediction in these networks
+require only constant memory, regardless of the effective depth", and "up to 88% memory
+reduction" on language modelling), and the opening of El Ghaoui et al. (abstract and Section
+1.1, Eq. (1.1a) y = C x + D u and (1.1b) x = phi(A x + B u) in the SIAM submission). Neither
+paper's body (DEQ's memory tables, El Ghaoui et al.'s MNIST/CIFAR accuracies) was found, so
+no published accuracy is recorded for implicit_matches_mlp_on_mnist1d.
 
 Run: python launch.py --config=experiments/implicit_training.py:quick --workdir=runs/implicit_train
 quick: ~50 s on 2 CPU cores. paper: 3 seeds and 4000 training steps (El Ghaoui et al. train
@@ -32,12 +42,13 @@ import numpy as np
 from dl_theory import report
 from dl_theory.data.batching import minibatches
 from dl_theory.data.mnist1d import NUM_CLASSES, load_mnist1d
-from dl_theory.experiment import ClaimSpec, Measured, Part, config_from_presets
+from dl_theory.experiment import ClaimSpec, Measured, Part, Published, config_from_presets
 from dl_theory.models.implicit import ImplicitModel
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import accuracy, softmax_cross_entropy
+from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 from dl_theory.user_errors import ConfigError
 
@@ -51,7 +62,9 @@ CLAIMS = (
               "largest gradient entry).", BAI + ", implicit backpropagation",
               at_most="gradients.max_rel_error",
               margin_why="both are exact up to float64 rounding and O(h^2) truncation; the "
-                         "bound rejects the 5-step unrolled gradient (error ~0.1)"),
+                         "bound rejects the 5-step unrolled gradient (error ~0.1)",
+              published=Published("analytically backpropagate through the equilibrium point "
+                                  "using implicit differentiation", "Abstract")),
     ClaimSpec("unrolled_memory_grows",
               "The compiled memory of backpropagating through the unrolled solve grows with "
               "the iteration count (log-log slope of XLA temp bytes vs iterations).",
@@ -59,7 +72,10 @@ CLAIMS = (
     ClaimSpec("implicit_memory_constant",
               "The implicit gradient's compiled memory does not grow with the iteration cap "
               "(temp bytes at the largest cap / at the smallest).", BAI + ", constant memory",
-              at_most="memory.max_implicit_ratio"),
+              at_most="memory.max_implicit_ratio",
+              published=Published("constant memory regardless of the effective depth; up to "
+                                  "88% memory reduction (language modelling, e.g. WikiText-103)",
+                                  "Abstract")),
     ClaimSpec("implicit_matches_mlp_on_mnist1d",
               "An implicit model trained on MNIST-1D reaches the test accuracy of an explicit "
               "MLP of about the same size (accuracy difference, within z binomial standard "
@@ -79,6 +95,7 @@ _PRESETS = {
         mnist1d=dict(seeds=1, steps=1500, batch_size=100, hidden=100, kappa=0.8, tol=1e-4,
                      max_iter=100, mlp_widths=(100, 100), z=2.0,
                      optimizer=optimizer_config(name="adam", learning_rate=3e-3)),
+        precision="float32",
     ),
 }
 _PRESETS["paper"] = {**_PRESETS["quick"],
@@ -94,8 +111,27 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
-    """Preset "quick" (tests) or "paper" (more seeds and steps for the trained comparison)."""
+    """Preset "quick" (tests) or "paper" (more seeds and steps for the trained comparison).
+    `precision` is the MNIST-1D models' precision policy (the other parts are float64 or
+    compile-only)."""
     return config_from_presets(_PRESETS, preset, PARTS)
+
+
+def _mnist1d_models(config) -> dict:
+    """The implicit model and the MLP of part "mnist1d", under the precision policy."""
+    c = config.mnist1d
+    dtypes = get_policy(config.precision).model_dtypes()
+    return {"implicit": ImplicitModel(hidden=c.hidden, out_dim=NUM_CLASSES, kappa=c.kappa,
+                                      tol=c.tol, max_iter=c.max_iter, **dtypes),
+            "mlp": MLP(widths=tuple(c.mlp_widths), out_dim=NUM_CLASSES, **dtypes)}
+
+
+def example_model(config: ml_collections.ConfigDict):
+    """(model, x_example, optimizer) of the MNIST-1D implicit model, for `launch.py --dtypes`."""
+    c = config.mnist1d
+    return (_mnist1d_models(config)["implicit"],
+            jnp.zeros((2, load_mnist1d()["train"]["x"].shape[1])),
+            build_optimizer(c.optimizer, c.steps))
 
 
 def _small_model(c, gradient: str, max_iter: int, dtype=jnp.float64):
@@ -186,12 +222,10 @@ def compute_mnist1d(config, log) -> dict:
     test = {k: jnp.asarray(v) for k, v in data["test"].items()}
     seeds = list(range(c.seeds))
     tx = build_optimizer(c.optimizer, c.steps)
-    models = {"implicit": ImplicitModel(hidden=c.hidden, out_dim=NUM_CLASSES, kappa=c.kappa,
-                                        tol=c.tol, max_iter=c.max_iter),
-              "mlp": MLP(widths=tuple(c.mlp_widths), out_dim=NUM_CLASSES)}
+    policy = get_policy(config.precision)
     out = {}
-    for name, model in models.items():
-        states = create_train_states(model, tx, train["x"][:2], seeds)
+    for name, model in _mnist1d_models(config).items():
+        states = create_train_states(model, tx, train["x"][:2], seeds, make_loss_scale(policy))
 
         def test_accuracy(params, model=model):
             return np.asarray(jax.lax.map(lambda p: accuracy(
@@ -200,7 +234,7 @@ def compute_mnist1d(config, log) -> dict:
         out[f"{name}_untrained"] = test_accuracy(states.params)
         states, _ = fit_grid(states, train, minibatches(c.batch_size),
                              loss=softmax_cross_entropy, steps=c.steps, data_seeds=seeds,
-                             log=log, tags={"part": "mnist1d", "model": name},
+                             policy=policy, log=log, tags={"part": "mnist1d", "model": name},
                              label=f"mnist1d_{name}", verbose=False)
         out[name] = test_accuracy(states.params)
         out[f"{name}_params"] = sum(int(np.prod(a.shape[1:]))
@@ -222,7 +256,7 @@ def judge_mnist1d(config, m) -> dict:
 PARTS = (
     Part("gradients", compute_gradients, judge_gradients, reads=("gradients",)),
     Part("memory", compute_memory, judge_memory, reads=("memory",)),
-    Part("mnist1d", compute_mnist1d, judge_mnist1d, reads=("mnist1d",)),
+    Part("mnist1d", compute_mnist1d, judge_mnist1d, reads=("mnist1d", "precision")),
 )
 
 

@@ -15,6 +15,8 @@ solved by the same iteration. Nothing of the forward iterations is stored, so me
 not grow with their number. Written with `jax.custom_vjp`: optimistix (which has a
 fixed-point solver with an implicit adjoint) is not installed here, and the hand-written rule
 is short and lets the solve raise `FixedPointError` naming the residual when it does not converge.
+Under a half-precision policy the dense maps B, C, D compute in bfloat16 or float16 while the
+solve and its adjoint stay float32 (`ImplicitModel.solve_dtype`).
 """
 
 from __future__ import annotations
@@ -125,6 +127,7 @@ class ImplicitModel(nn.Module):
     solve stops at max|x_k+1 - x_k| <= `tol` or raises `FixedPointError` after `max_iter`
     iterations. `gradient`: "implicit" (implicit-function-theorem adjoint, memory independent
     of the iteration count) or "unrolled" (exactly `max_iter` steps, backpropagated through).
+    `dtype` is the compute dtype of the dense maps B, C, D; the solve runs in `solve_dtype()`.
     """
 
     hidden: int
@@ -149,6 +152,20 @@ class ImplicitModel(nn.Module):
             raise ConfigError(f"gradient={self.gradient!r}; known: {list(GRADIENTS)}")
         super().__post_init__()
 
+    def solve_dtype(self) -> Any:
+        """The dtype of the fixed-point solve and of its implicit adjoint: `dtype` promoted to
+        at least float32 (float64 stays float64).
+
+        A half-precision solve cannot meet a useful tolerance: bfloat16 numbers in [1, 2)
+        are 2**-7 apart, so the residual max|x_k+1 - x_k| of states of order one stalls at
+        the rounding (a bfloat16 solve of a 16-state model stopped at 2**-8 = 0.0039 against
+        tol = 1e-5 and raised `FixedPointError` after its 300 iterations),
+        and the adjoint's w = g + J^T w inherits the same rounding. So, like softmax and
+        normalisation statistics under the precision policy, the solve stays float32 while
+        B, C and D compute in `dtype`.
+        """
+        return jnp.promote_types(self.dtype, jnp.float32)
+
     def state_matrix(self, a_NxN: jax.Array) -> jax.Array:
         """The effective A: the parameter projected to ||A||_inf <= kappa."""
         return project_rows_to_l1_ball(a_NxN, self.kappa)
@@ -158,10 +175,11 @@ class ImplicitModel(nn.Module):
         n = self.hidden
         a_param = self.param("A", nn.initializers.normal(stddev=0.5 / n), (n, n),
                              self.param_dtype)
-        a = self.state_matrix(a_param).astype(self.dtype)
+        solve_dtype = self.solve_dtype()
+        a = self.state_matrix(a_param).astype(solve_dtype)
         injection = nn.Dense(n, dtype=self.dtype, param_dtype=self.param_dtype,
-                             name="B")(u_BxP)
-        x0 = jnp.zeros(injection.shape, self.dtype)
+                             name="B")(u_BxP).astype(solve_dtype)
+        x0 = jnp.zeros(injection.shape, solve_dtype)
         if self.gradient == "implicit":
             x = fixed_point(relu_equilibrium_map, (a, injection), x0, self.tol, self.max_iter)
         else:

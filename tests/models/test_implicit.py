@@ -144,3 +144,39 @@ def test_implicit_model_trains_with_fit_and_stays_well_posed():
     assert last < 0.5 * first
     a = model.state_matrix(state.params["A"])
     assert float(jnp.abs(a).sum(1).max()) <= 0.7 + 1e-6
+
+
+def _while_loop_float_dtypes(jaxpr) -> list[set[str]]:
+    """The floating dtypes carried by each while loop of a jaxpr, nested jaxprs included."""
+    found = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "while":
+            found.append({v.aval.dtype.name for v in eqn.outvars
+                          if jnp.issubdtype(v.aval.dtype, jnp.floating)})
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, tuple | list) else (value,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    found += _while_loop_float_dtypes(inner)
+    return found
+
+
+def test_under_bfloat16_the_solve_and_its_adjoint_stay_float32():
+    """With dtype=bfloat16 the dense maps compute in bfloat16, but both Picard loops of the
+    parameter gradient (the forward solve and the implicit adjoint) carry float32, so a tol of
+    1e-5 (below bfloat16's spacing 2**-7 near 1) is met without FixedPointError."""
+    model = ImplicitModel(hidden=16, out_dim=3, kappa=0.9, tol=1e-5, max_iter=300,
+                          dtype=jnp.bfloat16, param_dtype=jnp.float32)
+    u = jax.random.normal(jax.random.PRNGKey(0), (8, 5))
+    params = model.init(jax.random.PRNGKey(1), u)["params"]
+    params = {**params, "A": params["A"] * 40.0}  # the projection binds: many iterations
+
+    def loss(p):
+        return jnp.sum(model.apply({"params": p}, u).astype(jnp.float32) ** 2)
+
+    assert model.apply({"params": params}, u).dtype == jnp.bfloat16
+    loops = _while_loop_float_dtypes(jax.make_jaxpr(jax.grad(loss))(params).jaxpr)
+    assert loops == [{"float32"}, {"float32"}]
+    grads = jax.grad(loss)(params)
+    assert all(g.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(g)))
+               for g in jax.tree.leaves(grads))
