@@ -64,6 +64,7 @@ from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.optim.proximal import EXPONENTS, PROX_MAPS, preconditioned_prox, threshold
 from dl_theory.theory.scalar_minimiser import brute_force_prox
+from dl_theory.theory.sparsity import accuracy_at_sparsity, magnitude_pruned, zero_fraction
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import accuracy, softmax_cross_entropy
 from dl_theory.train.precision import get_policy, make_loss_scale
@@ -268,19 +269,6 @@ def judge_lasso(config, m) -> dict:
         baseline_name="prox without D (original ProxQuant)")}
 
 
-def _zero_fraction(params, members: int) -> np.ndarray:
-    leaves = jax.tree.leaves(params)
-    zeros = sum(np.asarray((leaf == 0).reshape(members, -1).sum(1)) for leaf in leaves)
-    return zeros / sum(int(np.prod(leaf.shape[1:])) for leaf in leaves)
-
-
-def _magnitude_pruned(params, sparsity: float):
-    """`params` (one net) with the smallest-magnitude fraction `sparsity` of all entries zeroed."""
-    flat = np.concatenate([np.abs(np.asarray(a)).ravel() for a in jax.tree.leaves(params)])
-    cut = np.quantile(flat, sparsity)
-    return jax.tree.map(lambda a: jnp.where(jnp.abs(a) > cut, a, 0.0), params)
-
-
 def compute_mnist1d(config, log) -> dict:
     """Part "mnist1d": sparsity and test accuracy per prox kind and strength, subgradient
     baseline, and the subgradient net pruned to the target sparsity."""
@@ -317,29 +305,18 @@ def compute_mnist1d(config, log) -> dict:
                             {"prox_strength": [s for s in strengths for _ in seeds]})
         shape = (len(strengths), len(seeds))
         out["accuracy"][kind] = test_accuracy(params).reshape(shape).tolist()
-        out["zero_fraction"][kind] = _zero_fraction(params, len(grid_seeds)).reshape(
+        out["zero_fraction"][kind] = zero_fraction(params, len(grid_seeds)).reshape(
             shape).tolist()
     optimizer = ml_collections.ConfigDict(c.optimizer.to_dict())
     optimizer.l1 = c.reference_strength
     sub = train_grid(optimizer, "l1_subgradient", seeds, None)
     out["subgradient"] = {"accuracy": test_accuracy(sub).tolist(),
-                          "zero_fraction": _zero_fraction(sub, len(seeds)).tolist()}
+                          "zero_fraction": zero_fraction(sub, len(seeds)).tolist()}
     pruned = jax.tree.map(lambda *a: jnp.stack(a), *[
-        _magnitude_pruned(jax.tree.map(lambda a, i=i: a[i], sub), c.target_sparsity)
+        magnitude_pruned(jax.tree.map(lambda a, i=i: a[i], sub), c.target_sparsity)
         for i in range(len(seeds))])
     out["subgradient"]["pruned_accuracy"] = test_accuracy(pruned).tolist()
     return out
-
-
-def accuracy_at_sparsity(zero_fraction_K: np.ndarray, accuracy_K: np.ndarray,
-                         target: float) -> float:
-    """Accuracy linearly interpolated at `target` sparsity along a strength curve (NaN if the
-    curve does not bracket the target: the comparison is then not measured)."""
-    order = np.argsort(zero_fraction_K)
-    zf, acc = zero_fraction_K[order], accuracy_K[order]
-    if not zf[0] <= target <= zf[-1]:
-        return float("nan")
-    return float(np.interp(target, zf, acc))
 
 
 def _matched_accuracy(c, m) -> dict:
