@@ -12,17 +12,18 @@ l layers of m <= 2**((k-3)/l - 1) nodes misclassify >= 1/6 of them, while 2 node
 layers classify all; counting runs gives the sharper (2**k - t - 1) / 2**(k+1) for t pieces
 (`approximation_bounds.alternating_points_error_lower_bound`).
 
-Measured. (1) `constructions.sawtooth_net(k)`: piece count against 2**k, sup distance to the
-tent map, classification error on the alternating points (float64, exact weights). (2) Piece
-counts of random and trained nets over (2m)**L. (3) One-hidden-layer nets trained (Adam, fresh
-uniform samples each step) on the k-fold tent map, and explicit shallow nets for every width
-n <= 2**k (kinks on the tent map's first n breakpoints, output weights by least squares:
-they follow the first teeth, so their error falls steadily to 0 at n = 2**k): L1 and
-classification errors against the bounds at t = m + 1, with the deep construction as the
-baseline that fails them (the one-layer-shallower construction for the construction claims;
-zigzag nets of 2 layers of width m, m**2 pieces, against the 1-layer bound 2m for the piece
-bound, whose exponent L is thus needed). Trained shallow nets end at the constant predictor's
-L1 error 1/4; the least-squares nets come within one point of the classification bound.
+Measured. (1) `constructions.sawtooth_net(k)` (`sawtooth.check_constructions`): piece count
+against 2**k, sup distance to the tent map, classification error on the alternating points
+(float64, exact weights). (2) Piece counts of random and trained nets over (2m)**L.
+(3) One-hidden-layer nets trained (Adam, fresh uniform samples each step) on the k-fold tent
+map, and explicit shallow nets for every width n <= 2**k (kinks on the tent map's first n
+breakpoints, output weights by least squares: they follow the first teeth, so their error falls
+steadily to 0 at n = 2**k): L1 and classification errors against the bounds at t = m + 1, with
+the deep construction as the baseline that fails them (the one-layer-shallower construction for
+the construction claims; zigzag nets of 2 layers of width m, m**2 pieces, against the 1-layer
+bound 2m for the piece bound, whose exponent L is thus needed). Trained shallow nets end at the
+constant predictor's L1 error 1/4; the least-squares nets come within one point of the
+classification bound.
 (4) Deep nets of kk hidden layers of width 8 trained from scratch on the kk-fold tent map,
 kk = 3..6: seed-mean L1 against the constant predictor's 1/4. First-layer kinks are spread
 over [0, 1] at initialisation (flax's zero biases put every kink at x = 0, where no unit sees
@@ -58,11 +59,10 @@ from dl_theory.theory.approximation_bounds import (
     shallow_max_pieces,
 )
 from dl_theory.theory.sawtooth import (
-    alternating_points,
     breakpoint_least_squares,
-    classification_error,
+    check_constructions,
+    construction_errors,
     construction_layers,
-    distance_to_tent_map,
     forward_relu_layers,
     tent_power,
 )
@@ -159,23 +159,6 @@ def example_model(config: ml_collections.ConfigDict):
             build_optimizer(config.train.optimizer, total_steps=config.train.steps))
 
 
-def _construction(config, grid_N1: np.ndarray) -> tuple[list[int], list[float], list[float]]:
-    """Piece counts and sup errors of `sawtooth_net(k)` for k in config.construction.ks, and
-    (the baselines) the sup distance of the one-layer-shallower `sawtooth_net(k - 1)` from the
-    k-fold tent map and its piece count."""
-    pieces, errors, shallower, shallower_pieces = [], [], [], []
-    for k in config.construction.ks:
-        layers = construction_layers(k)
-        pieces.append(regions.count_linear_pieces(layers, np.zeros(1), np.ones(1)))
-        errors.append(distance_to_tent_map(layers, k, grid_N1)[0])
-        if k > 1:
-            shallower_layers = construction_layers(k - 1)
-            shallower.append(distance_to_tent_map(shallower_layers, k, grid_N1)[0])
-            shallower_pieces.append(
-                regions.count_linear_pieces(shallower_layers, np.zeros(1), np.ones(1)))
-    return pieces, errors, shallower, shallower_pieces
-
-
 def _train(hidden, k, x_N1, config, log, label) -> TentFit:
     """`train_on_tent_map` with the preset's seeds, batch size, training and precision."""
     return train_on_tent_map(hidden, k, x_N1, seeds=config.seeds, batch_size=config.batch_size,
@@ -191,12 +174,11 @@ def _grid(config) -> np.ndarray:
 
 def compute_construction(config: ml_collections.ConfigDict, log) -> dict:
     """Part "construction": piece counts and sup errors of the depth-k width-2 construction."""
-    pieces, construction_errors, shallower, shallower_pieces = _construction(config,
-                                                                             _grid(config))
-    return {"construction_ks": list(config.construction.ks), "construction_pieces": pieces,
-            "construction_sup_error": construction_errors,
-            "shallower_construction_sup_error": shallower,
-            "shallower_construction_pieces": shallower_pieces}
+    check = check_constructions(config.construction.ks, _grid(config))
+    return {"construction_ks": list(config.construction.ks), "construction_pieces": check.pieces,
+            "construction_sup_error": check.sup_errors,
+            "shallower_construction_sup_error": check.shallower_sup_errors,
+            "shallower_construction_pieces": check.shallower_pieces}
 
 
 def judge_construction(config: ml_collections.ConfigDict, m: dict) -> dict:
@@ -212,14 +194,6 @@ def judge_construction(config: ml_collections.ConfigDict, m: dict) -> dict:
                 max(m["construction_sup_error"]),
                 baseline=min(m["shallower_construction_sup_error"]),
                 baseline_name="the depth-(k-1) construction (least sup distance over k)")}
-
-
-def _construction_errors(k: int, x_N1: np.ndarray) -> tuple[float, float]:
-    """L1 error on the grid and classification error on the 2**k alternating points of
-    `sawtooth_net(k)`, evaluated in float64 from its exact weights."""
-    layers = construction_layers(k)
-    at_points = forward_relu_layers(layers, alternating_points(k)[:, None])[:, 0]
-    return distance_to_tent_map(layers, k, x_N1)[1], classification_error(at_points, k)
 
 
 def compute_nets(config: ml_collections.ConfigDict, log) -> dict:
@@ -271,7 +245,7 @@ def compute_nets(config: ml_collections.ConfigDict, log) -> dict:
     deep_l1_mean = {kk: float(r[0].mean()) for kk, r in deep.items()}
     learned = [kk for kk in deep if deep_l1_mean[kk] <= config.deep.learned_fraction * 0.25]
     construction_units = 2 * k
-    construction_l1, construction_classification = _construction_errors(k, x_N1)
+    construction_l1, construction_classification = construction_errors(k, x_N1)
 
     def best_prediction(runs):
         """(key, prediction [N]) of the best seed of the run with the lowest L1 error."""

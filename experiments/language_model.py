@@ -10,9 +10,9 @@ Sec. 3.1) find the converged loss to follow L(N) = (N_c / N)^alpha_N with alpha_
 in N, the parameter count without embeddings, over 6 orders of magnitude of N; at this tiny
 scale and a fixed step budget we claim only that the loss decreases with N (the fitted slope
 of log loss vs log N, with its bootstrap interval over seeds, is below 0) and report -slope
-beside 0.076 as context. Decoding with a key/value cache (`dl_theory.models.transformer.
-generate`) must give what recomputing the whole prefix gives: the same greedy tokens and the
-same logits up to float rounding.
+beside 0.076 as context. Decoding with a key/value cache
+(`dl_theory.models.transformer_decoding.generate`) must give what recomputing the whole
+prefix gives: the same greedy tokens and the same logits up to float rounding.
 
 Measured. Char corpus `pydoc_data.topics` (~420k training characters, ~100 symbols); windows
 of L characters drawn uniformly from the training split (`text.window_batches`, inside the
@@ -47,7 +47,8 @@ import numpy as np
 from dl_theory import report
 from dl_theory.data import text
 from dl_theory.experiment import ClaimSpec, Measured, Part, Published, config_from_presets
-from dl_theory.models.transformer import CausalLM, generate, init_cache
+from dl_theory.models.transformer import CausalLM
+from dl_theory.models.transformer_decoding import generate, init_cache
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import softmax_cross_entropy

@@ -22,8 +22,9 @@ one layer fewer (pieces / 2^L = 1/2).
 Initialisation (Hanin & Rolnick 2019a, Sec. 6): weights ~ N(0, 2 / fan_in), biases ~
 N(0, 1e-6) (tiny but non-zero, so no two neurons' zero sets coincide). Input dimension 8.
 
-Measured (all counts exact, `dl_theory.theory.regions`): for depths L and total neuron counts N
-(width N / L), `nets` random nets per (L, N). (1) Breakpoints (pieces - 1) of each net on
+Measured (all counts exact, `dl_theory.theory.regions`; nets, segments and slices drawn by
+`dl_theory.theory.random_net_regions`): for depths L and total neuron counts N (width N / L),
+`nets` random nets per (L, N). (1) Breakpoints (pieces - 1) of each net on
 `lines_per_net` segments [a, b], a, b ~ N(0, I), averaged per net (breakpoints, not pieces: H&R's
 expectation is linear in them; the offset 1 would bend a log-log fit at small N). (2) The same nets
 after `train.steps` of Adam on a random teacher (online samples), on the same segments.
@@ -43,8 +44,6 @@ quick: 27-33 s of CPU; 48-84 s wall measured at load 4-12 on the shared 2 cores.
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -53,10 +52,18 @@ import numpy as np
 from dl_theory import report
 from dl_theory.data import synthetic
 from dl_theory.experiment import ClaimSpec, Measured, Part, config_from_presets
-from dl_theory.models.constructions import sawtooth_net, zigzag_net
+from dl_theory.models.constructions import sawtooth_net
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.theory import regions
+from dl_theory.theory.random_net_regions import (
+    he_normal_layers,
+    mean_breakpoints,
+    mean_slice_regions,
+    stack_layers_as_flax,
+    unstack_flax_params,
+    zigzag_breakpoints,
+)
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.precision import get_policy, make_loss_scale
@@ -141,15 +148,6 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     return config_from_presets(_PRESETS, preset, PARTS)
 
 
-def he_normal_layers(rng: np.random.Generator, input_dim: int, widths,
-                     bias_std: float) -> regions.Layers:
-    """[(W, b), ...] with W ~ N(0, 2 / fan_in) (He et al. 2015) and b ~ N(0, bias_std^2), for
-    hidden `widths` and one linear output (the Hanin & Rolnick initialisation)."""
-    sizes = [input_dim, *widths, 1]
-    return [(rng.normal(size=(fan_in, fan_out)) * math.sqrt(2.0 / fan_in),
-             bias_std * rng.normal(size=fan_out)) for fan_in, fan_out in zip(sizes[:-1], sizes[1:])]
-
-
 def _init_nets(config, depth: int, neurons: int) -> list[regions.Layers]:
     """`config.seeds` He-normal nets of `depth` layers of width neurons / depth (the same nets
     are counted at init and trained)."""
@@ -158,54 +156,10 @@ def _init_nets(config, depth: int, neurons: int) -> list[regions.Layers]:
                              widths, config.bias_std) for s in range(config.seeds)]
 
 
-def _stack_as_flax(nets: list[regions.Layers]) -> dict:
-    """Flax MLP params {"Dense_i": {"kernel", "bias"}} stacked over nets, float32."""
-    return {f"Dense_{i}": {"kernel": jnp.asarray(np.stack([net[i][0] for net in nets]),
-                                                  jnp.float32),
-                           "bias": jnp.asarray(np.stack([net[i][1] for net in nets]), jnp.float32)}
-            for i in range(len(nets[0]))}
-
-
-def _unstack_flax(params) -> list[regions.Layers]:
-    num = jax.tree.leaves(params)[0].shape[0]
-    return [regions.dense_params_to_layers(jax.tree.map(lambda a: np.asarray(a[s]), params))
-            for s in range(num)]
-
-
-def _segments(config, member: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    rng = np.random.default_rng(50_000 + member)
-    return [(rng.normal(size=config.input_dim), rng.normal(size=config.input_dim))
-            for _ in range(config.line.lines_per_net)]
-
-
 def _mean_breakpoints(config, nets) -> tuple[np.ndarray, np.ndarray]:
-    """Per net: mean breakpoints on its segments and mean breakpoints per unit length; [S]."""
-    counts, densities = [], []
-    for s, layers in enumerate(nets):
-        per_line = [(regions.count_linear_pieces(layers, a, b) - 1, np.linalg.norm(b - a))
-                    for a, b in _segments(config, s)]
-        counts.append(np.mean([c for c, _ in per_line]))
-        densities.append(np.mean([c / length for c, length in per_line]))
-    return np.asarray(counts), np.asarray(densities)
-
-
-def _mean_slice_regions(config, nets) -> np.ndarray:
-    """Per net: mean number of activation regions met by its square slices; [S]."""
-    out = []
-    h = config.slice.half_extent
-    for s, layers in enumerate(nets):
-        rng = np.random.default_rng(60_000 + s)
-        counts = []
-        for _ in range(config.slice.slices_per_net):
-            # Centre at the typical input norm sqrt(n_in), plane orthogonal to it: with tiny
-            # biases the region density scales like 1 / |x|^2, so a random |c| would add
-            # variance that has nothing to do with N.
-            frame, _ = np.linalg.qr(rng.normal(size=(config.input_dim, 3)))
-            c = math.sqrt(config.input_dim) * frame[:, 0]
-            counts.append(regions.count_slice_regions(layers, c, frame[:, 1], frame[:, 2],
-                                                      (-h, h)))
-        out.append(np.mean(counts))
-    return np.asarray(out)
+    """Per net: mean breakpoints (and per unit length) on the line part's segments; [S]."""
+    return mean_breakpoints(nets, config.input_dim, config.line.lines_per_net,
+                            first_seed=50_000)
 
 
 def _policy(config):
@@ -235,7 +189,7 @@ def _train(config, depth: int, neurons: int, nets, log) -> list[regions.Layers]:
     model = _trained_model(config, depth, neurons)
     tx = build_optimizer(t.optimizer, total_steps=t.steps)
     seeds = list(range(config.seeds))
-    params = _stack_as_flax(nets)
+    params = stack_layers_as_flax(nets)
     loss_scale = (jax.vmap(lambda _: make_loss_scale(policy))(jnp.asarray(seeds))
                   if policy.loss_scaling else None)  # float16: one dynamic loss scale per net
     # Built directly rather than by create_train_states: the He-normal params replace Flax's
@@ -248,14 +202,7 @@ def _train(config, depth: int, neurons: int, nets, log) -> list[regions.Layers]:
                          steps=t.steps, data_seeds=[2000 + s for s in seeds], policy=policy,
                          log=log, tags={"depth": depth, "neurons": neurons},
                          label=f"train L={depth} N={neurons}", verbose=False)
-    return _unstack_flax(states.params)
-
-
-def _zigzag_breakpoints(depth: int, neurons) -> list[int]:
-    """Breakpoints on [0, 1] of hand-set zigzag nets of `depth` layers of width N / depth, for
-    each N of `neurons`: (N / depth)**depth - 1, counted, not assumed (the maximum's growth)."""
-    return [regions.count_linear_pieces(regions.dense_params_to_layers(
-        zigzag_net(n // depth, depth)[1]), np.zeros(1), np.ones(1)) - 1 for n in neurons]
+    return unstack_flax_params(states.params)
 
 
 def _worst_slope(slopes: dict, target: float) -> Estimate:
@@ -281,9 +228,9 @@ def compute_line(config, log) -> dict:
     at_largest = [line[d][:, -1].mean() for d in config.depths]
     deepest = max(config.depths)
     # The controls that reach the maximum's growth: zigzag nets of the same depths and widths.
-    control = _zigzag_breakpoints(deepest, config.line.control_neurons)
+    control = zigzag_breakpoints(deepest, config.line.control_neurons)
     largest = max(config.line.control_neurons)
-    control_by_depth = [_zigzag_breakpoints(d, [largest])[0] for d in config.depths]
+    control_by_depth = [zigzag_breakpoints(d, [largest])[0] for d in config.depths]
     slopes = {d: fit_loglog_slope(config.line.neurons, line[d]) for d in config.depths}
     return {"line_neurons": list(config.line.neurons),
             "line_breakpoints_init": {str(d): v for d, v in line.items()},
@@ -315,7 +262,7 @@ def compute_train(config, log) -> dict:
         _mean_breakpoints(config, _train(config, depth, n, _init_nets(config, depth, n), log))[0]
         for n in config.train.neurons], 1) for depth in config.train.depths}
     slopes = {d: fit_loglog_slope(config.train.neurons, trained[d]) for d in trained}
-    control = _zigzag_breakpoints(max(config.train.depths), config.line.control_neurons)
+    control = zigzag_breakpoints(max(config.train.depths), config.line.control_neurons)
     return {"train_neurons": list(config.train.neurons),
             "line_breakpoints_trained": {str(d): v for d, v in trained.items()},
             "line_slope_trained": _slopes_json(slopes),
@@ -324,8 +271,11 @@ def compute_train(config, log) -> dict:
 
 def compute_slice(config, log) -> dict:
     """Part "slice": activation regions met by square 2-D slices, over depths and N."""
-    slices = {depth: np.stack([_mean_slice_regions(config, _init_nets(config, depth, n))
-                               for n in config.slice.neurons], 1) for depth in config.depths}
+    sl = config.slice
+    slices = {depth: np.stack([mean_slice_regions(_init_nets(config, depth, n), config.input_dim,
+                                                  sl.slices_per_net, sl.half_extent,
+                                                  first_seed=60_000)
+                               for n in sl.neurons], 1) for depth in config.depths}
     slopes = {d: fit_loglog_slope(config.slice.neurons, slices[d]) for d in config.depths}
     pooled = fit_loglog_slope(config.slice.neurons,
                               np.concatenate([slices[d] for d in config.depths], axis=0))

@@ -35,9 +35,10 @@ optimizer at its best rate from a grid (lowest final training loss, seed mean), 
 whichever wins.
 
 Measured. (1) x_t and R_t / t of projected Adam and AMSGrad (`build_optimizer`, inverse_sqrt
-schedule), each the other's baseline. (2) First-hit steps of RMSProp and Adam (beta1 = 0), and
-their noisy baselines, vs eps. (3) Autoencoder errors of NAG, RMSProp, Adam at tuned rates;
-baseline: Adam at beta1 = 0.9 (the usual setting, which De et al. find loses to NAG).
+schedule; the rounds run in `dl_theory.theory.reddi_counterexample`), each the other's
+baseline. (2) First-hit steps of RMSProp and Adam (beta1 = 0), and their noisy baselines, vs
+eps. (3) Autoencoder errors of NAG, RMSProp, Adam at tuned rates; baseline: Adam at beta1 = 0.9
+(the usual setting, which De et al. find loses to NAG).
 
 Precision. `config.precision` (or `autoencoder.precision`) sets the autoencoder's compute dtype
 (parameters and optimizer state stay float32); parts (1) and (2) always run in float32.
@@ -68,6 +69,7 @@ from dl_theory.theory.cauchy_regression import (
     first_hit_steps,
     running_min_grad_norms,
 )
+from dl_theory.theory.reddi_counterexample import average_regret, online_run, regret_limit
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.precision import get_policy, make_loss_scale
@@ -191,25 +193,6 @@ def example_model(config: ml_collections.ConfigDict):
 
 # --- Reddi et al.: the online counterexample ---------------------------------------------------
 
-def _online_run(tx: optax.GradientTransformation, cfg) -> tuple[np.ndarray, np.ndarray]:
-    """x_t and losses f_t(x_t), each [rounds], of a projected optimizer on Reddi's sequence.
-
-    Round t = 1, 2, ... has gradient C if t mod 3 == 1 else -1; after each update x is
-    projected onto [-1, 1] (clipping is the Euclidean projection in one dimension).
-    """
-
-    def round_(carry, t):
-        x, opt_state = carry
-        grad = jnp.where(t % 3 == 1, cfg.C, -1.0)
-        updates, opt_state = tx.update(grad, opt_state, x)
-        return (jnp.clip(x + updates, -1.0, 1.0), opt_state), (x, grad * x)
-
-    x0 = jnp.asarray(cfg.x_init, jnp.float32)
-    rounds = jnp.arange(1, cfg.rounds + 1)
-    _, (xs, losses) = jax.jit(lambda: jax.lax.scan(round_, (x0, tx.init(x0)), rounds))()
-    return np.asarray(xs), np.asarray(losses)
-
-
 def _log_spaced(values: np.ndarray, points: int = 400) -> np.ndarray:
     """`values` at about `points` log-spaced steps 1..T (the figure's log axes need no more)."""
     return np.asarray(values)[np.unique(np.geomspace(1, len(values), points).astype(int)) - 1]
@@ -227,14 +210,13 @@ def compute_reddi(config, log) -> dict:
         name=name, learning_rate=cfg.alpha, schedule="inverse_sqrt", kwargs=kw))
         for name, kw in kwargs.items()}
     t = np.arange(1, cfg.rounds + 1)
-    optimum_loss = np.where(t % 3 == 1, -cfg.C, 1.0)  # f_t(-1)
-    limit = 2 * (cfg.C - 2) / 3
+    limit = regret_limit(cfg.C)
     out = {"regret_limit": limit, "t": _log_spaced(t), "x": {}, "avg_regret": {},
            "final_x": {}, "final_avg_regret": {}, "last_rounds_mean_x": {},
            "regret_fraction": {}}
     for name, tx in optimizers.items():
-        xs, losses = _online_run(tx, cfg)
-        avg_regret = np.cumsum(losses - optimum_loss) / t
+        xs, losses = online_run(tx, cfg.C, cfg.x_init, cfg.rounds)
+        avg_regret = average_regret(losses, cfg.C)
         out["x"][name], out["avg_regret"][name] = _log_spaced(xs), _log_spaced(avg_regret)
         out["final_x"][name], out["final_avg_regret"][name] = float(xs[-1]), float(avg_regret[-1])
         out["last_rounds_mean_x"][name] = float(xs[-3:].mean())
@@ -386,8 +368,7 @@ def figures(config, m: dict, workdir: str) -> list[str]:
     axes[0].axhline(-1, c="k", ls=":", label="optimum x* = -1")
     axes[0].axhline(1, c="r", ls=":", label="Adam's limit (Thm 1): +1")
     axes[0].set(xlabel="round t", ylabel="x_t", title=f"Reddi et al. counterexample, C={r.C:g}")
-    limit = 2 * (r.C - 2) / 3
-    axes[1].axhline(limit, c="r", ls=":", label="2(C-2)/3: regret of x = +1")
+    axes[1].axhline(regret_limit(r.C), c="r", ls=":", label="2(C-2)/3: regret of x = +1")
     axes[1].loglog(t, np.sqrt(np.log(t + 1) / t), "k--", lw=0.8,
                    label="sqrt(log t / t) (AMSGrad, Thm 4)")
     axes[1].set(xlabel="round t", ylabel="R_t / t", title="average regret")

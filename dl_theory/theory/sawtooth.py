@@ -9,6 +9,9 @@ explicit one-hidden-layer comparator.
 - `construction_layers` / `distance_to_tent_map`: the depth-k width-2 construction
   (`dl_theory.models.constructions.sawtooth_net`) as float64 layers, and a net's sup and L1
   distances to the k-fold tent map on a grid.
+- `check_constructions` / `construction_errors`: the construction's piece counts and sup
+  distances over k, beside the one-layer-shallower construction's (the baseline that fails
+  them), and its L1 and classification errors at one k.
 - `breakpoint_least_squares`: one-hidden-layer nets whose kinks sit on the tent map's first
   breakpoints, output weights fitted by least squares: an explicit shallow net per width that
   follows the first teeth (exact with 2**k units), to set beside the lower bounds of
@@ -18,6 +21,7 @@ explicit one-hidden-layer comparator.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -56,6 +60,34 @@ def distance_to_tent_map(layers: Sequence[tuple[np.ndarray, np.ndarray]], k: int
     return float(np.max(gap_N)), float(np.mean(gap_N))
 
 
+class ConstructionCheck(NamedTuple):
+    """Per k of `check_constructions`' ks: the depth-k construction's piece count on [0, 1] and
+    sup distance to the k-fold tent map; per k > 1: the same two numbers for the depth-(k-1)
+    construction, still measured against the k-fold tent map and 2**k."""
+
+    pieces: list[int]
+    sup_errors: list[float]
+    shallower_sup_errors: list[float]
+    shallower_pieces: list[int]
+
+
+def check_constructions(ks: Sequence[int], x_N1: np.ndarray) -> ConstructionCheck:
+    """Piece counts (exact, `regions.count_linear_pieces` on [0, 1]) and sup distances on the
+    grid `x_N1` [N, 1] of the depth-k construction for each k in `ks`, and of the
+    one-layer-shallower construction (the baseline) for each k > 1."""
+    pieces, errors, shallower, shallower_pieces = [], [], [], []
+    for k in ks:
+        layers = construction_layers(k)
+        pieces.append(regions.count_linear_pieces(layers, np.zeros(1), np.ones(1)))
+        errors.append(distance_to_tent_map(layers, k, x_N1)[0])
+        if k > 1:
+            shallower_layers = construction_layers(k - 1)
+            shallower.append(distance_to_tent_map(shallower_layers, k, x_N1)[0])
+            shallower_pieces.append(
+                regions.count_linear_pieces(shallower_layers, np.zeros(1), np.ones(1)))
+    return ConstructionCheck(pieces, errors, shallower, shallower_pieces)
+
+
 def alternating_points(k: int) -> np.ndarray:
     """x_i = i / 2**k for i < 2**k, shape [2**k]; label i mod 2 is the k-fold tent map there."""
     return np.arange(2**k) / 2**k
@@ -68,6 +100,14 @@ def classification_error(values_N: np.ndarray, k: int) -> float:
     if values_N.shape != (2**k,):
         raise ValueError(f"values of shape {values_N.shape}; need ({2**k},), one per point")
     return float(np.mean((values_N >= 0.5) != (np.arange(2**k) % 2)))
+
+
+def construction_errors(k: int, x_N1: np.ndarray) -> tuple[float, float]:
+    """L1 error on the grid `x_N1` [N, 1] and classification error on the 2**k alternating
+    points of the depth-k construction, evaluated in float64 from its exact weights."""
+    layers = construction_layers(k)
+    at_points = forward_relu_layers(layers, alternating_points(k)[:, None])[:, 0]
+    return distance_to_tent_map(layers, k, x_N1)[1], classification_error(at_points, k)
 
 
 def breakpoint_least_squares(k: int, units: Sequence[int], x_N: np.ndarray

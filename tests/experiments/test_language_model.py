@@ -7,7 +7,8 @@ import pytest
 from harness import assert_every_claim_holds
 
 from dl_theory.experiment import load_experiment
-from dl_theory.models.transformer import CausalLM, generate
+from dl_theory.models.transformer import CausalLM
+from dl_theory.models.transformer_decoding import generate
 
 EXPERIMENT = "language_model"
 lm = load_experiment(EXPERIMENT)

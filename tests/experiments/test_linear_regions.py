@@ -1,8 +1,7 @@
-"""The linear-regions experiment: quick preset end to end, plus its initialisation helper."""
+"""The linear-regions experiment: quick preset end to end, and its precision keys."""
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 from harness import assert_every_claim_has_a_failing_baseline, assert_every_claim_holds
 
@@ -64,15 +63,6 @@ def test_random_nets_grow_like_hanin_rolnick_and_the_maxima_fail_the_restated_cl
     plane = claims["slice_regions_grow_far_slower_than_maximum"]
     assert 1.8 < plane["measured"] < 2.4 and plane["interval"][1] <= 5.0, plane
     assert plane["baseline"] == pytest.approx(7.85, abs=0.01) and plane["baseline_holds"] is False
-
-
-def test_he_normal_layers_have_the_stated_variances():
-    module = experiment.load_experiment(EXPERIMENT)
-    layers = module.he_normal_layers(np.random.default_rng(0), 50, [400, 400], bias_std=1e-3)
-    assert [w.shape for w, _ in layers] == [(50, 400), (400, 400), (400, 1)]
-    np.testing.assert_allclose(np.var(layers[0][0]), 2.0 / 50, rtol=0.05)
-    np.testing.assert_allclose(np.var(layers[1][0]), 2.0 / 400, rtol=0.05)
-    np.testing.assert_allclose(np.std(layers[1][1]), 1e-3, rtol=0.15)
 
 
 def test_precision_reaches_the_trained_net_and_train_precision_overrides_it():

@@ -40,3 +40,20 @@ def test_construction_is_at_distance_zero_from_its_tent_map_and_order_one_from_t
         sawtooth.construction_layers(3), 4, x)
     assert sup_shallower == pytest.approx(1.0)
     assert l1_shallower == pytest.approx(1 / 3, abs=1e-2)
+
+
+def test_check_constructions_counts_two_to_the_k_and_the_shallower_baseline_half_of_it():
+    x = np.linspace(0.0, 1.0, 2**9 + 1)[:, None]
+    check = sawtooth.check_constructions([1, 2, 5], x)
+    assert check.pieces == [2, 4, 32]
+    assert max(check.sup_errors) < 1e-12
+    # Only k > 1 has a shallower construction: depth 1 and 4 against t_2 and t_5.
+    assert check.shallower_pieces == [2, 16]
+    np.testing.assert_allclose(check.shallower_sup_errors, [1.0, 1.0])
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_construction_errors_are_zero_on_the_grid_and_the_alternating_points(k):
+    x = np.linspace(0.0, 1.0, 2**9 + 1)[:, None]
+    l1, classification = sawtooth.construction_errors(k, x)
+    assert l1 < 1e-12 and classification == 0.0
