@@ -32,6 +32,8 @@ at depths `train_depths`: final training loss (full subset, seed mean). Claims: 
 loss(64) / loss(4) >= `min_plain_loss_ratio` = 2 (">>": the depth-64 plain net barely leaves
 the chance level ln 10 = 2.3 while depth 4 fits); residual loss(64) <= `residual_loss_tolerance`
 = 1.25 x loss(4) (no degradation; 25 % leaves room for seed noise of the short run).
+Controls: each variant is the other's; the plain claims record the residual net's slope and
+loss ratio, the residual claims the plain net's max/min and loss ratio (same run).
 
 Run: python launch.py --config=experiments/residual_depth.py:quick --workdir=runs/rd
 Quick-preset result: plain slope -0.389 [-0.398, -0.379] per layer (theory -0.347 - 0.04
@@ -72,7 +74,8 @@ VARIANTS = {"plain": dict(residual=False, pre_ln=False),
 CLAIMS = (
     ClaimSpec("plain_gradient_decays_exponentially",
               "At standard init the first-layer gradient norm of plain nets decays "
-              "exponentially with depth: semi-log slope of log-norm vs depth (per layer).",
+              "exponentially with depth: semi-log slope of log-norm vs depth (per layer); "
+              "the residual net's is not.",
               BALDUZZI, at_most="max_plain_slope"),
     ClaimSpec("plain_slope_matches_he_init_theory",
               "The semi-log slope equals -ln(2)/2 per layer, the second-moment halving of "
@@ -213,23 +216,42 @@ def compute_gradients(config, log) -> dict:
     grads = {v: np.stack([first_layer_gradient_norms(build_model(config, v, d), data, seeds)
                           for d in config.depths], axis=1) for v in VARIANTS}
     # log g = a + b depth is the log-log fit of g against x = e^depth.
-    slope = fit_loglog_slope(np.exp(np.asarray(config.depths, dtype=np.float64)),
-                             grads["plain"])
-    res_geo = np.exp(np.log(grads["residual"]).mean(0))
+    exp_depths = np.exp(np.asarray(config.depths, dtype=np.float64))
+    slope = fit_loglog_slope(exp_depths, grads["plain"])
+    geo = {v: np.exp(np.log(grads[v]).mean(0)) for v in VARIANTS}
+    # Each variant's statistic is the other's control: the residual slope, the plain max/min.
     return {"depths": list(config.depths), "grad_norm": grads,
             "plain_slope": [slope.value, slope.lo, slope.hi],
+            "residual_slope": float(fit_loglog_slope(exp_depths, grads["residual"]).value),
             "plain_slope_theory": float(PLAIN_SLOPE),
-            "residual_max_over_min": float(res_geo.max() / res_geo.min())}
+            "residual_max_over_min": float(geo["residual"].max() / geo["residual"].min()),
+            "plain_max_over_min": float(geo["plain"].max() / geo["plain"].min())}
 
 
 def judge_gradients(config, m) -> dict:
-    """The plain slope (twice: sign and theory band) and the residual max/min."""
+    """The plain slope (twice: sign and theory band) and the residual max/min, each with the
+    other variant's statistic as the control."""
     slope = Estimate(*m["plain_slope"])
-    return {"plain_gradient_decays_exponentially": slope,
+    residual = {"baseline": m["residual_slope"],
+                "baseline_name": "the residual net's slope over the same depths"}
+    return {"plain_gradient_decays_exponentially": Measured(slope, **residual),
             "plain_slope_matches_he_init_theory": Measured(
                 slope, at_least=PLAIN_SLOPE - config.slope_tolerance,
-                at_most=PLAIN_SLOPE + config.slope_tolerance),
-            "residual_gradient_depth_independent": m["residual_max_over_min"]}
+                at_most=PLAIN_SLOPE + config.slope_tolerance, **residual),
+            "residual_gradient_depth_independent": Measured(
+                m["residual_max_over_min"], baseline=m["plain_max_over_min"],
+                baseline_name="the plain net's max/min over the same depths")}
+
+
+def judge_training(config, m) -> dict:
+    """Deep over shallow training loss of each variant, the other variant's as the control."""
+    ratio = m["deep_over_shallow_loss"]
+    return {"plain_deep_trains_worse": Measured(
+                ratio["plain"], baseline=ratio["residual"],
+                baseline_name="the residual net's ratio (same depths and training)"),
+            "residual_deep_trains_as_well": Measured(
+                ratio["residual"], baseline=ratio["plain"],
+                baseline_name="the plain net's ratio (same depths and training)")}
 
 
 def compute_training(config, log) -> dict:
@@ -250,10 +272,7 @@ def compute_training(config, log) -> dict:
 PARTS = (
     Part("gradients", compute_gradients, judge_gradients,
          reads=(*MODEL_KEYS, "depths", "grad_seeds")),
-    Part("training", compute_training,
-         lambda config, m: {"plain_deep_trains_worse": m["deep_over_shallow_loss"]["plain"],
-                            "residual_deep_trains_as_well":
-                                m["deep_over_shallow_loss"]["residual"]},
+    Part("training", compute_training, judge_training,
          reads=(*MODEL_KEYS, "train_depths", "seeds", "steps", "batch_size", "optimizer")),
 )
 

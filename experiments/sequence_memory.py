@@ -29,13 +29,16 @@ Hochreiter & Schmidhuber's argument is about. The transformer gets fewer steps
 (`transformer.steps`), which only makes its claim harder. Claims: the RNN's accuracy at the
 largest T is within `chance_band` of chance; at the middle T the worse of LSTM and GRU beats
 the RNN by `gated_margin`; the transformer's accuracy at the largest T is at least
-`attention_level`.
+`attention_level`. Controls (baselines the bounds must reject, same run): the RNN's distance to
+chance and the gated-minus-RNN difference at the shortest delay, where every cell recalls; the
+untrained transformer's accuracy at the longest delay (its initialisation, one evaluation).
 
 Finding (quick preset). All four recall perfectly at T = 12. At T = 80 the RNN is at chance
 (0.22) while the GRU recalls all and the LSTM 0.83 / 0.98 (two seeds); at T = 160 the RNN
 stays at chance, the gated cells only partly hold within the 500-step budget (LSTM 0.48 /
 0.98, GRU 0.63 / 0.74; the paper preset trains longer), and the transformer is perfect at
-every T.
+every T. Controls: at T = 12 the RNN is 0.75 above chance and the gated cells lead it by 0.00;
+the untrained transformer recalls 0.26 at T = 160 (chance 0.25).
 
 Run: python launch.py --config=experiments/sequence_memory.py:quick --workdir=runs/sm
 quick: ~80 s on 2 CPU cores (T = 12, 80, 160; 500 steps; 2 seeds). paper: T up to 512,
@@ -156,9 +159,11 @@ def open_memory_gates(params, architecture: str, seq_len: int):
     return jax.tree_util.tree_map_with_path(shift, params)
 
 
-def _train(config, architecture: str, seq_len: int, log) -> np.ndarray:
-    """Test accuracies [S] of one architecture at one delay (the transformer's part has no
-    `recurrent` section, hence the gate check first)."""
+def _train(config, architecture: str, seq_len: int, log, initial: bool
+           ) -> dict[str, np.ndarray]:
+    """Test accuracies [S] of one architecture at one delay after training ("trained") and,
+    if `initial`, at initialisation ("initial", a control that costs one evaluation; the
+    transformer's part has no `recurrent` section, hence the gate check first)."""
     task = config.task
     test = delayed_recall(jax.random.PRNGKey(10_000 + seq_len), config.num_test, seq_len,
                           task.num_symbols, task.vocab_size, task.distinct_noise)
@@ -170,6 +175,10 @@ def _train(config, architecture: str, seq_len: int, log) -> np.ndarray:
     states = create_train_states(model, tx, test["x"][:2], seeds, make_loss_scale(policy))
     if architecture in _MEMORY_GATE_BIAS and config.recurrent.chrono_gate_bias:
         states = states.replace(params=open_memory_gates(states.params, architecture, seq_len))
+    accuracies = {}
+    if initial:
+        accuracies["initial"] = np.asarray(jax.jit(jax.vmap(
+            lambda p: accuracy(model.apply({"params": p}, test["x"]), test["y"])))(states.params))
     sampler = delayed_recall_sampler(seq_len, config.batch_size, task.num_symbols,
                                      task.vocab_size, task.distinct_noise)
     _, history = fit_grid(states, None, sampler, loss=softmax_cross_entropy, steps=steps,
@@ -178,46 +187,68 @@ def _train(config, architecture: str, seq_len: int, log) -> np.ndarray:
                           accumulate_steps=config.optimizer.accumulate_steps, policy=policy,
                           log=log, tags={"architecture": architecture, "seq_len": seq_len},
                           label=f"{architecture} T={seq_len}", verbose=False)
-    return np.asarray(history["eval_accuracy"][:, -1])
+    return {**accuracies, "trained": np.asarray(history["eval_accuracy"][:, -1])}
 
 
-def _accuracies(config, architectures, log) -> dict:
-    """architecture -> test accuracies [len(lengths), S], every delay of `task.lengths`."""
-    return {a: np.stack([_train(config, a, t, log) for t in config.task.lengths], axis=0)
+def _accuracies(config, architectures, log, initial: bool = False) -> dict:
+    """{"trained" (and "initial" if `initial`): {architecture: test accuracies
+    [len(lengths), S]}}, every delay of `task.lengths`."""
+    runs = {a: [_train(config, a, t, log, initial) for t in config.task.lengths]
             for a in architectures}
+    return {when: {a: np.stack([run[when] for run in runs[a]], axis=0) for a in architectures}
+            for when in runs[architectures[0]][0]}
 
 
 def compute_recurrent(config: ml_collections.ConfigDict, log) -> dict:
     """Part "recurrent": the vanilla RNN, LSTM and GRU at every delay."""
-    accuracies = _accuracies(config, RECURRENT, log)
+    accuracies = _accuracies(config, RECURRENT, log)["trained"]
     lengths = list(config.task.lengths)
     longest, middle = len(lengths) - 1, len(lengths) // 2
     chance = 1.0 / config.task.num_symbols
-    gated_middle = min(float(accuracies[a][middle].mean()) for a in ("lstm", "gru"))
+
+    def gated_minus_rnn(delay):
+        gated = min(float(accuracies[a][delay].mean()) for a in ("lstm", "gru"))
+        return gated - float(accuracies["rnn"][delay].mean())
+
+    # The controls are the same statistics at the shortest delay, where every cell recalls.
     return {"lengths": lengths, "chance": chance, "accuracy": accuracies,
             "rnn_longest_minus_chance": float(accuracies["rnn"][longest].mean()) - chance,
-            "gated_minus_rnn_middle": gated_middle - float(accuracies["rnn"][middle].mean())}
+            "rnn_shortest_minus_chance": float(accuracies["rnn"][0].mean()) - chance,
+            "gated_minus_rnn_middle": gated_minus_rnn(middle),
+            "gated_minus_rnn_shortest": gated_minus_rnn(0)}
 
 
 def judge_recurrent(config: ml_collections.ConfigDict, m: dict) -> dict:
     """The RNN's distance to chance at the longest delay (band on both sides); the gated
-    cells' lead at the middle delay."""
-    return {"rnn_collapses_at_longest_delay": Measured(m["rnn_longest_minus_chance"],
-                                                       at_least=-config.chance_band),
-            "gated_rnns_hold_longer": m["gated_minus_rnn_middle"]}
+    cells' lead at the middle delay; both against the same at the shortest delay."""
+    return {"rnn_collapses_at_longest_delay": Measured(
+                m["rnn_longest_minus_chance"], at_least=-config.chance_band,
+                baseline=m["rnn_shortest_minus_chance"],
+                baseline_name="the same RNN at the shortest delay"),
+            "gated_rnns_hold_longer": Measured(
+                m["gated_minus_rnn_middle"], baseline=m["gated_minus_rnn_shortest"],
+                baseline_name="the same difference at the shortest delay")}
 
 
 def compute_transformer(config: ml_collections.ConfigDict, log) -> dict:
     """Part "transformer": the one-layer transformer encoder at every delay."""
-    accuracy = _accuracies(config, ("transformer",), log)["transformer"]
+    accuracies = _accuracies(config, ("transformer",), log, initial=True)
+    accuracy, initial = accuracies["trained"]["transformer"], accuracies["initial"]["transformer"]
     return {"lengths": list(config.task.lengths), "accuracy": accuracy,
-            "longest": float(accuracy[-1].mean())}
+            "initial_accuracy": initial, "longest": float(accuracy[-1].mean()),
+            "initial_longest": float(initial[-1].mean())}
+
+
+def judge_transformer(config: ml_collections.ConfigDict, m: dict) -> dict:
+    """The transformer's accuracy at the longest delay, against its initialisation's."""
+    return {"attention_holds_across_context": Measured(
+        m["longest"], baseline=m["initial_longest"],
+        baseline_name="the untrained transformer (its initialisation)")}
 
 
 PARTS = (
     Part("recurrent", compute_recurrent, judge_recurrent, reads=(*SHARED, "steps", "recurrent")),
-    Part("transformer", compute_transformer,
-         lambda config, m: {"attention_holds_across_context": m["longest"]},
+    Part("transformer", compute_transformer, judge_transformer,
          reads=(*SHARED, "transformer")),
 )
 

@@ -6,7 +6,7 @@ import ml_collections
 import numpy as np
 import optax
 import pytest
-from harness import assert_run_directory_is_complete
+from harness import assert_every_claim_has_a_failing_baseline, assert_run_directory_is_complete
 
 from dl_theory import experiment
 from dl_theory.data.mnist1d import SEQ_LEN, position_permutation
@@ -68,6 +68,14 @@ def test_unknown_model_name_is_rejected():
 def test_every_claim_holds(quick_run):
     payload, _ = quick_run
     assert all(c["holds"] for c in payload["claims"]), payload["claims"]
+
+
+@pytest.mark.experiment
+def test_baselines_fail_the_bounds_their_claims_pass(quick_run):
+    """Each claim could have failed: the CNN's lead on shuffled data, the invariant models'
+    drop, the local models' shift and the unaligned twins each miss the bound."""
+    payload, _ = quick_run
+    assert_every_claim_has_a_failing_baseline(payload)
 
 
 @pytest.mark.experiment

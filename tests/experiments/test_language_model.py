@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from harness import assert_every_claim_holds
+from harness import assert_every_claim_has_a_failing_baseline, assert_every_claim_holds
 
 from dl_theory.experiment import load_experiment
 from dl_theory.models.transformer import CausalLM
@@ -18,6 +18,14 @@ lm = load_experiment(EXPERIMENT)
 def test_every_claim_holds(quick_run):
     payload, _ = quick_run
     assert_every_claim_holds(payload)
+
+
+@pytest.mark.experiment
+def test_baselines_fail_the_bounds_their_claims_pass(quick_run):
+    """Each claim could have failed: the smallest model, shuffled characters and the cache
+    compared one position off each miss the bound."""
+    payload, _ = quick_run
+    assert_every_claim_has_a_failing_baseline(payload)
 
 
 @pytest.mark.experiment

@@ -4,7 +4,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from harness import assert_every_claim_holds, assert_run_directory_is_complete
+from harness import (
+    assert_every_claim_has_a_failing_baseline,
+    assert_every_claim_holds,
+    assert_run_directory_is_complete,
+)
 
 from dl_theory import experiment
 
@@ -53,6 +57,14 @@ def test_plain_gradient_halves_in_square_per_relu_layer():
 def test_unknown_variant_is_rejected():
     with pytest.raises(ValueError, match="known"):
         MODULE.build_model(MODULE.get_config("quick"), "highway", 4)
+
+
+@pytest.mark.experiment
+def test_baselines_fail_the_bounds_their_claims_pass(quick_run):
+    """Each claim could have failed: its control (the residual net's slope and ratio for the
+    plain claims, the plain net's max/min and ratio for the residual ones) misses the bound."""
+    payload, _ = quick_run
+    assert_every_claim_has_a_failing_baseline(payload)
 
 
 @pytest.mark.experiment

@@ -4,12 +4,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from harness import assert_every_claim_holds
+from harness import assert_every_claim_has_a_failing_baseline, assert_every_claim_holds
 
 from dl_theory.experiment import load_experiment
 
 EXPERIMENT = "sequence_memory"
 sm = load_experiment(EXPERIMENT)
+
+
+@pytest.mark.experiment
+def test_baselines_fail_the_bounds_their_claims_pass(quick_run):
+    """Each claim could have failed: its control (the RNN and the gated cells at the shortest
+    delay, the untrained transformer) misses the bound."""
+    payload, _ = quick_run
+    assert_every_claim_has_a_failing_baseline(payload)
 
 
 @pytest.mark.experiment
