@@ -114,14 +114,27 @@ def _traced(*trees) -> bool:
 _SHAPE_REPEATS_FOR_OP_BY_OP = 4
 
 
-@functools.lru_cache(maxsize=256)
-def _repeats_shapes(model: nn.Module, x_shape: tuple, x_dtype: str) -> bool:
+def _repeats_shapes(model: nn.Module, x_example) -> bool:
     """Whether `model`'s parameter arrays average `_SHAPE_REPEATS_FOR_OP_BY_OP` or more per
-    distinct (shape, dtype): a deep stack of equal layers. Found by tracing, not running."""
+    distinct (shape, dtype): a deep stack of equal layers. Found by tracing, not running;
+    `x_example` is any pytree of inputs (an array, a graph)."""
+    leaves, treedef = jax.tree.flatten(x_example)
+    return _repeats_shapes_for(model, treedef,
+                               tuple((np.shape(leaf), _dtype_name(leaf)) for leaf in leaves))
+
+
+def _dtype_name(leaf) -> str:
+    return str(leaf.dtype if hasattr(leaf, "dtype") else np.asarray(leaf).dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _repeats_shapes_for(model: nn.Module, treedef, leaf_signatures: tuple) -> bool:
     key = jax.random.PRNGKey(0)
+    x_example = jax.tree.unflatten(treedef, [jax.ShapeDtypeStruct(shape, dtype)
+                                             for shape, dtype in leaf_signatures])
     params = jax.eval_shape(
         lambda x: model.init({"params": key, "dropout": key}, x, train=False),
-        jax.ShapeDtypeStruct(x_shape, x_dtype))["params"]
+        x_example)["params"]
     leaves = jax.tree.leaves(params)
     distinct = {(leaf.shape, str(leaf.dtype)) for leaf in leaves}
     return len(leaves) >= _SHAPE_REPEATS_FOR_OP_BY_OP * len(distinct)
@@ -138,8 +151,7 @@ def create_train_state(model: nn.Module, tx: optax.GradientTransformation, x_exa
     """
     if _traced(x_example, seed, loss_scale):  # inside the caller's jit or vmap
         return _init_state(model, tx, x_example, seed, loss_scale)
-    if _hashable(model) and _repeats_shapes(model, tuple(np.shape(x_example)),
-                                             str(jnp.asarray(x_example).dtype)):
+    if _hashable(model) and _repeats_shapes(model, x_example):
         return _init_state(model, tx, x_example, jnp.int32(seed), loss_scale)
     if _hashable(model) and _hashable(tx):
         return _init_one(x_example, seed, loss_scale, model=model, tx=tx,

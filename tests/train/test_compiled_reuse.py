@@ -137,8 +137,8 @@ def test_deep_stacks_are_initialised_op_by_op_with_the_compiled_bits():
     x = np.ones((2, 5), np.float32)
     tx = build_optimizer(ml_collections.ConfigDict(dict(name="momentum", learning_rate=0.1)))
     deep = ResidualMLP(3, width=6, depth=12)
-    assert state_lib._repeats_shapes(deep, (2, 5), "float32")
-    assert not state_lib._repeats_shapes(MLP(widths=(9, 4)), (2, 5), "float32")
+    assert state_lib._repeats_shapes(deep, x)
+    assert not state_lib._repeats_shapes(MLP(widths=(9, 4)), x)
     programs = state_lib._init_one._cache_size()
     grid = create_train_states(deep, tx, x, [3, 5])
     assert state_lib._init_one._cache_size() == programs
