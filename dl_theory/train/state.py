@@ -72,12 +72,16 @@ class TrainState:
     loss_scale: Any = None  # flax DynamicScale under float16 (dl_theory.train.precision)
 
 
+def _init_variables(model: nn.Module, x_example, params_key, dropout_key):
+    """The model's variables (params and any state) as training starts from them."""
+    return model.init({"params": params_key, "dropout": dropout_key}, x_example, train=False)
+
+
 def _init_state(model: nn.Module, tx: optax.GradientTransformation, x_example, seed,
                 loss_scale: Any) -> TrainState:
     key = jax.random.PRNGKey(seed)
     params_key, dropout_key, rng = jax.random.split(key, 3)
-    variables = model.init({"params": params_key, "dropout": dropout_key}, x_example, train=False)
-    variables = dict(variables)
+    variables = dict(_init_variables(model, x_example, params_key, dropout_key))
     params = variables.pop("params")
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
                       model_state=variables, rng=rng, apply_fn=ModuleApply(model), tx=tx,
@@ -132,9 +136,7 @@ def _repeats_shapes_for(model: nn.Module, treedef, leaf_signatures: tuple) -> bo
     key = jax.random.PRNGKey(0)
     x_example = jax.tree.unflatten(treedef, [jax.ShapeDtypeStruct(shape, dtype)
                                              for shape, dtype in leaf_signatures])
-    params = jax.eval_shape(
-        lambda x: model.init({"params": key, "dropout": key}, x, train=False),
-        x_example)["params"]
+    params = jax.eval_shape(lambda x: _init_variables(model, x, key, key), x_example)["params"]
     leaves = jax.tree.leaves(params)
     distinct = {(leaf.shape, str(leaf.dtype)) for leaf in leaves}
     return len(leaves) >= _SHAPE_REPEATS_FOR_OP_BY_OP * len(distinct)
