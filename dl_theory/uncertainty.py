@@ -71,6 +71,15 @@ def fit_loglog_slope(
     return Estimate(value, float(lo), float(hi), level)
 
 
+def standard_error(values_S) -> float:
+    """Standard error of the mean of replicate values (shape [S]): sample standard deviation
+    (ddof=1) over sqrt(S); NaN with fewer than two values, where no spread is measured."""
+    values_S = np.asarray(values_S).ravel()
+    if values_S.size < 2:
+        return float("nan")
+    return float(np.std(values_S, ddof=1) / np.sqrt(values_S.size))
+
+
 def bootstrap_mean(
     values_S, *, num_resamples: int = 2000, level: float = 0.95, seed: int = 0
 ) -> Estimate:

@@ -69,7 +69,7 @@ from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
-from dl_theory.uncertainty import Estimate, fit_loglog_slope
+from dl_theory.uncertainty import Estimate, fit_loglog_slope, standard_error
 
 BOTTOU = "bottou2008, eq. (3); suh2024, Sec. 2"
 
@@ -205,7 +205,7 @@ def _optimisation_share_std_error(terms: dict) -> float:
     peaks (the n `_optimisation_share` reports)."""
     at = int(np.argmax(terms["optimisation"].mean(0) / terms["mean_risk"].mean(0)))
     per_seed = terms["optimisation"][:, at] / terms["mean_risk"][:, at]
-    return float(per_seed.std(ddof=1) / np.sqrt(per_seed.size))
+    return standard_error(per_seed)
 
 
 def _slope_or_none(x_K, y_SxK) -> list[float] | None:

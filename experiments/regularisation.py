@@ -36,6 +36,7 @@ from dl_theory.train.fit import fit, fit_grid
 from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_state, create_train_states, set_hyperparams
+from dl_theory.uncertainty import standard_error
 
 _BELOW_PLAIN = ("generalisation gap (seed mean) below plain training's by more than 2 "
                 "standard errors of the paired per-seed difference; plain training's gap is "
@@ -134,15 +135,8 @@ def compute_regularisation(config, log) -> dict:
     return {"train": {n: v[0] for n, v in out.items()}, "test": {n: v[1] for n, v in out.items()},
             "gap": gaps, "stopped_at": out["early_stopping"][2],
             "gap_ratio": {n: gaps[n] / gaps["plain"] for n in gaps if n != "plain"},
-            "difference_std_error": {n: _paired_std_error(seed_gaps[n] - seed_gaps["plain"])
+            "difference_std_error": {n: standard_error(seed_gaps[n] - seed_gaps["plain"])
                                      for n in _VARIANTS}}
-
-
-def _paired_std_error(difference_S: np.ndarray) -> float:
-    """Standard error of the mean of per-seed differences (nan with one seed)."""
-    if difference_S.size < 2:
-        return float("nan")
-    return float(np.std(difference_S, ddof=1) / np.sqrt(difference_S.size))
 
 
 def judge_regularisation(config, m: dict) -> dict:

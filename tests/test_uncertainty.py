@@ -44,3 +44,10 @@ def test_bad_input_is_named():
 def test_bootstrap_mean_interval_contains_mean():
     est = bootstrap_mean([1.0, 2.0, 3.0, 4.0])
     assert est.value == 2.5 and est.lo < 2.5 < est.hi
+
+
+def test_standard_error_of_a_mean_and_nan_without_a_spread():
+    from dl_theory.uncertainty import standard_error
+
+    assert np.isclose(standard_error([1.0, 3.0]), 1.0)  # s = sqrt(2), / sqrt(2)
+    assert np.isnan(standard_error([2.0]))
