@@ -1,8 +1,7 @@
 """The 8x8 handwritten digits that scikit-learn ships (UCI "Optical Recognition of Handwritten
 Digits", Alpaydin & Kaynak 1998): 1797 images, 10 classes, pixel counts 0..16.
 
-The file lives inside the scikit-learn package, so nothing is downloaded. scikit-learn is an
-optional extra: without it, `load_digits` raises an ImportError that says how to install it.
+The file lives inside the scikit-learn package (a dependency), so nothing is downloaded.
 """
 
 import numpy as np
@@ -12,13 +11,8 @@ _MAX_PIXEL = 16.0  # each pixel counts set bits in a 4x4 block of a 32x32 bitmap
 
 
 def _raw_digits() -> tuple[np.ndarray, np.ndarray]:
-    try:
-        from sklearn.datasets import load_digits as sklearn_load_digits
-    except ImportError as err:
-        raise ImportError(
-            "the 8x8 digits ship with scikit-learn, which is not installed:"
-            " pip install -e '.[digits]' (or pip install scikit-learn)"
-        ) from err
+    from sklearn.datasets import load_digits as sklearn_load_digits  # slow import: here
+
     bunch = sklearn_load_digits()
     return bunch.data, bunch.target
 

@@ -20,6 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from dl_theory.theory.floating_point import next_float_up, unit_roundoff
+
 Aligner = Callable[[Any, np.ndarray], Any]
 
 
@@ -56,6 +58,14 @@ def position_rows(path: Sequence[str], num_positions: int) -> Aligner:
     return align
 
 
+def twin_initialisations(params, align: Aligner, perm: np.ndarray) -> dict:
+    """Initial parameters of the twins, by name: "original" and "shuffled" (the same
+    parameters; the second trains on shuffled data), "aligned" (first layer permuted like the
+    inputs, for shuffled data) and "ulp" (every parameter one ulp up, for the original data)."""
+    return {"original": params, "shuffled": params, "aligned": align(params, perm),
+            "ulp": next_float_up(params)}
+
+
 def one_step_relative_differences(apply_fn: Callable, loss_fn: Callable,
                                   tx: optax.GradientTransformation, params_by_twin: Mapping,
                                   data_by_twin: Mapping, batch_size: int) -> dict[str, float]:
@@ -85,3 +95,13 @@ def rms_logit_distance(logits_SxNxC, reference_SxNxC) -> np.ndarray:
     """Root-mean-square difference of two sets of logits, per seed; [S]."""
     return np.sqrt(np.mean((np.asarray(logits_SxNxC, np.float64)
                             - np.asarray(reference_SxNxC, np.float64)) ** 2, axis=(1, 2)))
+
+
+def trained_twin_distances(logits_by_twin: Mapping[str, np.ndarray]) -> dict:
+    """Seed-mean RMS test-logit distance of every twin from "original" ([S, N, C] each), plus
+    the float32 rounding floor u x RMS logit of the original (so a twin equal to it to the
+    last bit still has the distance rounding alone would give)."""
+    reference = np.asarray(logits_by_twin["original"], np.float64)
+    floor = float(unit_roundoff(jnp.float32)) * np.sqrt(np.mean(reference ** 2))
+    return {twin: float(rms_logit_distance(value, reference).mean() + floor)
+            for twin, value in logits_by_twin.items() if twin != "original"}
