@@ -13,8 +13,11 @@ theorem numbers below are those of the ICLR 2018 version as the integrator shoul
   D points in R^n is trained to global optimality in time O(2^w D^{nw} poly(D, n, w)), by
   enumerating each unit's output sign and the set of points where it is active (a convex
   problem for each choice).
-- Section 3 (the depth gap: hard families whose piece count grows exponentially with depth,
-  zonotopes for n >= 2) is not reproduced here: see the report.
+- Section 3 (depth gap): for k >= 1, w >= 2 a smoothly parameterised family of R -> R
+  functions, (k + 1)-layer nets of width w (a w-piece zigzag composed k times, w^k pieces),
+  that any (k' + 1)-layer net, k' <= k, represents only with size >= k' w^(k/k') / 2 - 1;
+  e.g. k^2 hidden layers of size k^3 against >= k^(k+1) / 2 - 1 nodes with <= k hidden layers
+  (abstract). The R^n zonotope family (pieces exponential in n) is not reproduced.
 
 The issue asked for "every CPWL function" to be built from its lattice (max-min) form; the
 paper's depth needs the Wang-Sun form instead (the lattice form's depth grows with the number
@@ -27,7 +30,9 @@ Measured (float64, `dl_theory.models.cpwl_nets`, `dl_theory.theory.exact_erm`):
 (1) representation: the nets against the functions at dense points, on every kink hyperplane
 and at every 1-D breakpoint; depth and size counted; pieces counted exactly by
 `dl_theory.theory.regions`. (2) erm: exact ERM (squared loss, no output bias as in the paper's
-problem) against many Adam restarts on noisy data from a random width-w teacher.
+problem) against many Adam restarts on noisy data from a random width-w teacher. (3) depth_gap:
+the hard family's pieces counted exactly; the least size a shallower net needs by the piece
+bound (2 s / k')^k', from the counted pieces, against the deep net's size.
 
 Run: python launch.py --config=experiments/relu_nets_are_piecewise_linear.py:quick \
   --workdir=runs/pwl
@@ -38,16 +43,14 @@ from __future__ import annotations
 
 import math
 
-import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
 from dl_theory import report
 from dl_theory.experiment import ClaimSpec, Measured, Part, Published, config_from_presets
 from dl_theory.models import constructions, cpwl_nets
 from dl_theory.theory import exact_erm, regions
+from dl_theory.train.relu_restarts import adam_restarts
 from dl_theory.uncertainty import wilson_interval
 from dl_theory.user_errors import ConfigError
 
@@ -105,6 +108,19 @@ CLAIMS = (
               "2 sum_(k<=n) C(D - 1, k) = O(D^n) (largest |count - formula|), far below the "
               "2^D subsets of the data.", ARORA + ", Theorem 4.1 (the D^(nw) factor)",
               at_most=0.0),
+    ClaimSpec("hard_family_has_w_to_the_k_pieces",
+              "Section 3's hard family (a w-piece zigzag h_a with random breaks a, composed k "
+              "times: k hidden layers of width w) has exactly w^k pieces on [0, 1], counted "
+              "(largest |pieces - w^k| over w, k and draws of a); a Gaussian net of the same "
+              "shape does not.", ARORA + ", Section 3 (the hard functions)", at_most=0.0),
+    ClaimSpec("shallower_nets_need_more_units",
+              "For the paper's example (k^2 hidden layers of width k, size k^3) at k = 3, the "
+              "least size of a net with at most k hidden layers that has the counted number "
+              "of pieces (a (k' + 1)-layer net of size s has <= (2 s / k')^k' pieces), over "
+              "the deep net's size, is >= 1; at k = 2 it is not (no gap yet).",
+              ARORA + ", Section 3 (depth gap example)", at_least=1.0,
+              published=Published("size k^3 vs >= k^(k+1) / 2 - 1 = 39.5 nodes at k = 3",
+                                   "abstract; Section 3")),
 )
 
 _PRESETS = {
@@ -121,12 +137,16 @@ _PRESETS = {
         erm=dict(input_dim=1, width=2, points=10, datasets=4, noise=0.5, restarts=64,
                  steps=3000, learning_rate=0.02, control_restarts=16, control_scale=0.01,
                  seed=0, solver_tol=1e-9, miss_tol=1e-3, min_miss_fraction=0.01),
+        depth_gap=dict(widths=(2, 3, 4), hidden_layers=(2, 3, 4), draws=3, example_k=3,
+                       control_k=2, seed=0),
     ),
 }
 _PRESETS["paper"] = {
     "representation": {**_PRESETS["quick"]["representation"], "input_dims": (1, 2, 3, 4, 5, 6),
                        "functions": 10, "pieces": (3, 5, 9, 17, 33, 65)},
     "erm": {**_PRESETS["quick"]["erm"], "input_dim": 2, "datasets": 3, "restarts": 128},
+    "depth_gap": {**_PRESETS["quick"]["depth_gap"], "hidden_layers": (2, 3, 4, 5, 6),
+                  "draws": 10},
 }
 
 
@@ -242,27 +262,6 @@ def _teacher_data(rng, c):
     return x, y
 
 
-def _adam_runs(x, y, starts, c):
-    """Full-batch Adam (cosine-decayed step) from each start {w [R, n, w], b [R, w], v [R, w]};
-    returns the final parameters (float32 training, as the project trains)."""
-    tx = optax.adam(optax.cosine_decay_schedule(c.learning_rate, c.steps))
-    xj, yj = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
-
-    def loss(p):
-        return jnp.mean((jax.nn.relu(xj @ p["w"] + p["b"]) @ p["v"] - yj) ** 2)
-
-    def run(p):
-        def step(carry, _):
-            p, state = carry
-            updates, state = tx.update(jax.grad(loss)(p), state, p)
-            return (optax.apply_updates(p, updates), state), None
-
-        return jax.lax.scan(step, (p, tx.init(p)), None, length=c.steps)[0][0]
-
-    starts = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), starts)
-    return jax.tree.map(np.asarray, jax.jit(jax.vmap(run))(starts))
-
-
 def _losses(x, y, params) -> list[float]:
     return [exact_erm.net_loss(x, y, w, b, v)
             for w, b, v in zip(params["w"], params["b"], params["v"])]
@@ -275,6 +274,7 @@ def compute_erm(config, log) -> dict:
     out = {"erm_loss": [], "adam_losses": [], "control_losses": [], "constant_loss": [],
            "scale": [], "dichotomies": [], "cover": [], "subproblems": [], "subset_count": []}
     n, w, r = c.input_dim, c.width, c.restarts
+    adam = {"steps": c.steps, "learning_rate": c.learning_rate}
     for _ in range(c.datasets):
         x, y = _teacher_data(rng, c)
         result = exact_erm.exact_erm(x, y, w)
@@ -284,8 +284,8 @@ def compute_erm(config, log) -> dict:
         control = {k: v[None] + c.control_scale * rng.normal(size=(c.control_restarts,) + v.shape)
                    for k, v in near.items()}
         out["erm_loss"].append(result.loss)
-        out["adam_losses"].append(_losses(x, y, _adam_runs(x, y, starts, c)))
-        out["control_losses"].append(_losses(x, y, _adam_runs(x, y, control, c)))
+        out["adam_losses"].append(_losses(x, y, adam_restarts(x, y, starts, **adam)))
+        out["control_losses"].append(_losses(x, y, adam_restarts(x, y, control, **adam)))
         out["constant_loss"].append(float(np.var(y)))  # a dead-weight unit gives any constant
         out["scale"].append(float(np.mean(y ** 2)))
         out["dichotomies"].append(result.dichotomies)
@@ -325,10 +325,57 @@ def judge_erm(config, m) -> dict:
     }
 
 
+def _jittered_breaks(rng, width: int) -> np.ndarray:
+    """a_i = (i + u_i) / w, u_i uniform in [-1/4, 1/4]: every zigzag piece >= 1 / (2 w) long,
+    so the composite's smallest piece, >= (2 w)^-k, stays far above the counter's 1e-12."""
+    return (np.arange(1, width) + rng.uniform(-0.25, 0.25, width - 1)) / width
+
+
+def compute_depth_gap(config, log) -> dict:
+    """Part "depth_gap": pieces of the hard family counted exactly, and the paper's example."""
+    c = config.depth_gap
+    rng = np.random.default_rng(c.seed)
+    segment = np.zeros(1), np.ones(1)
+    out = {"width": [], "hidden_layers": [], "pieces": [], "gaussian_pieces": []}
+    for w in c.widths:
+        for k in c.hidden_layers:
+            for _ in range(c.draws):
+                net = cpwl_nets.hard_family_net(_jittered_breaks(rng, w), k)
+                gaussian = [(rng.normal(size=a.shape), rng.normal(size=b.shape)) for a, b in net]
+                out["width"].append(w)
+                out["hidden_layers"].append(k)
+                out["pieces"].append(regions.count_linear_pieces(net, *segment))
+                out["gaussian_pieces"].append(regions.count_linear_pieces(gaussian, *segment))
+    for name, k in (("example", c.example_k), ("control", c.control_k)):
+        net = cpwl_nets.hard_family_net(_jittered_breaks(rng, k), k * k)
+        pieces = regions.count_linear_pieces(net, *segment)
+        out[name] = {"k": k, "size": cpwl_nets.size(net), "pieces": pieces,
+                     "shallow_size_needed": cpwl_nets.shallow_size_needed(pieces, k),
+                     "paper_bound": 0.5 * k ** (k + 1) - 1}
+    return out
+
+
+def judge_depth_gap(config, m) -> dict:
+    """Piece count (baseline: Gaussian nets of the same shape), size ratio (baseline: k = 2)."""
+    target = [w ** k for w, k in zip(m["width"], m["hidden_layers"])]
+    ratio = {name: m[name]["shallow_size_needed"] / m[name]["size"]
+             for name in ("example", "control")}
+    return {
+        "hard_family_has_w_to_the_k_pieces": Measured(
+            max(abs(p - t) for p, t in zip(m["pieces"], target)),
+            baseline=min(abs(p - t) for p, t in zip(m["gaussian_pieces"], target)),
+            baseline_name="Gaussian net of the same shape (closest)"),
+        "shallower_nets_need_more_units": Measured(
+            ratio["example"], baseline=ratio["control"],
+            baseline_name=f"the same example at k = {m['control']['k']}"),
+    }
+
+
 PARTS = (
     Part("representation", compute_representation, judge_representation,
          reads=("representation",)),
     Part("erm", compute_erm, judge_erm, reads=("erm",)),
+    Part("depth_gap", compute_depth_gap, judge_depth_gap, reads=("depth_gap",)),
 )
 
 

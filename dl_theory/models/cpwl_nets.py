@@ -252,3 +252,34 @@ def one_hidden_layer(weights_in: Sequence[float], biases: Sequence[float],
     """x -> sum_i v_i relu(a_i x + b_i) + c for scalar x, as layers."""
     return [(np.asarray(weights_in, np.float64)[None, :], np.asarray(biases, np.float64)),
             (np.asarray(weights_out, np.float64)[:, None], np.array([bias_out], np.float64))]
+
+
+def zigzag_coefficients(interior_breaks: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """h_a(z) = sum_i c_i relu(z - a_i), a_0 = 0 < a_1 < ... < a_{w-1} < 1: the w-piece zigzag
+    rising from 0 to 1 on [0, a_1], falling back to 0 on [a_1, a_2], ..., so it maps [0, 1]
+    onto [0, 1] once per piece. Returns (a [w], c [w])."""
+    a = np.concatenate([[0.0], np.asarray(interior_breaks, np.float64)])
+    if np.any(np.diff(np.concatenate([a, [1.0]])) <= 0):
+        raise ValueError(f"interior breaks {list(interior_breaks)}; need 0 < a_1 < ... < 1")
+    lengths = np.diff(np.concatenate([a, [1.0]]))
+    slopes = (-1.0) ** np.arange(len(a)) / lengths
+    return a, np.concatenate([[slopes[0]], np.diff(slopes)])
+
+
+def hard_family_net(interior_breaks: Sequence[float], hidden_layers: int) -> Layers:
+    """h_a composed `hidden_layers` = k times: Section 3's smoothly parameterised hard family,
+    a (k + 1)-layer net of width w = len(breaks) + 1 with w^k pieces on [0, 1] for every a
+    (each composition maps every piece onto [0, 1] w times). [B, 1] -> [B, 1] on [0, 1]."""
+    a, c = zigzag_coefficients(interior_breaks)
+    w = len(a)
+    layers = [(np.ones((1, w)), -a)]
+    layers += [(np.outer(c, np.ones(w)), -a) for _ in range(hidden_layers - 1)]
+    return layers + [(c[:, None], np.zeros(1))]
+
+
+def shallow_size_needed(pieces: int, max_hidden_layers: int) -> float:
+    """The least size s with (2 s / k')^k' >= pieces for some k' <= max_hidden_layers: a
+    (k' + 1)-layer net of size s has at most (2 s / k')^k' pieces (each layer multiplies the
+    count by at most 2 w_i, Telgarsky 2015; AM-GM), so no smaller net with at most
+    `max_hidden_layers` hidden layers has `pieces` pieces."""
+    return min(k / 2.0 * pieces ** (1.0 / k) for k in range(1, max_hidden_layers + 1))
