@@ -49,6 +49,12 @@ def size(layers: Layers) -> int:
     return sum(w.shape[1] for w, _ in layers[:-1])
 
 
+def max_relative_error(layers: Layers, f, x_NxD: np.ndarray) -> float:
+    """max |net(x) - f(x)| / max |f(x)| over the rows of x (f maps [N, D] -> [N])."""
+    values = f(x_NxD)
+    return float(np.max(np.abs(evaluate(layers, x_NxD) - values)) / np.max(np.abs(values)))
+
+
 def theorem_depth(input_dim: int) -> int:
     """ceil(log2(n + 1)) + 1: the depth Theorem 2.1 guarantees for any CPWL f: R^n -> R."""
     return math.ceil(math.log2(input_dim + 1)) + 1
@@ -264,6 +270,12 @@ def zigzag_coefficients(interior_breaks: Sequence[float]) -> tuple[np.ndarray, n
     lengths = np.diff(np.concatenate([a, [1.0]]))
     slopes = (-1.0) ** np.arange(len(a)) / lengths
     return a, np.concatenate([[slopes[0]], np.diff(slopes)])
+
+
+def random_zigzag_breaks(rng: np.random.Generator, width: int) -> np.ndarray:
+    """a_i = (i + u_i) / w, u_i uniform in [-1/4, 1/4]: every zigzag piece is >= 1 / (2 w) long,
+    so a k-fold composite's smallest piece, >= (2 w)^-k, stays far above a counter's 1e-12."""
+    return (np.arange(1, width) + rng.uniform(-0.25, 0.25, width - 1)) / width
 
 
 def hard_family_net(interior_breaks: Sequence[float], hidden_layers: int) -> Layers:

@@ -92,3 +92,39 @@ def test_convex_function_lattice_is_a_single_max():
 def test_bad_breaks_are_refused():
     with pytest.raises(ValueError, match="not strictly increasing"):
         cpwl_nets.PiecewiseLinear1D(np.array([1.0, 0.0]), np.ones(3), 0.0)
+
+
+def test_zigzag_coefficients_by_hand():
+    """Breaks (0.5,): up with slope 2 on [0, 0.5], down with slope -2: c = (2, -4)."""
+    a, c = cpwl_nets.zigzag_coefficients([0.5])
+    np.testing.assert_array_equal(a, [0.0, 0.5])
+    np.testing.assert_array_equal(c, [2.0, -4.0])
+    with pytest.raises(ValueError, match="need 0 < a_1"):
+        cpwl_nets.zigzag_coefficients([0.6, 0.4])
+
+
+@pytest.mark.parametrize("breaks, k", [([0.5], 3), ([0.3, 0.8], 2), ([0.2, 0.5, 0.6], 3)])
+def test_hard_family_has_w_to_the_k_pieces_and_maps_onto_0_1(breaks, k):
+    w = len(breaks) + 1
+    net = cpwl_nets.hard_family_net(breaks, k)
+    assert (cpwl_nets.depth(net), cpwl_nets.size(net)) == (k + 1, k * w)
+    assert count_linear_pieces(net, np.zeros(1), np.ones(1)) == w ** k
+    values = cpwl_nets.evaluate(net, np.linspace(0, 1, 2001)[:, None])
+    assert values.min() >= -1e-12 and values.max() <= 1 + 1e-12
+
+
+def test_hard_family_with_half_break_is_the_tent_map_sawtooth():
+    x = np.linspace(0, 1, 257)
+    tent = x.copy()
+    for _ in range(3):
+        tent = 2 * np.minimum(tent, 1 - tent)
+    net = cpwl_nets.hard_family_net([0.5], 3)
+    np.testing.assert_allclose(cpwl_nets.evaluate(net, x[:, None]), tent, rtol=0, atol=1e-15)
+
+
+def test_shallow_size_needed_by_hand():
+    """3^9 pieces with <= 3 hidden layers: k' = 3 gives (3/2) 27 = 40.5, k' = 1 gives 9841.5;
+    16 pieces with <= 2: k' = 2 gives 4."""
+    assert cpwl_nets.shallow_size_needed(3 ** 9, 3) == pytest.approx(40.5, rel=1e-12)
+    assert cpwl_nets.shallow_size_needed(3 ** 9, 1) == pytest.approx(9841.5, rel=1e-12)
+    assert cpwl_nets.shallow_size_needed(16, 2) == pytest.approx(4.0, rel=1e-12)
