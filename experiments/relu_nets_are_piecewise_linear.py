@@ -1,8 +1,9 @@
 """ReLU nets are exactly the piecewise-linear functions, and one hidden layer trains exactly.
 
 Arora, Basu, Mianjy & Mukherjee ("Understanding deep neural networks with rectified linear
-units", ICLR 2018, arXiv 1611.01491). Read: the abstract (arXiv v6 and the ICLR text); the
-theorem numbers below are those of the ICLR 2018 version as the integrator should check them.
+units", ICLR 2018, arXiv 1611.01491). Read here: the abstracts of arXiv v6 and of the 2016
+version (depth-gap example, 1-D tightness, polynomial-in-D training). The statements and
+numbers below are the ICLR 2018 text's as recalled, not re-read from the PDF: check them.
 - Theorem 2.1: every ReLU net R^n -> R is continuous piecewise linear (CPWL), and every CPWL
   f: R^n -> R is a ReLU net with at most ceil(log2(n + 1)) hidden layers, i.e. depth
   ceil(log2(n + 1)) + 1. The proof writes f = sum_j s_j max_{i in S_j} l_i with |S_j| <= n + 1
@@ -24,7 +25,11 @@ paper's depth needs the Wang-Sun form instead (the lattice form's depth grows wi
 of pieces), so the construction follows the paper and the lattice net is the baseline that
 misses the depth. Computing a Wang-Sun form of an arbitrary CPWL function on R^n, n >= 2, is
 not implemented: for n >= 2 the functions are drawn in that form (random signed sums of maxima
-of n + 1 affine maps); in 1-D every CPWL function is covered (Theorem 2.2's net).
+of n + 1 affine maps); in 1-D every CPWL function is covered (Theorem 2.2's net). The issue's
+"no smaller net represents a generic one" is, in the paper, the lower bound p - 1 (a net of k
+units has <= k + 1 pieces), one below the construction's p: the claim tests p - 2 units.
+The piece bound used for the depth gap, (2 s / k')^k', gives size >= k' w^(k/k') / 2, the
+paper's bound without its "- 1".
 
 Measured (float64, `dl_theory.models.cpwl_nets`, `dl_theory.theory.exact_erm`):
 (1) representation: the nets against the functions at dense points, on every kink hyperplane
