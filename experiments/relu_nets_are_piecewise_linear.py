@@ -106,7 +106,7 @@ CLAIMS = (
               "A fraction of Adam restarts (cosine-decayed step) ends above the exact optimum "
               "by more than erm.miss_tol mean(y^2) (95% Wilson interval above "
               "erm.min_miss_fraction); restarts started next to the optimum do not.",
-              ARORA + ", Section 4 (the problem it solves; the miss rate is measured here)",
+              ARORA + ", Section 4 (the problem it solves, the miss rate measured here)",
               at_least="erm.min_miss_fraction"),
     ClaimSpec("dichotomies_are_covers_count",
               "The enumerated activation sets per unit number exactly Cover's "
