@@ -80,12 +80,12 @@ def _reduce_maxima(m: np.ndarray, c: np.ndarray, groups: list[list[int]],
                 combo[g, j] = 1.0 / len(g)
             return layers, m @ combo, c @ combo
         units, values, new_groups = [], [], []
+        e = np.eye(m.shape[1])
         for g in groups:
             members = []
             for start in range(0, len(g), 2):
                 pair = g[start:start + 2]
                 first = len(units)
-                e = np.eye(m.shape[1])
                 if len(pair) == 2:
                     a, b = e[pair[0]], e[pair[1]]
                     units += [a - b, b, -b]
