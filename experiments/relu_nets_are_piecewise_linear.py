@@ -404,7 +404,8 @@ def figures(config, m: dict, workdir: str) -> list[str]:
             ax.plot(np.full(len(control), i + 0.3), control, "x", color="C2",
                     label="Adam from next to the optimum" if i == 0 else None)
         ax.axhline(config.erm.miss_tol, color="k", ls="--", label="miss_tol")
-        ax.set(xlabel="dataset", ylabel="(loss - exact optimum) / mean(y^2)", yscale="log",
+        ax.set(xlabel="dataset", ylabel="(loss - exact optimum) / mean(y^2), floored at 1e-12",
+               yscale="log", xticks=range(len(em["erm_loss"])),
                title="Adam restarts against exact ERM")
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
         names.append(report.save_figure(fig, workdir, "erm_excess.png"))
