@@ -41,7 +41,9 @@ bound (2 s / k')^k', from the counted pieces, against the deep net's size.
 
 Run: python launch.py --config=experiments/relu_nets_are_piecewise_linear.py:quick \
   --workdir=runs/pwl
-quick: ~10 s on 2 CPU cores. paper: input dimensions to 6, exact ERM at n = 2, w = 2, D = 10.
+quick: 9 s wall, 9 CPU-s on 2 cores (load 1). paper (input dimensions to 6, p to 65, exact ERM at
+n = 2, w = 2, D = 10: 16,836 convex programs per dataset, 128 Adam restarts): 100 s wall,
+52 CPU-s (load 4.7).
 """
 
 from __future__ import annotations
