@@ -92,3 +92,18 @@ def bootstrap_mean(
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(means.mean(axis=1), [alpha, 1.0 - alpha])
     return Estimate(float(values_S.mean()), float(lo), float(hi), level)
+
+
+def wilson_interval(successes: int, trials: int, *, z: float = 1.96) -> Estimate:
+    """The fraction successes / trials with its Wilson score interval (95% for z = 1.96;
+    Wilson 1927): unlike the normal approximation it stays inside [0, 1] and is not empty
+    at 0 or `trials` successes, so a count of 0 still bounds the fraction from above."""
+    if trials < 1 or not 0 <= successes <= trials:
+        raise ValueError(f"successes={successes}, trials={trials}; need 0 <= successes <= "
+                         "trials and trials >= 1")
+    p = successes / trials
+    shrink = 1.0 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / shrink
+    half = z * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / shrink
+    return Estimate(p, float(max(0.0, centre - half)), float(min(1.0, centre + half)),
+                    0.95, "Wilson score")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dl_theory.uncertainty import bootstrap_mean, fit_loglog_slope
+from dl_theory.uncertainty import bootstrap_mean, fit_loglog_slope, wilson_interval
 
 
 def test_exact_power_law_gives_exact_slope_and_degenerate_interval():
@@ -51,3 +51,14 @@ def test_standard_error_of_a_mean_and_nan_without_a_spread():
 
     assert np.isclose(standard_error([1.0, 3.0]), 1.0)  # s = sqrt(2), / sqrt(2)
     assert np.isnan(standard_error([2.0]))
+
+
+def test_wilson_interval_matches_hand_values():
+    """0 of 10: [0, z^2 / (n + z^2)] = [0, 0.2775]; 5 of 10: 0.5 +- 0.2634 (Wilson 1927)."""
+    zero = wilson_interval(0, 10)
+    assert (zero.value, zero.lo) == (0.0, 0.0)
+    assert zero.hi == pytest.approx(1.96 ** 2 / (10 + 1.96 ** 2), rel=1e-12)
+    half = wilson_interval(5, 10)
+    assert (half.lo, half.hi) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    with pytest.raises(ValueError, match="successes=11"):
+        wilson_interval(11, 10)
