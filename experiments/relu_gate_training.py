@@ -67,6 +67,9 @@ from dl_theory.user_errors import ConfigError
 KM = "karmakar2022"
 ABSTRACT = "abstract"
 DISTRIBUTIONS = ("gaussian", "uniform_cube", "two_cluster_mixture")
+# float32 runs can land on w* exactly (error 0); the figure's mean log error counts such
+# errors as PLOT_FLOOR. The rate fits never see them (they stop at geometric.error_floor).
+PLOT_FLOOR = 1e-10
 
 CLAIMS = tuple(
     ClaimSpec(f"geometric_rate_{name}",
@@ -82,12 +85,25 @@ CLAIMS = tuple(
               "D: the log-log exponent (whole 95% interval) is in [1 - tol, 1 + tol] (the "
               "mini-batch update sampling the same set has exponent ~0).",
               KM + ", linear time (the issue's reading: work vs data size)",
-              at_least="data_size.exponent_low", at_most="data_size.exponent_high"),
+              at_least="data_size.exponent_low", at_most="data_size.exponent_high",
+              expected_holds=False,
+              why="sublinear over D = 160..5120 (D / dim = 16..512): the iterations to 1e-4 "
+                  "fall from 29 at D = 160 to 15-16 from D = 1280 on, where they flatten (the "
+                  "fixed data set's second moment and symmetry approach the population's as D "
+                  "grows), so work grows like D^0.82. Linear growth holds only once "
+                  "D / dim >~ 128; the work is never superlinear (metrics full_batch_steps)."),
     ClaimSpec("sgd_trajectory_similar",
               "SGD on the squared loss, on the same samples with the same step size and steps, "
               "ends within a factor 2 of the non-gradient update's error (largest |mean log10 "
-              "ratio| over the laws; half the step size is not).",
+              "ratio| over the laws, at the last step of the rate fit; half the step size is "
+              "not).",
               KM + ", simulations vs S.G.D.", at_most="geometric.similar_decades",
+              expected_holds=False,
+              why="SGD trails: the same geometric shape, but at the step size that is best for "
+                  "the non-gradient update's bound SGD's error is 1.9x (Gaussian), 3.0x "
+                  "(uniform cube) and 2.0x (mixture) larger at the compared step (quick "
+                  "preset; metrics log10_mean). The non-gradient update wins at this step "
+                  "size; SGD at its own best step size was not searched.",
               published=Published("a striking similarity in trajectories between our "
                                   "algorithm and S.G.D.", ABSTRACT)),
     ClaimSpec("poisoned_error_within_bound",
@@ -203,7 +219,8 @@ def compute_geometric(config, log) -> dict:
             "window": window, "compare_step": compare,
             "errors": {k: v[:, :window].tolist() for k, v in runs.items()
                        if k in ("neuro_tron", "noisy_labels")},
-            "log10_mean": {k: np.mean(np.log10(v), axis=0).tolist() for k, v in runs.items()},
+            "log10_mean": {k: np.mean(np.log10(np.maximum(v, PLOT_FLOOR)), axis=0).tolist()
+                           for k, v in runs.items()},
             "at_compare": {k: v[:, compare].tolist() for k, v in runs.items()},
         }
     return out
@@ -335,3 +352,61 @@ PARTS = (
     Part("poisoning", compute_poisoning, judge_poisoning,
          reads=("poisoning", "dim", "seeds", "moment_samples")),
 )
+
+
+def figures(config, m: dict, workdir: str) -> list[str]:
+    """Mean log error vs step per law with the rate bound; poisoned error vs beta with the
+    bound; iterations to tolerance vs data size."""
+    import matplotlib.pyplot as plt
+
+    names = []
+    if "geometric" in m:
+        laws = list(m["geometric"])
+        fig, axes = plt.subplots(1, len(laws), figsize=(4.2 * len(laws), 4), squeeze=False)
+        for ax, name in zip(axes[0], laws):
+            g = m["geometric"][name]
+            for label, style in (("neuro_tron", "C0-"), ("sgd", "C1--"),
+                                 ("noisy_labels", "C2:")):
+                ax.plot(g["log10_mean"][label], style, label=label.replace("_", " "))
+            t = np.arange(len(g["log10_mean"]["neuro_tron"]))
+            start = g["log10_mean"]["neuro_tron"][0]
+            ax.plot(t, start + t * g["slope_bound"] / math.log(10), "k-", lw=1,
+                    label="bound: (1/2) log rho per step")
+            ax.axvline(g["window"] - 1, color="0.6", lw=0.8, label="end of rate fit")
+            ax.set(xlabel="step t", ylabel="mean log10 |w_t - w*|", title=name,
+                   ylim=(math.log10(PLOT_FLOOR) - 0.5, 1.0))
+        axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
+        names.append(report.save_figure(fig, workdir, "error_vs_step.png"))
+    if "poisoning" in m:
+        p = m["poisoning"]
+
+        def over_seeds(values):
+            return np.sqrt(np.mean(np.asarray(values) ** 2, axis=1))
+
+        fig, ax = plt.subplots(figsize=(6, 4.5))
+        beta = p["attack_probs"]
+        ax.plot(beta, p["bound"], "k-", label="bound (re-derived), magnitude theta")
+        ax.plot(beta, over_seeds(p["rms"]), "o", label="measured, magnitude theta")
+        ax.plot(beta, over_seeds(p["rms_bigger_attack"]), "s",
+                label=f"measured, {config.poisoning.baseline_size_factor:g} theta")
+        ax.plot(beta, over_seeds(p["rms_constant_product"]), "^",
+                label="measured, constant beta * theta")
+        ax.set(xscale="log", yscale="log", xlabel="attack probability beta",
+               ylabel="RMS |w_t - w*| over the last steps", title="Error under label poisoning")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
+        names.append(report.save_figure(fig, workdir, "poisoning.png"))
+    if "data_size" in m:
+        d = m["data_size"]
+        fig, ax = plt.subplots(figsize=(6, 4.5))
+        sizes = np.asarray(d["sizes"], np.float64)
+        full = np.mean(d["full_batch_steps"], axis=1) * sizes
+        mini = np.mean(d["minibatch_steps"], axis=1) * config.data_size.minibatch
+        ax.plot(sizes, full, "o-", label="full batch: iterations x D")
+        ax.plot(sizes, mini, "s-", label=f"mini-batch: iterations x {config.data_size.minibatch}")
+        ax.plot(sizes, full[-1] * sizes / sizes[-1], "k:", label="linear in D")
+        ax.set(xscale="log", yscale="log", xlabel="data size D",
+               ylabel=f"sample evaluations to {config.data_size.tolerance:g}",
+               title="Work to tolerance vs data size")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
+        names.append(report.save_figure(fig, workdir, "work_vs_data_size.png"))
+    return names

@@ -51,3 +51,13 @@ def test_standard_error_of_a_mean_and_nan_without_a_spread():
 
     assert np.isclose(standard_error([1.0, 3.0]), 1.0)  # s = sqrt(2), / sqrt(2)
     assert np.isnan(standard_error([2.0]))
+
+
+def test_semilog_slope_of_an_exact_geometric_decay_is_its_log_rate():
+    from dl_theory.uncertainty import fit_semilog_slope
+
+    t = np.arange(20.0)
+    est = fit_semilog_slope(t, np.stack([2.0 * 0.8**t, 2.0 * 0.8**t]))
+    assert abs(est.value - np.log(0.8)) < 1e-12 and abs(est.hi - est.lo) < 1e-12
+    spread = fit_semilog_slope(t, np.stack([2.0 * 0.8**t, 2.0 * 0.7**t]))
+    assert spread.lo < (np.log(0.8) + np.log(0.7)) / 2 < spread.hi
