@@ -273,9 +273,8 @@ def compute_data_size(config, log) -> dict:
     out = {"sizes": list(c.sizes), "full_batch_steps": [], "minibatch_steps": [],
            "minibatch_step_size": minibatch_eta}
     for size in c.sizes:
-        full = full_batch_errors_over_seeds(c.max_steps, c.step_size, w0, w_star,
-                                            data[:, :size])
-        stream = minibatch_stream(jax.random.fold_in(batch_key, size), data[:, :size],
+        full = full_batch_errors_over_seeds(c.max_steps, c.step_size, w0, w_star, data, size)
+        stream = minibatch_stream(jax.random.fold_in(batch_key, size), data, size,
                                   c.max_steps, c.minibatch)
         mini = stream_errors_over_seeds("neuro_tron", GateKnobs(minibatch_eta), w0, w_star, u,
                                         stream)

@@ -103,14 +103,14 @@ def draw_stream(key: jax.Array, distribution: str, seeds: int, steps: int, batch
                       jax.random.uniform(attack_key, (seeds, steps, batch)))
 
 
-def minibatch_stream(key: jax.Array, data_SxNxD: jax.Array, steps: int,
+def minibatch_stream(key: jax.Array, data_SxNxD: jax.Array, size: int, steps: int,
                      batch: int) -> GateStream:
-    """Mini-batches drawn with replacement from each seed's fixed data set (no noise)."""
-    seeds, num, _ = data_SxNxD.shape
-    index_SxTxB = jax.random.randint(key, (seeds, steps, batch), 0, num)
+    """Mini-batches drawn with replacement from the first `size` rows of each seed's fixed
+    data set (no noise, no attack)."""
+    seeds = data_SxNxD.shape[0]
+    index_SxTxB = jax.random.randint(key, (seeds, steps, batch), 0, size)
     x = jax.vmap(lambda data, index: data[index])(data_SxNxD, index_SxTxB)
-    zeros = jnp.zeros(index_SxTxB.shape)
-    return GateStream(x, zeros, jnp.ones(index_SxTxB.shape))
+    return GateStream(x, jnp.zeros(index_SxTxB.shape), jnp.ones(index_SxTxB.shape))
 
 
 def stream_errors(method: str, knobs: GateKnobs, w0_D, w_star_D, attack_dir_D,
@@ -141,16 +141,20 @@ def stream_errors_over_seeds(method: str, knobs: GateKnobs, w0_SxD, w_star_SxD,
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def full_batch_errors_over_seeds(steps: int, step_size, w0_SxD, w_star_SxD,
-                                 data_SxNxD) -> jax.Array:
-    """The non-gradient update on each seed's whole fixed data set (realizable labels) for
-    `steps` steps: |w_t - w*| for t = 0..steps, shape [S, steps + 1]."""
+def full_batch_errors_over_seeds(steps: int, step_size, w0_SxD, w_star_SxD, data_SxNxD,
+                                 size) -> jax.Array:
+    """The non-gradient update on the first `size` rows of each seed's fixed data set, all of
+    them every step (realizable labels), for `steps` steps: |w_t - w*| for t = 0..steps,
+    shape [S, steps + 1]. `size` is traced: every size <= N shares one compiled program (the
+    rows past `size` get weight 0)."""
 
     def run(w0_D, w_star_D, data_NxD):
+        weight_N = (jnp.arange(data_NxD.shape[0]) < size) / size
         y_N = jax.nn.relu(data_NxD @ w_star_D)
 
         def step(w_D, _):
-            w_D = neuro_tron_update(w_D, data_NxD, y_N, step_size)
+            residual_N = y_N - jax.nn.relu(data_NxD @ w_D)
+            w_D = w_D + step_size * ((weight_N * residual_N) @ data_NxD)
             return w_D, jnp.linalg.norm(w_D - w_star_D)
 
         _, errors_T = jax.lax.scan(step, w0_D, None, length=steps)

@@ -11,6 +11,7 @@ from dl_theory.train.relu_gate import (
     GateStream,
     full_batch_errors_over_seeds,
     gate_labels,
+    minibatch_stream,
     neuro_tron_update,
     sgd_update,
     stream_errors_over_seeds,
@@ -87,13 +88,24 @@ def test_stream_scan_equals_a_python_loop_of_steps(method, update):
         np.testing.assert_allclose(errors[s], expected, rtol=1e-5)
 
 
-def test_full_batch_scan_equals_a_python_loop_on_the_whole_set():
+def test_full_batch_scan_equals_a_python_loop_on_the_first_rows():
     data = jax.random.normal(jax.random.PRNGKey(6), (1, 20, 3))
     w0, w_star = jnp.zeros((1, 3)), jnp.array([[1.0, -1.0, 0.5]])
-    errors = full_batch_errors_over_seeds(4, 0.9, w0, w_star, data)
-    w, y = w0[0], jax.nn.relu(data[0] @ w_star[0])
-    expected = [float(jnp.linalg.norm(w - w_star[0]))]
-    for _ in range(4):
-        w = neuro_tron_update(w, data[0], y, 0.9)
-        expected.append(float(jnp.linalg.norm(w - w_star[0])))
-    np.testing.assert_allclose(errors[0], expected, rtol=1e-5)
+    for size in (12, 20):  # the rows past `size` must play no part
+        errors = full_batch_errors_over_seeds(4, 0.9, w0, w_star, data, size)
+        rows = data[0, :size]
+        w, y = w0[0], jax.nn.relu(rows @ w_star[0])
+        expected = [float(jnp.linalg.norm(w - w_star[0]))]
+        for _ in range(4):
+            w = neuro_tron_update(w, rows, y, 0.9)
+            expected.append(float(jnp.linalg.norm(w - w_star[0])))
+        np.testing.assert_allclose(errors[0], expected, rtol=1e-5)
+
+
+def test_minibatches_come_from_the_first_rows_only():
+    data = jnp.arange(2 * 10 * 1, dtype=jnp.float32).reshape(2, 10, 1)
+    stream = minibatch_stream(jax.random.PRNGKey(7), data, 4, steps=50, batch=3)
+    assert stream.x.shape == (2, 50, 3, 1)
+    rows = np.asarray(stream.x[..., 0]) - 10 * np.arange(2)[:, None, None]
+    assert set(np.unique(rows)) == {0.0, 1.0, 2.0, 3.0}
+    assert float(np.max(stream.attack_draw)) == 1.0 and float(np.max(np.abs(stream.noise))) == 0
