@@ -52,7 +52,23 @@ def fit_loglog_slope(
                          f"{y_SxK.shape}")
     if np.any(x_K <= 0) or np.any(~np.isfinite(y_SxK)) or np.any(y_SxK <= 0):
         raise ValueError(f"log-log fit needs positive finite values; got x={x_K}, y={y_SxK}")
-    return _bootstrap_slope(np.log(x_K), np.log(y_SxK), num_resamples, level, seed)
+    log_x, log_y = np.log(x_K), np.log(y_SxK)
+    value = _slope(log_x, log_y.mean(axis=0))
+    rng = np.random.default_rng(seed)
+    num_rep, num_x = log_y.shape
+    if num_rep >= 2:
+        picks = rng.integers(0, num_rep, size=(num_resamples, num_rep, num_x))
+        resampled = np.take_along_axis(log_y[None], picks, axis=1).mean(axis=1)
+        slopes = np.polyfit(log_x, resampled.T, 1)[0]
+    else:
+        coef = np.polyfit(log_x, log_y[0], 1)
+        fitted = np.polyval(coef, log_x)
+        residuals = log_y[0] - fitted
+        noise = residuals[rng.integers(0, num_x, size=(num_resamples, num_x))]
+        slopes = np.polyfit(log_x, (fitted[None] + noise).T, 1)[0]
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(slopes, [alpha, 1.0 - alpha])
+    return Estimate(value, float(lo), float(hi), level)
 
 
 def fit_semilog_slope(
@@ -62,41 +78,29 @@ def fit_semilog_slope(
 
     Args:
       t_K: abscissae (iteration counts), shape [K], K >= 2; any sign.
-      y_SxK: positive measurements, shape [S, K] (S replicates, e.g. seeds) or [K].
+      y_SxK: positive measurements, shape [S, K], S >= 2: row s is replicate s's whole
+        trajectory (e.g. one seed's error at every step).
     Returns:
-      An `Estimate` fitted and resampled exactly as `fit_loglog_slope`, with t in place of
-      log x: b < 0 means y shrinks by the factor exp(b) per unit of t.
+      An `Estimate` whose value is the least-squares slope through the per-t means of log y.
+      Unlike `fit_loglog_slope`, the interval resamples whole rows (seeds) with replacement:
+      a trajectory's values at different t are one run, not independent draws.
     """
     t_K = np.asarray(t_K, dtype=np.float64)
-    y_SxK = np.atleast_2d(np.asarray(y_SxK, dtype=np.float64))
-    if t_K.ndim != 1 or t_K.size < 2 or y_SxK.shape[1] != t_K.size:
-        raise ValueError(f"need t of shape [K>=2] and y of shape [S, K]; got {t_K.shape}, "
+    y_SxK = np.asarray(y_SxK, dtype=np.float64)
+    if t_K.ndim != 1 or t_K.size < 2 or y_SxK.ndim != 2 or y_SxK.shape[0] < 2 \
+            or y_SxK.shape[1] != t_K.size:
+        raise ValueError(f"need t of shape [K>=2] and y of shape [S>=2, K]; got {t_K.shape}, "
                          f"{y_SxK.shape}")
     if np.any(~np.isfinite(t_K)) or np.any(~np.isfinite(y_SxK)) or np.any(y_SxK <= 0):
         raise ValueError(f"semi-log fit needs finite t and positive finite y; got t={t_K}, "
                          f"y={y_SxK}")
-    return _bootstrap_slope(t_K, np.log(y_SxK), num_resamples, level, seed)
-
-
-def _bootstrap_slope(abscissa_K: np.ndarray, log_y: np.ndarray, num_resamples: int,
-                     level: float, seed: int) -> Estimate:
-    """Least-squares slope of log_y [S, K] on abscissa [K] with its percentile interval."""
-    value = _slope(abscissa_K, log_y.mean(axis=0))
+    log_y = np.log(y_SxK)
     rng = np.random.default_rng(seed)
-    num_rep, num_x = log_y.shape
-    if num_rep >= 2:
-        picks = rng.integers(0, num_rep, size=(num_resamples, num_rep, num_x))
-        resampled = np.take_along_axis(log_y[None], picks, axis=1).mean(axis=1)
-        slopes = np.polyfit(abscissa_K, resampled.T, 1)[0]
-    else:
-        coef = np.polyfit(abscissa_K, log_y[0], 1)
-        fitted = np.polyval(coef, abscissa_K)
-        residuals = log_y[0] - fitted
-        noise = residuals[rng.integers(0, num_x, size=(num_resamples, num_x))]
-        slopes = np.polyfit(abscissa_K, (fitted[None] + noise).T, 1)[0]
+    rows = rng.integers(0, log_y.shape[0], size=(num_resamples, log_y.shape[0]))
+    slopes = np.polyfit(t_K, log_y[rows].mean(axis=1).T, 1)[0]
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(slopes, [alpha, 1.0 - alpha])
-    return Estimate(value, float(lo), float(hi), level)
+    return Estimate(_slope(t_K, log_y.mean(axis=0)), float(lo), float(hi), level)
 
 
 def standard_error(values_S) -> float:
