@@ -76,7 +76,7 @@ CLAIMS = tuple(
               f"On {name.replace('_', ' ')} inputs the non-gradient update's error falls "
               "geometrically: the slope of mean log|w_t - w*| per step (whole 95% interval) is "
               "at most the bound (1/2) log rho < 0 (noisy labels, with a floor, do not).",
-              KM + ", realizable ReLU gate, linear convergence; rho re-derived",
+              KM + ", realizable ReLU gate, linear convergence (rho re-derived)",
               published=Published("trained in linear time under symmetric, non-Gaussian "
                                   "input laws (no rate number in the abstract)", ABSTRACT))
     for name in DISTRIBUTIONS) + (
@@ -110,7 +110,7 @@ CLAIMS = tuple(
               "Under a worst-case label attack of probability beta and magnitude theta the RMS "
               "error over the last steps stays within the re-derived bound, for every beta "
               "(largest measured / bound; four times the magnitude breaks it).",
-              KM + ", data-poisoning guarantee; radius re-derived", at_most=1.0,
+              KM + ", data-poisoning guarantee (radius re-derived)", at_most=1.0,
               published=Published("approximate recovery under poisoning, nearly optimal in the "
                                   "worst case", ABSTRACT)),
     ClaimSpec("poisoned_error_grows_with_budget",
