@@ -71,6 +71,38 @@ def fit_loglog_slope(
     return Estimate(value, float(lo), float(hi), level)
 
 
+def fit_semilog_slope(
+    t_K, y_SxK, *, num_resamples: int = 2000, level: float = 0.95, seed: int = 0
+) -> Estimate:
+    """Slope b of log y = a + b t (a geometric rate per unit of t), with a bootstrap interval.
+
+    Args:
+      t_K: abscissae (iteration counts), shape [K], K >= 2; any sign.
+      y_SxK: positive measurements, shape [S, K], S >= 2: row s is replicate s's whole
+        trajectory (e.g. one seed's error at every step).
+    Returns:
+      An `Estimate` whose value is the least-squares slope through the per-t means of log y.
+      Unlike `fit_loglog_slope`, the interval resamples whole rows (seeds) with replacement:
+      a trajectory's values at different t are one run, not independent draws.
+    """
+    t_K = np.asarray(t_K, dtype=np.float64)
+    y_SxK = np.asarray(y_SxK, dtype=np.float64)
+    if t_K.ndim != 1 or t_K.size < 2 or y_SxK.ndim != 2 or y_SxK.shape[0] < 2 \
+            or y_SxK.shape[1] != t_K.size:
+        raise ValueError(f"need t of shape [K>=2] and y of shape [S>=2, K]; got {t_K.shape}, "
+                         f"{y_SxK.shape}")
+    if np.any(~np.isfinite(t_K)) or np.any(~np.isfinite(y_SxK)) or np.any(y_SxK <= 0):
+        raise ValueError(f"semi-log fit needs finite t and positive finite y; got t={t_K}, "
+                         f"y={y_SxK}")
+    log_y = np.log(y_SxK)
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, log_y.shape[0], size=(num_resamples, log_y.shape[0]))
+    slopes = np.polyfit(t_K, log_y[rows].mean(axis=1).T, 1)[0]
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(slopes, [alpha, 1.0 - alpha])
+    return Estimate(_slope(t_K, log_y.mean(axis=0)), float(lo), float(hi), level)
+
+
 def standard_error(values_S) -> float:
     """Standard error of the mean of replicate values (shape [S]): sample standard deviation
     (ddof=1) over sqrt(S); NaN with fewer than two values, where no spread is measured."""

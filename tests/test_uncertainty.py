@@ -62,3 +62,13 @@ def test_wilson_interval_matches_hand_values():
     assert (half.lo, half.hi) == pytest.approx((0.2366, 0.7634), abs=1e-4)
     with pytest.raises(ValueError, match="successes=11"):
         wilson_interval(11, 10)
+
+
+def test_semilog_slope_of_an_exact_geometric_decay_is_its_log_rate():
+    from dl_theory.uncertainty import fit_semilog_slope
+
+    t = np.arange(20.0)
+    est = fit_semilog_slope(t, np.stack([2.0 * 0.8**t, 2.0 * 0.8**t]))
+    assert abs(est.value - np.log(0.8)) < 1e-12 and abs(est.hi - est.lo) < 1e-12
+    spread = fit_semilog_slope(t, np.stack([2.0 * 0.8**t, 2.0 * 0.7**t]))
+    assert spread.lo < (np.log(0.8) + np.log(0.7)) / 2 < spread.hi
