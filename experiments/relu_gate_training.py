@@ -47,7 +47,6 @@ from __future__ import annotations
 import math
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -60,6 +59,9 @@ from dl_theory.train.relu_gate import (
     draw_stream,
     full_batch_errors_over_seeds,
     minibatch_stream,
+    random_problem,
+    steps_above_floor,
+    steps_to_tolerance,
     stream_errors_over_seeds,
 )
 from dl_theory.uncertainty import fit_loglog_slope, fit_semilog_slope
@@ -169,35 +171,16 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     return config_from_presets(_PRESETS, preset, PARTS)
 
 
-def _problem(seeds: int, dim: int, salt: int):
-    """Per-seed w* (unit), w_0 ~ N(0, I/dim), attack direction u (unit, orthogonal to w*)
-    and a key for the part's draws; `salt` separates the parts' random streams."""
-    keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(0), salt), 4)
-    w_star = jax.random.normal(keys[0], (seeds, dim))
-    w_star /= jnp.linalg.norm(w_star, axis=1, keepdims=True)
-    w0 = jax.random.normal(keys[1], (seeds, dim)) / math.sqrt(dim)
-    u = jax.random.normal(keys[2], (seeds, dim))
-    u -= jnp.sum(u * w_star, axis=1, keepdims=True) * w_star
-    u /= jnp.linalg.norm(u, axis=1, keepdims=True)
-    return w0, w_star, u, keys[3]
-
-
 def _moments(config, name: str) -> bounds.InputMoments:
     key = jax.random.fold_in(jax.random.PRNGKey(1), DISTRIBUTIONS.index(name))
     return bounds.input_moments(sample_symmetric_inputs(key, name, config.moment_samples,
                                                         config.dim))
 
 
-def _fit_window(errors_SxT: np.ndarray, floor: float) -> int:
-    """Number of leading steps at which every seed's error is above `floor`."""
-    above = np.all(errors_SxT > floor, axis=0)
-    return int(np.argmin(above)) if not above.all() else above.size
-
-
 def compute_geometric(config, log) -> dict:
     """Part "geometric": error trajectories per law (update, SGD, noisy labels, half step)."""
     c = config.geometric
-    w0, w_star, u, key = _problem(config.seeds, config.dim, salt=0)
+    w0, w_star, u, key = random_problem(config.seeds, config.dim, salt=0)
     out = {}
     for name in c.distributions:
         mom = _moments(config, name)
@@ -212,7 +195,7 @@ def compute_geometric(config, log) -> dict:
                 ("half_step", "neuro_tron", GateKnobs(eta / 2))):
             runs[label] = np.asarray(
                 stream_errors_over_seeds(method, knobs, w0, w_star, u, stream), np.float64)
-        window = _fit_window(runs["neuro_tron"], c.error_floor)
+        window = steps_above_floor(runs["neuro_tron"], c.error_floor)
         compare = window - 1
         out[name] = {
             "moments": vars(mom), "step_size": eta,
@@ -254,19 +237,11 @@ def judge_geometric(config, measurements) -> dict:
     return out
 
 
-def _steps_to(errors_SxT: np.ndarray, tolerance: float) -> np.ndarray:
-    """First step with error <= tolerance per seed; a seed that never reaches it counts as
-    the run's length + 1 (a lower bound, reported as censored)."""
-    reached = errors_SxT <= tolerance
-    first = np.argmax(reached, axis=1).astype(np.float64)
-    return np.where(reached.any(axis=1), first, errors_SxT.shape[1])
-
-
 def compute_data_size(config, log) -> dict:
     """Part "data_size": iterations to tolerance on a fixed Gaussian data set of D points
     (the first D of one draw per seed), full batch and mini-batch."""
     c = config.data_size
-    w0, w_star, u, key = _problem(config.seeds, config.dim, salt=1)
+    w0, w_star, u, key = random_problem(config.seeds, config.dim, salt=1)
     minibatch_eta = bounds.best_step_size(c.minibatch, _moments(config, "gaussian"))
     data_key, batch_key = jax.random.split(key)
     largest = max(c.sizes)
@@ -280,8 +255,8 @@ def compute_data_size(config, log) -> dict:
                                   c.minibatch_max_steps, c.minibatch)
         mini = stream_errors_over_seeds("neuro_tron", GateKnobs(minibatch_eta), w0, w_star, u,
                                         stream)
-        out["full_batch_steps"].append(_steps_to(np.asarray(full), c.tolerance).tolist())
-        out["minibatch_steps"].append(_steps_to(np.asarray(mini), c.tolerance).tolist())
+        out["full_batch_steps"].append(steps_to_tolerance(np.asarray(full), c.tolerance).tolist())
+        out["minibatch_steps"].append(steps_to_tolerance(np.asarray(mini), c.tolerance).tolist())
     out["censored"] = int(sum(s > c.max_steps for row in out["full_batch_steps"] for s in row)
                           + sum(s > c.minibatch_max_steps for row in out["minibatch_steps"]
                                 for s in row))
@@ -301,7 +276,7 @@ def judge_data_size(config, m) -> dict:
 def compute_poisoning(config, log) -> dict:
     """Part "poisoning": RMS error over the last steps under attacks, with the bound."""
     c = config.poisoning
-    w0, w_star, u, key = _problem(config.seeds, config.dim, salt=2)
+    w0, w_star, u, key = random_problem(config.seeds, config.dim, salt=2)
     mom = _moments(config, "gaussian")
     eta = bounds.best_step_size(c.batch, mom)
     stream = draw_stream(key, "gaussian", config.seeds, c.steps, c.batch, config.dim)

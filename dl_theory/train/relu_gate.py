@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from dl_theory.data.symmetric_inputs import sample_symmetric_inputs
 
@@ -161,3 +163,30 @@ def full_batch_errors_over_seeds(steps: int, step_size, w0_SxD, w_star_SxD, data
         return jnp.concatenate([jnp.linalg.norm(w0_D - w_star_D)[None], errors_T])
 
     return jax.vmap(run)(w0_SxD, w_star_SxD, data_SxNxD)
+
+
+def random_problem(seeds: int, dim: int, salt: int):
+    """Per-seed w* (unit), w_0 ~ N(0, I/dim), attack direction u (unit, orthogonal to w*)
+    and a key for the part's draws; `salt` separates the parts' random streams."""
+    keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(0), salt), 4)
+    w_star = jax.random.normal(keys[0], (seeds, dim))
+    w_star /= jnp.linalg.norm(w_star, axis=1, keepdims=True)
+    w0 = jax.random.normal(keys[1], (seeds, dim)) / math.sqrt(dim)
+    u = jax.random.normal(keys[2], (seeds, dim))
+    u -= jnp.sum(u * w_star, axis=1, keepdims=True) * w_star
+    u /= jnp.linalg.norm(u, axis=1, keepdims=True)
+    return w0, w_star, u, keys[3]
+
+
+def steps_above_floor(errors_SxT: np.ndarray, floor: float) -> int:
+    """Number of leading steps at which every seed's error is above `floor`."""
+    above = np.all(errors_SxT > floor, axis=0)
+    return int(np.argmin(above)) if not above.all() else above.size
+
+
+def steps_to_tolerance(errors_SxT: np.ndarray, tolerance: float) -> np.ndarray:
+    """First step with error <= tolerance per seed; a seed that never reaches it counts as
+    the run's length + 1 (a lower bound, reported as censored)."""
+    reached = errors_SxT <= tolerance
+    first = np.argmax(reached, axis=1).astype(np.float64)
+    return np.where(reached.any(axis=1), first, errors_SxT.shape[1])
