@@ -106,7 +106,10 @@ def gradient_scan(c, values, key: jax.Array) -> dict:
                               c.batch, k, values, bias, h) for name, w in points.items()}
                 for r in range(c.replicates)]
         row = {"n": n, "h": h, "k": k, "bias": bias, "k_mu": k * mu,
-               "samples": num_batches * c.batch * c.replicates}
+               "samples": num_batches * c.batch * c.replicates,
+               "radial_prediction": 2.0 * (k / h) * m1 * bias,
+               "at_full": [rep["at"]["full"]["norm"] for rep in reps],
+               "far_tangent": [rep["far"]["tangent"]["norm"] for rep in reps]}
         for part, suffix in (("full", "full"), ("tangent", "tangent")):
             ratio_at = [rep["at"][part]["norm"] / rep["far"][part]["norm"] for rep in reps]
             ratio_half = [rep["half"][part]["norm"] / rep["far"][part]["norm"] for rep in reps]
