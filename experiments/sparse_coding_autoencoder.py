@@ -36,7 +36,8 @@ over fresh samples, for p from 0.1 to 0.5; baselines: eps = 0 and a random W wit
 (2) gradient: the Monte Carlo expected gradient (debiased for the Monte Carlo noise, see
 `dl_theory.theory.sparse_coding.expected_gradient_norm`), per-row RMS, at A* and at unit-row
 W exactly delta from A* column-wise, for h = 2n over the grid; its full norm (the paper's
-quantity) and its part tangent to the unit sphere of each row (matched norms). A random W
+quantity) and its part tangent to the unit sphere of each row (matched norms); the slope of
+the norm at A* over h, bootstrapped over the replicates, against the derived bias term's. A random W
 with unit rows has every unit off under this bias (W_i y ~ N(0, |y|^2/n), |y|/sqrt n << eps),
 so its gradient is zero: the reference is W at distance `far` instead. (3) training: SGD on
 fresh samples from W at distance `start` (unit rows); the column-wise distance of the
