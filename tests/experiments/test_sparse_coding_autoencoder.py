@@ -38,10 +38,16 @@ def test_recovery_is_certain_inside_the_regime_and_absent_without_bias(quick_run
     assert all(a >= b for a, b in zip(rates, rates[1:]))  # recovery falls with sparsity
 
 
-def test_training_from_a_random_w_does_not_move(quick_run):
+def test_training_from_a_random_w_barely_moves_and_from_near_a_star_converges(quick_run):
+    """A random unit-row W stays about sqrt(2) from A* (its units seldom fire); from distance
+    0.5 the row directions approach A*'s columns while the rows grow above unit norm (the
+    bias shrinks the code, and longer rows make up for it)."""
     payload, _ = quick_run
     training = payload["metrics"]["training"]
-    assert training["random_final"] == pytest.approx(training["random_initial"], rel=1e-6)
+    assert training["random_final"] / training["random_initial"] > 0.99
+    assert training["random_initial"] == pytest.approx(2**0.5, abs=0.02)
+    assert training["initial"] == pytest.approx(0.5, abs=1e-5)
+    assert training["row_norm"] > 1.0
 
 
 @pytest.mark.parametrize("key, value, fragment", [
