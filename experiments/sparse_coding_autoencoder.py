@@ -80,7 +80,10 @@ CLAIMS = (
               "Outside the regime (k mu/sqrt(n) above a1 / (2 m1), where the bias exceeds the "
               "smallest code value: derived here), exact recovery falls to at most "
               "collapse_rate; the rate inside the regime is the baseline.",
-              RECOVERY, at_most="recovery.collapse_rate", unit="fraction of samples"),
+              RECOVERY, at_most="recovery.collapse_rate", unit="fraction of samples",
+              margin_why="0 is the prediction: at p_out the bias exceeds even a2, the largest "
+                         "code value, so a sample is exact only if interference lifts all k "
+                         "support units above eps; the baseline (inside the regime) is 1"),
     ClaimSpec("gradient_small_at_dictionary",
               "At the largest h, the expected gradient norm (full, per row) at A* is at most "
               "ratio_bound times that at unit-row W a column-wise distance `far` from A*; "
