@@ -44,9 +44,9 @@ fresh samples from W at distance `start` (unit rows); the column-wise distance o
 row-normalised W to A* before and after; baseline: the same training from a random W.
 
 Run: python launch.py --config=experiments/sparse_coding_autoencoder.py:quick --workdir=runs/sca
-quick: 50 s wall, 25 CPU-s at load 4.4 on 2 shared cores. paper: h to 2048 (gradient) and
-4096 (recovery), twice the Monte Carlo samples, 2000 SGD steps at h = 1024 (minutes on 2 cores;
-not run in the tests).
+quick: 21 s wall, 24 CPU-s at load 2 on 2 shared cores (50 s at load 4.4).
+paper: h to 2048 (gradient) and 4096 (recovery), twice the Monte Carlo samples, 2000 SGD steps
+at h = 1024 (minutes on 2 cores; not run in the tests).
 """
 
 from __future__ import annotations
