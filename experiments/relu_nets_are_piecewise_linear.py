@@ -256,20 +256,6 @@ def judge_representation(config, m) -> dict:
     }
 
 
-def _teacher_data(rng, c):
-    """D points uniform on [-1, 1]^n, y = a random width-w ReLU teacher + Gaussian noise."""
-    x = rng.uniform(-1.0, 1.0, (c.points, c.input_dim))
-    w, b, v = rng.normal(size=(c.input_dim, c.width)), rng.normal(size=c.width) * 0.5, \
-        rng.normal(size=c.width)
-    y = np.maximum(x @ w + b, 0.0) @ v + c.noise * rng.normal(size=c.points)
-    return x, y
-
-
-def _losses(x, y, params) -> list[float]:
-    return [exact_erm.net_loss(x, y, w, b, v)
-            for w, b, v in zip(params["w"], params["b"], params["v"])]
-
-
 def compute_erm(config, log) -> dict:
     """Part "erm": exact ERM per dataset against Adam restarts and a control near the optimum."""
     c = config.erm
@@ -279,7 +265,7 @@ def compute_erm(config, log) -> dict:
     n, w, r = c.input_dim, c.width, c.restarts
     adam = {"steps": c.steps, "learning_rate": c.learning_rate}
     for _ in range(c.datasets):
-        x, y = _teacher_data(rng, c)
+        x, y = exact_erm.noisy_relu_teacher(rng, c.points, c.input_dim, c.width, c.noise)
         result = exact_erm.exact_erm(x, y, w)
         starts = {"w": rng.normal(size=(r, n, w)) / math.sqrt(n), "b": np.zeros((r, w)),
                   "v": rng.normal(size=(r, w)) / math.sqrt(w)}  # LeCun normal, zero bias
@@ -287,8 +273,8 @@ def compute_erm(config, log) -> dict:
         control = {k: v[None] + c.control_scale * rng.normal(size=(c.control_restarts,) + v.shape)
                    for k, v in near.items()}
         out["erm_loss"].append(result.loss)
-        out["adam_losses"].append(_losses(x, y, adam_restarts(x, y, starts, **adam)))
-        out["control_losses"].append(_losses(x, y, adam_restarts(x, y, control, **adam)))
+        for key, initial in (("adam_losses", starts), ("control_losses", control)):
+            out[key].append(exact_erm.net_losses(x, y, adam_restarts(x, y, initial, **adam)))
         out["constant_loss"].append(float(np.var(y)))  # a dead-weight unit gives any constant
         out["scale"].append(float(np.mean(y ** 2)))
         out["dichotomies"].append(result.dichotomies)

@@ -130,3 +130,21 @@ def dichotomy_bound(points: int, input_dim: int) -> int:
     """2 sum_{k=0}^{n} C(D - 1, k): the most affine dichotomies of D points in R^n (Cover 1965),
     reached in general position; O(D^n), the count Theorem 4.1's running time rests on."""
     return 2 * sum(math.comb(points - 1, k) for k in range(input_dim + 1))
+
+
+def net_losses(x_DxN, y_D, params) -> list[float]:
+    """`net_loss` of every net in a stack {"w": [R, n, w], "b": [R, w], "v": [R, w]}."""
+    return [net_loss(x_DxN, y_D, w, b, v)
+            for w, b, v in zip(params["w"], params["b"], params["v"])]
+
+
+def noisy_relu_teacher(rng: np.random.Generator, points: int, input_dim: int, width: int,
+                       noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """Data for the ERM problem: D = `points` inputs uniform on [-1, 1]^n, labels from a random
+    one-hidden-layer ReLU teacher of `width` units (Gaussian weights, biases of scale 1/2)
+    plus Gaussian noise of standard deviation `noise`, so no net fits them exactly."""
+    x = rng.uniform(-1.0, 1.0, (points, input_dim))
+    w, b, v = rng.normal(size=(input_dim, width)), rng.normal(size=width) * 0.5, \
+        rng.normal(size=width)
+    y = np.maximum(x @ w + b, 0.0) @ v + noise * rng.normal(size=points)
+    return x, y
