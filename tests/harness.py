@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import pathlib
 
+import pytest
+
 from dl_theory import experiment, report, run_directory
+from dl_theory.config_checks import validate_experiment_config
+from dl_theory.user_errors import ConfigError
 
 
 def set_dotted(config, overrides: dict):
@@ -18,6 +22,17 @@ def set_dotted(config, overrides: dict):
             node = node[parent]
         node[leaf] = value
     return config
+
+
+def assert_config_refused(name: str, overrides: dict, fragment: str) -> None:
+    """Experiment `name`'s quick config with `overrides` (dotted keys) is refused by its
+    validation, before anything runs, with a one-line ConfigError containing `fragment`."""
+    module = experiment.load_experiment(name)
+    config = set_dotted(module.get_config("quick"), overrides)
+    with pytest.raises(ConfigError) as info:
+        validate_experiment_config(module, config, "quick")
+    message = str(info.value)
+    assert fragment in message and "\n" not in message, message
 
 
 def run_quick_preset(name: str, workdir: pathlib.Path, overrides: dict | None = None,

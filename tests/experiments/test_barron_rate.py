@@ -1,14 +1,9 @@
 """The Barron-rate experiment's quick preset, end to end."""
 
-import re
 
 import numpy as np
 import pytest
-from harness import assert_every_claim_holds
-
-from dl_theory import experiment
-from dl_theory.config_checks import validate_experiment_config
-from dl_theory.user_errors import ConfigError
+from harness import assert_config_refused, assert_every_claim_holds
 
 EXPERIMENT = "barron_rate"
 pytestmark = pytest.mark.experiment
@@ -67,8 +62,4 @@ def test_barron_bound_is_vacuous_at_every_trained_width_on_dense_targets(quick_r
     ("ridge_scale", -1.0, "rate.ridge_scale=-1.0"),
 ])
 def test_bad_rate_config_is_named_before_training(key, value, message):
-    module = experiment.load_experiment(EXPERIMENT)
-    config = module.get_config("quick")
-    config.rate[key] = value
-    with pytest.raises(ConfigError, match=re.escape(message)):
-        validate_experiment_config(module, config, "quick")
+    assert_config_refused(EXPERIMENT, {f"rate.{key}": value}, message)

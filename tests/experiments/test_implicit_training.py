@@ -1,7 +1,11 @@
 """The implicit_training experiment's quick preset, end to end."""
 
 import pytest
-from harness import assert_every_claim_has_a_failing_baseline, assert_every_claim_holds
+from harness import (
+    assert_config_refused,
+    assert_every_claim_has_a_failing_baseline,
+    assert_every_claim_holds,
+)
 
 EXPERIMENT = "implicit_training"
 pytestmark = pytest.mark.experiment
@@ -28,13 +32,4 @@ def test_memory_of_unrolled_backprop_grows_and_implicit_stays(quick_run):
 
 @pytest.mark.parametrize("key, value", [("mnist1d.kappa", 1.5), ("gradients.kappa", 0.0)])
 def test_kappa_outside_the_contraction_regime_is_refused(key, value):
-    from harness import set_dotted
-
-    from dl_theory import experiment
-    from dl_theory.config_checks import validate_experiment_config
-    from dl_theory.user_errors import ConfigError
-
-    module = experiment.load_experiment(EXPERIMENT)
-    config = set_dotted(module.get_config("quick"), {key: value})
-    with pytest.raises(ConfigError, match=f"{key}={value}; allowed: numbers in"):
-        validate_experiment_config(module, config, "quick")
+    assert_config_refused(EXPERIMENT, {key: value}, f"{key}={value}; allowed: numbers in")

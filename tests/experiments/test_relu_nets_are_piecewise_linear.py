@@ -1,9 +1,12 @@
 """The relu_nets_are_piecewise_linear experiment's quick preset, end to end."""
 
-import re
 
 import pytest
-from harness import assert_every_claim_has_a_failing_baseline, assert_every_claim_holds
+from harness import (
+    assert_config_refused,
+    assert_every_claim_has_a_failing_baseline,
+    assert_every_claim_holds,
+)
 
 EXPERIMENT = "relu_nets_are_piecewise_linear"
 pytestmark = pytest.mark.experiment
@@ -42,17 +45,6 @@ def test_exact_erm_is_at_or_below_every_adam_restart(quick_run):
 
 
 def test_bad_pieces_are_refused():
-    from harness import set_dotted
-
-    from dl_theory import experiment
-    from dl_theory.config_checks import validate_experiment_config
-    from dl_theory.user_errors import ConfigError
-
-    module = experiment.load_experiment(EXPERIMENT)
-    config = set_dotted(module.get_config("quick"), {"representation.pieces": (2, 5)})
-    with pytest.raises(ConfigError, match=re.escape("representation.pieces=(2, 5); allowed: "
-                                                    "integers >= 3")):
-        validate_experiment_config(module, config, "quick")
-    config = set_dotted(module.get_config("quick"), {"erm.input_dim": 4})
-    with pytest.raises(ConfigError, match=re.escape("erm.input_dim=4; allowed: 1, 2 or 3")):
-        validate_experiment_config(module, config, "quick")
+    assert_config_refused(EXPERIMENT, {"representation.pieces": (2, 5)},
+                          "representation.pieces=(2, 5); allowed: integers >= 3")
+    assert_config_refused(EXPERIMENT, {"erm.input_dim": 4}, "erm.input_dim=4; allowed: 1, 2 or 3")

@@ -1,9 +1,12 @@
 """The sparse_coding_autoencoder experiment's quick preset, end to end."""
 
-import re
 
 import pytest
-from harness import assert_every_claim_has_a_failing_baseline, assert_every_claim_holds, set_dotted
+from harness import (
+    assert_config_refused,
+    assert_every_claim_has_a_failing_baseline,
+    assert_every_claim_holds,
+)
 
 EXPERIMENT = "sparse_coding_autoencoder"
 pytestmark = pytest.mark.experiment
@@ -57,11 +60,4 @@ def test_training_from_a_random_w_barely_moves_and_from_near_a_star_converges(qu
     ("recovery.p", 0.33, "recovery.p=0.33; known:"),
 ])
 def test_bad_config_is_refused_before_running(key, value, fragment):
-    from dl_theory import experiment
-    from dl_theory.config_checks import validate_experiment_config
-    from dl_theory.user_errors import ConfigError
-
-    module = experiment.load_experiment(EXPERIMENT)
-    config = set_dotted(module.get_config("quick"), {key: value})
-    with pytest.raises(ConfigError, match=re.escape(fragment)):
-        validate_experiment_config(module, config, "quick")
+    assert_config_refused(EXPERIMENT, {key: value}, fragment)
