@@ -1,6 +1,5 @@
 """8x8 digits from scikit-learn: shapes, ranges, a seeded split, and the missing-extra message."""
 
-import sys
 
 import numpy as np
 import pytest
@@ -46,10 +45,3 @@ def test_images_are_the_flat_rows_reshaped():
 def test_bad_test_fraction_is_refused(test_fraction):
     with pytest.raises(ValueError, match="test_fraction"):
         load_digits(test_fraction=test_fraction)
-
-
-def test_missing_scikit_learn_names_the_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "sklearn", None)
-    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
-    with pytest.raises(ImportError, match=r"pip install -e '\.\[digits\]'"):
-        load_digits()
