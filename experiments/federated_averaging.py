@@ -30,7 +30,15 @@ against FedAvg (E = 5, B = 10, C = 0.1), on both splits; FedAvg's rounds at C = 
 C = 0.1 (baseline: C = 0.01, a single client per round).
 
 Run: python launch.py --config=experiments/federated_averaging.py:quick --workdir=runs/fedavg
-quick: <measured> s on 2 CPU cores. paper: more rounds, seeds and a wider learning-rate grid.
+Results (quick): the quadratic claims hold to a few float64 epsilons (bias 0.0075-0.067 of
+|w_opt| for E = 2..20 without SCAFFOLD); FedAvg reaches 50% in 28 rounds against FedSGD's 60
+on IID clients (2.2x, below the paper's 10-100x: an expected negative result), and is slower
+than FedSGD on pathological non-IID clients (0.83x); C = 0.5 takes 19 rounds against 28 at
+C = 0.1, one client per round (C = 0.01) does not reach the target in 150. The paper's Table 1
+and Table 2 numbers were not read here (only the abstract's 10-100x is recorded).
+
+quick: 50 s wall, 22 CPU-s at load 7 on 2 CPU cores (the MNIST-1D part is ~90% of it).
+paper: 400 rounds, 5 seeds, four learning rates per method (not run here).
 """
 
 from __future__ import annotations
@@ -102,9 +110,10 @@ CLAIMS = (
               MCMAHAN + ", abstract and Table 2", at_least=10.0, expected_holds=False,
               why="at this scale (40 examples per client, an MLP whose test accuracy plateaus "
                   "near 0.6) full-batch FedSGD at its best learning rate is already fast, and "
-                  "FedAvg's 20 local steps per round on 40 examples gain only ~1.5x (metrics "
-                  "mnist1d.rounds); the paper's 10-100x comes from MNIST/CIFAR with 600 "
-                  "examples per client and many more local steps per round",
+                  "FedAvg's 20 local steps per round on 40 examples gain only ~2x (28 against "
+                  "60 rounds to 50% test accuracy, metrics mnist1d.splits); the paper's 10-100x "
+                  "comes from MNIST/CIFAR with 600 examples per client and up to 600 local "
+                  "steps per round",
               published=Published(10.0, "abstract: 10-100x fewer rounds than FedSGD")),
     ClaimSpec("fedavg_advantage_shrinks_non_iid",
               "FedAvg's speed-up over FedSGD is smaller on pathological non-IID clients than on "
