@@ -23,7 +23,8 @@ mean loss over a batch whose leaves have shape [b, ...].
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
