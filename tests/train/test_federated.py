@@ -119,3 +119,19 @@ def test_fixed_point_is_the_minimiser_with_a_shared_hessian_or_one_step():
                                fq.global_minimiser(a, b, w), rtol=1e-12)
     biased = fq.federated_fixed_point(a, b, w, 0.5, 7) - fq.global_minimiser(a, b, w)
     assert np.linalg.norm(biased) > 1e-3
+
+
+def test_pathological_split_gives_most_clients_two_labels_and_iid_equal_shares():
+    from dl_theory.data.federated_splits import client_split
+
+    labels = np.repeat(np.arange(10), 400)  # 4000 examples, 400 per label
+    patho = client_split("pathological", labels, 100, seed=0)
+    iid = client_split("iid", labels, 100, seed=0)
+    assert patho.shape == iid.shape == (100, 40)
+    for split in (patho, iid):  # every example used exactly once
+        np.testing.assert_array_equal(np.sort(split.ravel()), np.arange(4000))
+    labels_per_client = [len(set(labels[row])) for row in patho]
+    assert max(labels_per_client) == 2  # shards of 20 never straddle a label (400 = 20 x 20)
+    assert np.mean([len(set(labels[row])) for row in iid]) > 8
+    with pytest.raises(ValueError, match="split='dirichlet'"):
+        client_split("dirichlet", labels, 100, seed=0)
