@@ -34,7 +34,8 @@ Results (quick): the quadratic claims hold to a few float64 epsilons (bias 0.007
 |w_opt| for E = 2..20 without SCAFFOLD); FedAvg reaches 50% in 28 rounds against FedSGD's 60
 on IID clients (2.2x, below the paper's 10-100x: an expected negative result), and is slower
 than FedSGD on pathological non-IID clients (0.83x); C = 0.5 takes 19 rounds against 28 at
-C = 0.1, one client per round (C = 0.01) does not reach the target in 150. The paper's Table 1
+C = 0.1, one client per round (C = 0.01) does not reach the target in 150 (log speed-ups
+0.39 beyond C = 0.1 against >= 1.68 up to it). The paper's Table 1
 and Table 2 numbers were not read here (only the abstract's 10-100x is recorded).
 
 quick: 50 s wall, 22 CPU-s at load 7 on 2 CPU cores (the MNIST-1D part is ~90% of it).
@@ -123,10 +124,15 @@ CLAIMS = (
               MCMAHAN + ", Table 2 (pathological non-IID)", at_least=1.1,
               published=Published("speed-ups smaller on pathological non-IID than IID",
                                   "Table 2")),
+    # Restated (integrator): "rounds(0.1) / rounds(0.5) <= 1.5" measured 1.474 at 2 seeds, a
+    # bound from memory that one round per seed could flip. McMahan et al.'s Table 1 point is
+    # diminishing returns in C; the log speed-up beyond C = 0.1 over the log speed-up up to it
+    # (C = 0.01 never reaching the target counts as 150 rounds: the ratio is an upper bound).
     ClaimSpec("client_fraction_beyond_tenth_matters_little",
-              "FedAvg on IID clients at C = 0.5 saves little over C = 0.1: rounds(C = 0.1) / "
-              "rounds(C = 0.5) at most 1.5 (C = 0.01, one client, against C = 0.1 is not).",
-              MCMAHAN + ", Table 1 (client fraction)", at_most=1.5),
+              "FedAvg on IID clients gains little from C beyond 0.1 compared with the gain up "
+              "to it: log(rounds(0.1) / rounds(0.5)) / log(rounds(0.01) / rounds(0.1)) at most "
+              "1/2 (the reverse ratio, up-to over beyond, is not).",
+              MCMAHAN + ", Table 1 (client fraction)", at_most=0.5),
 )
 
 _PRESETS = {
@@ -348,6 +354,8 @@ def judge_mnist1d(config, m) -> dict:
     small, usual = (str(f) for f in (min(config.mnist1d.fractions),
                                      config.mnist1d.client_fraction))
     large = str(max(config.mnist1d.fractions))
+    beyond = float(np.log(mean_over_seeds[usual] / mean_over_seeds[large]))
+    up_to = float(np.log(mean_over_seeds[small] / mean_over_seeds[usual]))
 
     def mean_ratio(split):
         rounds = m["splits"][split]
@@ -361,9 +369,9 @@ def judge_mnist1d(config, m) -> dict:
             float(iid.min() / non_iid.max()), baseline=float(iid.min() / iid.max()),
             baseline_name="IID seeds against each other"),
         "client_fraction_beyond_tenth_matters_little": Measured(
-            mean_over_seeds[usual] / mean_over_seeds[large],
-            baseline=mean_over_seeds[small] / mean_over_seeds[usual],
-            baseline_name=f"C = {small} against C = {usual}"),
+            beyond / up_to, baseline=up_to / beyond,
+            baseline_name=f"log speed-up from C = {small} to {usual} over that from {usual} "
+                          f"to {large}"),
     }
 
 
