@@ -34,6 +34,18 @@ def _error(params, x_NxD, y_N):
     return jnp.mean(((x_NxD @ w + b) > 0).astype(jnp.float32) != y_N)
 
 
+def next_query(params, x_UxD, mask_U, rank_U, strategy: str):
+    """Index of the next pool point to label: the unlabelled point of smallest distance
+    |w . x + b| / |w| to the boundary ("margin") or of smallest rank in the seed's random order
+    ("random")."""
+    w, b = params
+    if strategy == "margin":
+        score = jnp.abs(x_UxD @ w + b) / (jnp.linalg.norm(w) + 1e-12)
+    else:
+        score = rank_U.astype(jnp.float32)
+    return jnp.argmin(jnp.where(mask_U > 0, jnp.inf, score))
+
+
 def _seed_loop(x_UxD, y_U, order_U, x_test, y_test, *, num_start, num_queries, steps,
                learning_rate, l2, strategy):
     """One seed: test errors after num_start + q labels, q = 0..num_queries; [Q + 1]."""
@@ -54,13 +66,7 @@ def _seed_loop(x_UxD, y_U, order_U, x_test, y_test, *, num_start, num_queries, s
     def round_(carry, _):
         params, opt_state, mask = carry
         params, opt_state = train(params, opt_state, mask)
-        w, b = params
-        if strategy == "margin":
-            margin = jnp.abs(x_UxD @ w + b) / (jnp.linalg.norm(w) + 1e-12)
-            score = jnp.where(mask > 0, jnp.inf, margin)
-        else:
-            score = jnp.where(mask > 0, jnp.inf, rank_U.astype(jnp.float32))
-        mask = mask.at[jnp.argmin(score)].set(1.0)
+        mask = mask.at[next_query(params, x_UxD, mask, rank_U, strategy)].set(1.0)
         return (params, opt_state, mask), _error(params, x_test, y_test)
 
     carry = (params0, tx.init(params0), mask0)
