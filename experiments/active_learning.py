@@ -92,6 +92,15 @@ CLAIMS = (
               BIAS + ", Section 1 (sampling bias)",
               published=Published("uncertainty sampling converges to a suboptimal threshold",
                                   "Section 1, the sampling-bias example")),
+    ClaimSpec("uncertainty_no_better_than_random_on_mnist1d",
+              "On MNIST-1D from a tiny labelled start (2 per class on average), an MLP whose "
+              "labels are chosen by uncertainty (softmax margin) is no better than one whose "
+              "labels are random: the mean seed-paired accuracy gain over the rounds is at most "
+              "two paired standard errors, while the gain of the random budget over the start "
+              "is far above it.",
+              "munjal2022, abstract",
+              published=Published("marginal or no advantage over the random sampling baseline",
+                                  "abstract")),
 )
 
 _PRESETS = {
@@ -109,6 +118,8 @@ _PRESETS = {
         hidden_cluster=dict(masses=(0.45, 0.05, 0.025, 0.475), lefts=(0.0, 1.1, 1.4, 4.0),
                             rights=(1.0, 1.3, 1.6, 5.0), labels=(0, 1, 0, 1), seeds=64,
                             pool_size=1000, num_start=4, num_queries=60, seed=1),
+        mnist1d=dict(seeds=8, widths=(64,), num_start=20, batch=20, rounds=10, steps=200,
+                     learning_rate=3e-3, seed=0),
     ),
 }
 _PRESETS["paper"] = {
@@ -116,6 +127,7 @@ _PRESETS["paper"] = {
     "margin": {**_PRESETS["quick"]["margin"], "seeds": 64, "num_queries": 200},
     "hidden_cluster": {**_PRESETS["quick"]["hidden_cluster"], "seeds": 256, "pool_size": 4000,
                        "num_queries": 200},
+    "mnist1d": {**_PRESETS["quick"]["mnist1d"], "seeds": 32, "rounds": 20},
 }
 
 
@@ -260,11 +272,43 @@ def judge_hidden_cluster(config, m) -> dict:
         baseline_name="the same gap without the hidden cluster (realizable)")}
 
 
+def compute_mnist1d(config, log) -> dict:
+    """Part "mnist1d": an MLP retrained each round, uncertainty vs random batch acquisition."""
+    from dl_theory.data.mnist1d import load_mnist1d
+    from dl_theory.train import deep_active_learning as deep
+
+    c = config.mnist1d
+    data = load_mnist1d()
+    out = {}
+    for strategy in deep.STRATEGIES:
+        accuracy = deep.run_mlp_queries(
+            jax.random.PRNGKey(c.seed), data["train"]["x"], data["train"]["y"],
+            data["test"]["x"], data["test"]["y"], num_seeds=c.seeds, widths=tuple(c.widths),
+            num_start=c.num_start, batch=c.batch, rounds=c.rounds, steps=c.steps,
+            learning_rate=c.learning_rate, strategy=strategy)
+        out[strategy] = {"accuracy": accuracy.tolist(),
+                         "mean_error": (1.0 - accuracy.mean(axis=0)).tolist()}
+    return out
+
+
+def judge_mnist1d(config, m) -> dict:
+    """Mean paired gain over rounds 1..R against 2 paired SE; baseline: random's final gain
+    over the labelled start."""
+    uncertainty = np.asarray(m["uncertainty"]["accuracy"])
+    random = np.asarray(m["random"]["accuracy"])
+    gain = (uncertainty[:, 1:] - random[:, 1:]).mean(axis=1)
+    return {"uncertainty_no_better_than_random_on_mnist1d": Measured(
+        float(gain.mean()), at_most=2 * standard_error(gain),
+        baseline=float((random[:, -1] - random[:, 0]).mean()),
+        baseline_name="random sampling's final accuracy gain over the labelled start")}
+
+
 PARTS = (
     Part("thresholds", compute_thresholds, judge_thresholds, reads=("thresholds",)),
     Part("margin", compute_margin, judge_margin, reads=("margin",)),
     Part("hidden_cluster", compute_hidden_cluster, judge_hidden_cluster,
          reads=("hidden_cluster",)),
+    Part("mnist1d", compute_mnist1d, judge_mnist1d, reads=("mnist1d",)),
 )
 
 
@@ -273,7 +317,7 @@ def figures(config, m: dict, workdir: str) -> list[str]:
     import matplotlib.pyplot as plt
 
     names = []
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+    fig, axes = plt.subplots(1, 4, figsize=(21, 4.5))
     if "thresholds" in m:
         t, ax = m["thresholds"], axes[0]
         k = np.arange(len(t["bisection_widths"]))
@@ -302,6 +346,13 @@ def figures(config, m: dict, workdir: str) -> list[str]:
             ax.axhline(m[name]["best_error"], color="k", ls="--", label="best threshold")
             ax.axhline(section.masses[1], color="k", ls=":", label="stuck: mass of group 2")
         ax.set(xlabel="labels", ylabel="test error (mean over seeds)", title=title)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
+    if "mnist1d" in m:
+        c, ax = config.mnist1d, axes[3]
+        labels = c.num_start + c.batch * np.arange(c.rounds + 1)
+        for strategy, curve in m["mnist1d"].items():
+            ax.plot(labels, curve["mean_error"], "o-", label=strategy)
+        ax.set(xlabel="labels", ylabel="test error (mean over seeds)", title="MNIST-1D, MLP")
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
     names.append(report.save_figure(fig, workdir, "error_vs_labels.png"))
     return names
