@@ -11,7 +11,8 @@ active learning", ICML 2008, Section 1) warn of its sampling bias: on data in gr
 line, it keeps querying near its first boundary and never sees a small group that decides
 where the best threshold is, so it converges to a threshold worse than the best, which random
 sampling finds. Munjal et al. (CVPR 2022) report that with neural nets the gains of active
-learning over random sampling are brittle; that claim is left out here (see the end).
+learning over random sampling are brittle and vanish under strong regularisation (abstract;
+CIFAR with ResNets there, a small MLP on MNIST-1D here).
 
 Closed forms (`dl_theory.theory.active_learning`, t* ~ U[0, 1], x uniform): bisection's
 version-space width after k labels is exactly 2^-k; after m uniform random labels the width is
@@ -34,12 +35,27 @@ point nearest its threshold. Claim: after the budget its error stays above rando
 (seed-paired); baseline: the same gap with group 3 relabelled 1 (realizable: the small groups
 agree with one threshold, between groups 1 and 2), where uncertainty sampling is bisection.
 
-Left out: the MNIST-1D claim of Munjal et al. (uncertainty sampling no better than random from a
-tiny labelled start with a neural net) did not fit the time this experiment was written in.
+(4) mnist1d: an MLP (one hidden layer of 64) retrained from scratch (Adam, full batch) every
+round on the labelled set, 20 random labels to start, 10 rounds of 20 labels chosen by the
+smallest softmax margin or at random; claim: uncertainty sampling is no better than random (mean
+seed-paired accuracy gain over rounds 1-10 at most two paired standard errors); baseline: random
+sampling's own gain from the start to the full budget, which that bound rejects.
+
+Monte Carlo / seed tolerances were fixed before the runs: 4 standard errors for the closed
+form (10 label counts), the whole bootstrap interval for the slope, 2 or 3 paired standard errors
+for the seed-paired comparisons.
 
 Run: python launch.py --config=experiments/active_learning.py:quick --workdir=runs/active
-quick: see the README table (tens of seconds on 2 CPU cores). paper: more Monte Carlo draws
-and seeds, a larger pool and budget.
+quick: 62 s wall, 28 CPU-s on 2 CPU cores at load 8 (4 agents); the MNIST-1D part is two
+thirds of it. paper: more Monte Carlo draws and seeds, a larger pool and budget (not run here).
+
+Where this differs from the issue: (a) the "well-separated problem" is noise-free labels
+1[x_0 > 0] on Gaussian inputs (two half-Gaussian classes touching at the boundary) rather than
+two overlapping blobs, so that the target error is reachable and the advantage is the
+realizable one Dasgupta analyses; (b) the hidden-cluster numbers are ours: Dasgupta & Hsu's
+Section 1 example was read only in summaries here, so its masses and errors are not quoted; in
+about a fifth of the seeds the random labelled start holds a point of group 2 and uncertainty
+sampling then finds the best threshold too, which dilutes the mean gap below 5 % - 2.5 %.
 """
 
 from __future__ import annotations
@@ -99,6 +115,10 @@ CLAIMS = (
               "two paired standard errors, while the gain of the random budget over the start "
               "is far above it.",
               "munjal2022, abstract",
+              margin_why="a no-better-than claim: uncertainty sampling trailing random (a "
+                         "negative gain) lies inside any non-negative bound; the baseline, "
+                         "random sampling's own gain over its start, fails it, so a real gain "
+                         "of that size would be resolved",
               published=Published("marginal or no advantage over the random sampling baseline",
                                   "abstract")),
 )
@@ -343,7 +363,7 @@ def figures(config, m: dict, workdir: str) -> list[str]:
             ax.axhline(section.target, color="k", ls=":", label="target")
             ax.set_yscale("log")
         else:
-            ax.axhline(m[name]["best_error"], color="k", ls="--", label="best threshold")
+            ax.axhline(m[name]["best_error"], color="k", ls="--", label="best threshold (hidden)")
             ax.axhline(section.masses[1], color="k", ls=":", label="stuck: mass of group 2")
         ax.set(xlabel="labels", ylabel="test error (mean over seeds)", title=title)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
