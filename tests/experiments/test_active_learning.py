@@ -59,6 +59,21 @@ def test_uncertainty_sampling_is_stuck_at_the_mass_of_the_hidden_group(quick_run
     assert m["best_error"] == pytest.approx(0.025)
 
 
+def test_passive_hitting_times_are_not_censored_and_near_two_over_eps(quick_run):
+    """Every Monte Carlo draw reaches each eps within the horizon, and the mean passive labels
+    are within 10 % of 2 / eps at the smallest eps (the closed form's E[width] = 2 / (m + 2)
+    read as a hitting time), while bisection needs log2(1/eps)."""
+    import json
+
+    _, workdir = quick_run
+    m = json.loads((workdir / "parts/thresholds/measurements.json").read_text())
+    m = m["measurements"]
+    assert m["passive_never_reached"] == 0
+    eps = min(m["eps"])
+    assert m["passive_labels_mean"][-1] == pytest.approx(2 / eps, rel=0.1)
+    assert m["active_labels"][-1] == round(np.log2(1 / eps))
+
+
 def test_masses_not_summing_to_one_are_refused():
     from harness import set_dotted
 
