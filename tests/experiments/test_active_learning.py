@@ -29,14 +29,16 @@ def test_baselines_fail_the_bounds_their_claims_pass(quick_run):
 
 
 def test_the_measured_numbers_sit_where_the_closed_forms_put_them(quick_run):
-    """Bisection is exact; the passive slope's interval holds 1; margin sampling needs at
+    """Bisection is exact; the passive slope is within 0.05 of 1; margin sampling needs at
     most half of random's labels; the hidden-cluster gap is about the 5 % - 2.5 % closed form
     diluted by the seeds whose start found group 2; on MNIST-1D uncertainty sampling trails
     random sampling, which gains at least 5 points of accuracy over its start."""
     claims = _claims(quick_run[0])
     assert claims["bisection_width_is_two_to_minus_k"]["measured"] == 1.0
+    # The mean hitting time is about 2/eps - 1 (15 labels at eps = 1/8): over eps = 1/8..1/256
+    # the offset lifts the log-log slope to about 1.02, and the interval need not hold 1.
     lo, hi = claims["passive_labels_grow_like_one_over_eps"]["interval"]
-    assert lo <= 1.0 <= hi
+    assert 0.95 <= lo <= hi <= 1.05
     margin = claims["margin_sampling_needs_fewer_labels"]
     assert margin["measured"] <= 0.5 * margin["baseline"]
     assert 0.005 <= claims["uncertainty_sampling_stuck_above_random"]["measured"] <= 0.025
