@@ -55,6 +55,8 @@ def test_uncertainty_sampling_is_stuck_at_the_mass_of_the_hidden_group(quick_run
     _, workdir = quick_run
     m = json.loads((workdir / "parts/hidden_cluster/measurements.json").read_text())
     m = m["measurements"]
+    # (1 - 0.05)^4 = 0.81 of the starts miss group 2; 64 seeds: binomial SE 0.05.
+    assert abs(np.mean(m["hidden/start_has_group_2"]) - (1 - 0.95**4)) <= 3 * 0.05
     stuck = np.isclose(m["hidden/uncertainty"]["final_error"], 0.05, atol=1e-3).mean()
     best = np.isclose(m["hidden/random"]["final_error"], 0.025, atol=2e-3).mean()
     assert stuck >= 0.6 and best >= 0.5
