@@ -52,7 +52,9 @@ for the seed-paired comparisons.
 Run: python launch.py --config=experiments/active_learning.py:quick --workdir=runs/active
 quick: 32 s wall, 18 CPU-s on 2 CPU cores at load 6-7 (4 agents) with a warm compilation
 cache; 62 s wall, 28 CPU-s cold at load 8 (the MNIST-1D part is two thirds of it).
-paper: more Monte Carlo draws and seeds, a larger pool and budget (not run here).
+paper: more Monte Carlo draws and seeds, a larger pool and budget: 200 s wall, 107 CPU-s at
+load 6-7, the same seven verdicts (slope 1.013 [1.007, 1.019], margin 11.3 vs random's labels,
+hidden-cluster gap 0.018, MNIST-1D gain -0.018).
 
 Where this differs from the issue: (a) the "well-separated problem" is noise-free labels
 1[x_0 > 0] on Gaussian inputs (two half-Gaussian classes touching at the boundary) rather than
