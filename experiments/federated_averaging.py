@@ -184,29 +184,13 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     return config_from_presets(_PRESETS, preset, PARTS)
 
 
-def _quadratic_clients(c):
-    """K random SPD Hessians (eigenvalues uniform in [low, high]) and minimisers b_i ~ N(0, I)."""
-    rng = np.random.default_rng(c.seed)
-    hessians = []
-    for _ in range(c.clients):
-        basis, _ = np.linalg.qr(rng.normal(size=(c.dim, c.dim)))
-        eig = rng.uniform(c.eigenvalue_low, c.eigenvalue_high, c.dim)
-        hessians.append(basis @ np.diag(eig) @ basis.T)
-    return np.stack(hessians), rng.normal(size=(c.clients, c.dim))
-
-
-def _quadratic_loss(params, batch):
-    residual = params - batch["b"][0]
-    return 0.5 * residual @ batch["a"][0] @ residual
-
-
 def _simulate(c, a, b, method, steps, mu=0.0):
     """The library's rounds, full participation, `c.rounds` of them, from w = 0."""
     rule = fed.LocalRule(method, c.learning_rate, steps, None, prox_mu=mu)
     sizes = np.ones(c.clients)
     data = {"a": jnp.asarray(a)[:, None], "b": jnp.asarray(b)[:, None]}
     state = fed.init_server(jnp.zeros(c.dim), c.clients)
-    state, _ = fed.run_rounds(fed.make_round(_quadratic_loss, rule, sizes), state, data,
+    state, _ = fed.run_rounds(fed.make_round(fq.quadratic_client_loss, rule, sizes), state, data,
                               jax.random.PRNGKey(0), c.rounds)
     return np.asarray(state.params)
 
@@ -214,7 +198,8 @@ def _simulate(c, a, b, method, steps, mu=0.0):
 def compute_quadratic(config, log) -> dict:
     """Part "quadratic": simulated and closed-form fixed points over E, mu and methods."""
     c = config.quadratic
-    a, b = _quadratic_clients(c)
+    a, b = fq.random_quadratic_clients(c.seed, c.clients, c.dim, c.eigenvalue_low,
+                                       c.eigenvalue_high)
     shared = np.repeat(np.mean(a, axis=0, keepdims=True), c.clients, axis=0)
     weights = np.ones(c.clients)
     largest = max(c.local_steps)
@@ -275,13 +260,6 @@ def judge_quadratic(config, m) -> dict:
     }
 
 
-def _rounds_to(accuracy_XxR: np.ndarray, target: float) -> np.ndarray:
-    """Rounds until the test accuracy first reaches `target` (1-based); never: rounds + 1."""
-    reached = accuracy_XxR >= target
-    first = np.argmax(reached, axis=-1) + 1
-    return np.where(reached.any(axis=-1), first, accuracy_XxR.shape[-1] + 1)
-
-
 def _accuracy_traces(m, rule, learning_rates, data, test, seeds: int) -> np.ndarray:
     """Test accuracy after every round, [learning rates, seeds, rounds], all runs batched."""
     model = MLP(widths=(m.hidden,), out_dim=10)
@@ -325,7 +303,7 @@ def compute_mnist1d(config, log) -> dict:
         out["splits"][split] = {}
         for method, (rule, rates) in rules.items():
             traces = _accuracy_traces(m, rule, rates, data, test, m.seeds)
-            rounds = _rounds_to(traces, m.target_accuracy)  # [L, S]
+            rounds = fed.rounds_to_target(traces, m.target_accuracy)  # [L, S]
             best = int(np.argmin(rounds.mean(axis=1)))
             out["splits"][split][method] = {
                 "learning_rates": list(rates), "rounds_per_rate": rounds.tolist(),
@@ -337,7 +315,7 @@ def compute_mnist1d(config, log) -> dict:
     for fraction in m.fractions:
         rule = dataclasses.replace(iid_rule, client_fraction=fraction)
         traces = _accuracy_traces(m, rule, (iid_rate,), iid_data, test, m.seeds)[0]
-        out["fractions"][fraction] = _rounds_to(traces, m.target_accuracy).tolist()
+        out["fractions"][fraction] = fed.rounds_to_target(traces, m.target_accuracy).tolist()
     out["fractions"] = {str(k): v for k, v in sorted(out["fractions"].items())}
     return out
 

@@ -69,3 +69,23 @@ def round_contraction(a_KxDxD, weights_K, learning_rate: float, steps: int,
     linear = sum(weight * local_affine_map(a, np.zeros(dim), learning_rate, steps, prox_mu)[0]
                  for weight, a in zip(p, a_KxDxD))
     return float(np.max(np.abs(np.linalg.eigvals(linear))))
+
+
+def random_quadratic_clients(seed: int, clients: int, dim: int, eigenvalue_low: float,
+                             eigenvalue_high: float) -> tuple[np.ndarray, np.ndarray]:
+    """K random SPD Hessians A_i [K, D, D] (random orthonormal eigenbases, eigenvalues uniform
+    in [low, high]) and minimisers b_i ~ N(0, I) [K, D], from `seed`."""
+    rng = np.random.default_rng(seed)
+    hessians = []
+    for _ in range(clients):
+        basis, _ = np.linalg.qr(rng.normal(size=(dim, dim)))
+        eig = rng.uniform(eigenvalue_low, eigenvalue_high, dim)
+        hessians.append(basis @ np.diag(eig) @ basis.T)
+    return np.stack(hessians), rng.normal(size=(clients, dim))
+
+
+def quadratic_client_loss(params, batch):
+    """f_i(w) = 1/2 (w - b_i)^T A_i (w - b_i) for a client whose batch holds its one (A_i, b_i)
+    ({"a": [1, D, D], "b": [1, D]}): the loss the library's local steps differentiate."""
+    residual = params - batch["b"][0]
+    return 0.5 * residual @ batch["a"][0] @ residual

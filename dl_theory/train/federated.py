@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 METHODS = ("fedavg", "fedprox", "scaffold")
@@ -171,3 +172,12 @@ def run_rounds(round_fn: Callable, state: ServerState, client_data, key, rounds:
 
     state, trace = jax.lax.scan(body, state, jax.random.split(key, rounds))
     return state, (trace if evaluate is not None else None)
+
+
+def rounds_to_target(accuracy_XxR, target: float) -> np.ndarray:
+    """Rounds until the test accuracy (last axis: rounds) first reaches `target`, 1-based; a
+    run that never reaches it counts as rounds + 1 (a lower bound, censored)."""
+    accuracy_XxR = np.asarray(accuracy_XxR)
+    reached = accuracy_XxR >= target
+    first = np.argmax(reached, axis=-1) + 1
+    return np.where(reached.any(axis=-1), first, accuracy_XxR.shape[-1] + 1)

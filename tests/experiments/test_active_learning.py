@@ -1,10 +1,13 @@
 """The active_learning experiment's quick preset, end to end."""
 
-import re
 
 import numpy as np
 import pytest
-from harness import assert_every_claim_has_a_failing_baseline, assert_every_claim_holds
+from harness import (
+    assert_config_refused,
+    assert_every_claim_has_a_failing_baseline,
+    assert_every_claim_holds,
+)
 
 EXPERIMENT = "active_learning"
 pytestmark = pytest.mark.experiment
@@ -79,15 +82,6 @@ def test_passive_hitting_times_are_not_censored_and_near_two_over_eps(quick_run)
 
 
 def test_masses_not_summing_to_one_are_refused():
-    from harness import set_dotted
-
-    from dl_theory import experiment
-    from dl_theory.config_checks import validate_experiment_config
-    from dl_theory.user_errors import ConfigError
-
-    module = experiment.load_experiment(EXPERIMENT)
-    config = set_dotted(module.get_config("quick"),
-                        {"hidden_cluster.masses": (0.5, 0.05, 0.025, 0.475)})
-    with pytest.raises(ConfigError, match=re.escape(
-            "hidden_cluster.masses=(0.5, 0.05, 0.025, 0.475); allowed: positive numbers")):
-        validate_experiment_config(module, config, "quick")
+    assert_config_refused(EXPERIMENT, {"hidden_cluster.masses": (0.5, 0.05, 0.025, 0.475)},
+                          "hidden_cluster.masses=(0.5, 0.05, 0.025, 0.475); allowed: positive "
+                          "numbers")
