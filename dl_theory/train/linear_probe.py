@@ -29,15 +29,15 @@ import optax
 def standardise(train_NxD: jax.Array, test_MxD: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Train and test features centred and scaled by the train set's per-feature mean and
     standard deviation (a zero standard deviation is replaced by 1)."""
-    mean = train_NxD.mean(axis=0)
-    std = train_NxD.std(axis=0)
+    mean = train_NxD.mean(axis=0, keepdims=True)
+    std = train_NxD.std(axis=0, keepdims=True)
     std = jnp.where(std > 0, std, 1.0)
     return (train_NxD - mean) / std, (test_MxD - mean) / std
 
 
 def probe_objective(params: dict, z_NxD: jax.Array, y_N: jax.Array, l2: float) -> jax.Array:
     """Mean softmax cross-entropy of the linear map z W + b plus (l2 / 2) ||W||^2."""
-    logits = z_NxD @ params["W"] + params["b"]
+    logits = z_NxD @ params["W"] + params["b"][None]
     nll = optax.softmax_cross_entropy_with_integer_labels(logits, y_N).mean()
     return nll + 0.5 * l2 * jnp.sum(params["W"] ** 2)
 
@@ -78,7 +78,7 @@ def probe_accuracies(train_GxNxD: jax.Array, y_train_N: jax.Array, test_GxMxD: j
         z_train, z_test = standardise(train_NxD, test_MxD)
         params, grad_norm = fit_probe(z_train, y_train_N, num_classes=num_classes, l2=l2,
                                       iterations=iterations)
-        predicted = jnp.argmax(z_test @ params["W"] + params["b"], axis=-1)
+        predicted = jnp.argmax(z_test @ params["W"] + params["b"][None], axis=-1)
         return jnp.mean(predicted == y_test_M), grad_norm
 
     return jax.vmap(one)(train_GxNxD, test_GxMxD)
