@@ -50,7 +50,8 @@ def test_probe_on_the_raw_input_is_sklearn_logistic_regression():
     np.testing.assert_allclose(probs, reference.predict_proba(np.asarray(z_test, np.float64)),
                                atol=1e-5)
     assert float(grad_norm) < 1e-5
-    assert _accuracy(X, X_TEST, l2=l2)[0] == pytest.approx(reference.score(np.asarray(z_test, np.float64), Y_TEST))
+    expected = reference.score(np.asarray(z_test, np.float64), Y_TEST)
+    assert _accuracy(X, X_TEST, l2=l2)[0] == pytest.approx(expected)
 
 
 def test_standardise_uses_train_statistics_and_keeps_constant_features_at_zero():
