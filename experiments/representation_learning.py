@@ -34,9 +34,22 @@ Baselines: (1) the trained CNN's last-layer probe; (2) the label-permuted CNN mi
 CNN; (3) the label-permuted CNN minus raw; (4), (5) the random linear map minus raw; (6) the
 random CNN's slope.
 
+Results (quick: 3 seeds, CNN 3 x 8 channels, 300 Adam steps of batch 100 at lr 1e-2; probe
+accuracy, layers 1-3, seed means): trained CNN 0.648, 0.807, 0.851; random CNN 0.564, 0.525,
+0.484; permuted-label CNN 0.604, 0.481, 0.370; raw 0.328 [paper 0.32]; |DFT| 0.396; random
+linear map 0.328. Claims: (2) +0.366 [0.33, 0.40] (baseline -0.114), (3) +0.523 [0.51, 0.53]
+(baseline +0.042), (4) +0.236 [0.21, 0.26] (baseline +0.000), (5) +0.068 (baseline +0.000),
+(6) 0.10 per layer [0.099, 0.103] (random CNN: -0.040). A first draft with 3 x 16 channels
+gave the same verdicts (trained 0.735, 0.897, 0.911; random 0.627, 0.582, 0.554) at 46 CPU-s.
+The random CNN's probe falls with depth (max pooling halves the width of untrained features
+at each layer); the label-permuted CNN's first layer beats the random one (0.60 vs 0.56:
+training on noise still shapes first-layer filters), its last layer does not.
+
 Run: python launch.py --config=experiments/representation_learning.py:quick --workdir=runs/rl
-quick: 3 seeds, CNN 3 x 16 channels, 300 Adam steps. paper: 5 seeds, 3 x 25 channels (the
-paper's CNN width), 6000 steps of batch 100 at lr 1e-2 (the mnist1d package's arguments).
+quick: 33 CPU-s (77 s wall at load average 8 on the 2 shared cores); the probes (L-BFGS over
+4000 x 160 features for 12 members) are most of it, the CNNs ~8 s. paper: 5 seeds, 3 x 25
+channels (the paper's CNN width), 6000 steps of batch 100 at lr 1e-2 (the mnist1d package's
+arguments), 200 L-BFGS iterations (not run).
 """
 
 from __future__ import annotations
