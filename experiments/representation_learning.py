@@ -154,8 +154,9 @@ def dft_magnitudes(x_NxL: np.ndarray) -> np.ndarray:
 
 
 def _train_cnns(config, data, log):
-    """Initial and trained parameters of the CNN, one member per (labels, seed): members
-    [0, S) train on the true labels, [S, 2S) on labels permuted over the training set."""
+    """The CNN and its parameters on the host, stacked [3S, ...]: the random initialisations of
+    seeds 0..S-1, then the members trained on the true labels, then on labels permuted over the
+    training set (trained member s starts from initialisation s)."""
     seeds = list(range(config.seeds))
     model = build_cnn(config)
     tx = build_optimizer(config.optimizer, total_steps=config.steps)
@@ -166,12 +167,15 @@ def _train_cnns(config, data, log):
              "y": jnp.stack([jnp.asarray(y)] * len(seeds) + [jnp.asarray(permuted)] * len(seeds))}
     with nn.intercept_methods(conv_as_matmul):
         initial = create_train_states(model, tx, x[:2], seeds * 2)
+        # Host copies: fit_grid may spread (and reuse) the members' buffers over devices.
+        random = jax.tree.map(lambda a: np.array(a[:len(seeds)]), initial.params)
         trained, _ = fit_grid(initial, train, minibatches(config.batch_size),
                               loss=softmax_cross_entropy, steps=config.steps,
                               data_seeds=seeds * 2, data_axis=0,
                               eval_every=max(1, config.steps // 3), log=log,
                               tags={"model": "cnn"}, label="cnn x {true, permuted labels}")
-    return model, initial.params, trained.params
+    return model, jax.tree.map(lambda a, b: np.concatenate([a, np.asarray(b)]), random,
+                               trained.params)
 
 
 def _layer_features(model, params_G, x_NxL) -> list[jax.Array]:
@@ -194,11 +198,9 @@ def _probe(config, train_GxNxD, test_GxMxD, data) -> tuple[np.ndarray, np.ndarra
 def compute_probes(config: ml_collections.ConfigDict, log) -> dict:
     """Part "probes": train the CNNs, then probe every feature set; test accuracies."""
     data = load_mnist1d(seed=config.data.seed, num_samples=config.data.num_samples)
-    model, initial, trained = _train_cnns(config, data, log)
+    model, params = _train_cnns(config, data, log)
     S = config.seeds
-    both = jax.tree.map(lambda a, b: jnp.concatenate([a[:S], b]), initial, trained)
-    # members: random (init) seeds 0..S-1, trained on true labels, trained on permuted labels
-    layers = {split: _layer_features(model, both, jnp.asarray(data[split]["x"]))
+    layers = {split: _layer_features(model, params, jnp.asarray(data[split]["x"]))
               for split in ("train", "test")}
     accuracies, grad_norms = {}, []
     for layer in range(1, len(layers["train"])):
