@@ -51,8 +51,8 @@ Run: python launch.py --config=experiments/representation_learning.py:quick --wo
 quick: 27-33 CPU-s (44 s wall at load average 5.7, 77 s at 8, on the 2 shared cores); the
 probes (L-BFGS over 4000 x 160 features for 9 members, ...) are most of it, the CNNs ~8 s. On
 four simulated devices (`fit_grid` spreads the members) the verdicts are the same (raw 0.328).
-paper: 5 seeds, 3 x 25 channels (the paper's CNN width), 6000 steps of batch 100 at lr 1e-2 (the mnist1d package's
-arguments), 200 L-BFGS iterations (not run).
+paper: 5 seeds, 3 x 25 channels (the paper's CNN width), 6000 steps of batch 100 at lr 1e-2
+(the mnist1d package's arguments), 200 L-BFGS iterations (not run).
 """
 
 from __future__ import annotations
