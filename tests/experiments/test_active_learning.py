@@ -1,6 +1,5 @@
 """The active_learning experiment's quick preset, end to end."""
 
-
 import numpy as np
 import pytest
 from harness import (

@@ -1,6 +1,5 @@
 """The Barron-rate experiment's quick preset, end to end."""
 
-
 import numpy as np
 import pytest
 from harness import assert_config_refused, assert_every_claim_holds

@@ -1,6 +1,5 @@
 """The double-descent experiment's quick preset, end to end."""
 
-
 import numpy as np
 import pytest
 from harness import assert_every_claim_has_a_failing_baseline, assert_every_claim_holds

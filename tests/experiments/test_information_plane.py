@@ -1,6 +1,5 @@
 """The information-plane experiment's quick preset, end to end, and the task's construction."""
 
-
 import numpy as np
 import pytest
 from harness import assert_every_claim_has_a_failing_baseline, assert_every_claim_holds

@@ -1,6 +1,5 @@
 """The relu_gate_training experiment's quick preset, end to end."""
 
-
 import pytest
 from harness import (
     assert_config_refused,

@@ -1,6 +1,5 @@
 """The relu_nets_are_piecewise_linear experiment's quick preset, end to end."""
 
-
 import pytest
 from harness import (
     assert_config_refused,

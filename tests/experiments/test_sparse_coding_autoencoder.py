@@ -1,6 +1,5 @@
 """The sparse_coding_autoencoder experiment's quick preset, end to end."""
 
-
 import pytest
 from harness import (
     assert_config_refused,

@@ -1,6 +1,5 @@
 """The lazy-vs-feature-learning experiment's quick preset, end to end, and its data helper."""
 
-
 import jax.numpy as jnp
 import numpy as np
 import pytest

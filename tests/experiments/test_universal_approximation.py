@@ -1,6 +1,5 @@
 """The universal-approximation experiment's quick preset, end to end."""
 
-
 import pytest
 from harness import (
     assert_every_claim_has_a_failing_baseline,
