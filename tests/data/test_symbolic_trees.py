@@ -102,3 +102,15 @@ def test_check_grammar_names_the_bad_key():
         check_grammar(Grammar(binary=()), "data.grammar")
     with pytest.raises(ValueError, match="repeats a token"):
         check_grammar(Grammar(leaves=("x", "x")), "data.grammar")
+
+
+@pytest.mark.parametrize("leaves, unary, binary", [(1, 1, 1), (3, 2, 4), (11, 15, 4)])
+def test_counts_satisfy_the_papers_closed_recurrence(leaves, unary, binary):
+    """E_n = D(1, n) obeys Lample & Charton's Eq. (2) (Section 2.3, derived in Appendix B):
+    (n + 1) E_n = (p1 + 2 L p2)(2n - 1) E_{n-1} - p1^2 (n - 2) E_{n-2}."""
+    table = tree_counts(10, leaves, unary, binary)
+    counts = [table[1][n] for n in range(11)]
+    assert counts[0] == leaves
+    for n in range(2, 11):
+        assert (n + 1) * counts[n] == ((unary + 2 * leaves * binary) * (2 * n - 1) * counts[n - 1]
+                                       - unary ** 2 * (n - 2) * counts[n - 2])
