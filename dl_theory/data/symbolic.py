@@ -33,9 +33,11 @@ import sympy
 from dl_theory.data.symbolic_prefix import (
     GRAMMAR_BINARY,
     GRAMMAR_UNARY,
+    PrefixError,
     UnencodableError,
     X,
     to_prefix,
+    to_sympy,
     tree_to_sympy,
 )
 from dl_theory.data.symbolic_trees import Grammar, check_grammar, sample_tree
@@ -196,6 +198,8 @@ def check_integral(integrand: sympy.Expr, candidate: sympy.Expr, seconds: float 
             difference = sympy.simplify(sympy.diff(candidate, X) - integrand)
     except SympyTimeout:
         return "timeout"
+    except (ValueError, TypeError, ZeroDivisionError, RecursionError):
+        return "wrong"  # sympy fails on some degenerate candidates: not verified correct
     return "correct" if difference == 0 else "wrong"
 
 
@@ -227,3 +231,26 @@ def cached_pairs(method: str, config: GenerationConfig, seed: int, count: int,
         json.dump({"pairs": dataset.pairs, "stats": dataset.stats}, f)
     os.replace(f.name, path)
     return dataset
+
+
+def verify_answers(problems, hypotheses, seconds: float = 1.0) -> tuple[np.ndarray, dict]:
+    """Which problems are solved: problems is a list of prefix token sequences (integrands),
+    hypotheses a list (one per problem) of candidate token sequences (None = malformed).
+    A problem counts as solved if any of its hypotheses is a correct integral (the paper's
+    rule for beam search, Section 4.4). Returns (solved [N] bool, counts of the checks:
+    correct, wrong, malformed (not one prefix expression), timeout)."""
+    counts = dict.fromkeys(("correct", "wrong", "malformed", "timeout"), 0)
+    solved = np.zeros(len(problems), bool)
+    for i, (problem, candidates) in enumerate(zip(problems, hypotheses)):
+        integrand = to_sympy(problem)
+        for candidate in candidates:
+            try:
+                expr = None if candidate is None else to_sympy(candidate)
+            except PrefixError:
+                expr = None
+            verdict = "malformed" if expr is None else check_integral(integrand, expr, seconds)
+            counts[verdict] += 1
+            if verdict == "correct":
+                solved[i] = True
+                break
+    return solved, counts
