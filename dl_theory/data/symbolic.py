@@ -7,8 +7,8 @@ of a candidate integral.
   often long, solutions short.
 - FWD ("forward"): sample a random f, simplify, integrate with sympy: the pair is (f, integral
   of f), kept only when sympy returns a closed form the prefix language can write.
-Every sympy call runs under a per-expression time limit (`time_limit`); a candidate that hits
-it is dropped and counted in the dataset's `stats`, so generation never hangs. Candidate i of
+Every sympy call runs under a per-expression CPU-time limit (`time_limit`); a candidate that
+hits it is dropped and counted in the dataset's `stats`, so generation never hangs. Candidate i of
 a dataset is drawn from the generator seeded by (seed, i), so a timeout drops that candidate
 without shifting the others; the result is stored in an on-disk cache keyed by the whole
 configuration (`cached_pairs`), written atomically.
@@ -53,28 +53,37 @@ class SympyTimeout(Exception):
 
 @contextlib.contextmanager
 def time_limit(seconds: float):
-    """Raises SympyTimeout in the body after `seconds` of wall time (SIGALRM interval timer;
-    main thread only, where Python delivers signals; a long call inside C code is interrupted
-    when it returns to Python)."""
+    """Raises SympyTimeout in the body after `seconds` of this process's CPU time (SIGPROF
+    interval timer). CPU time rather than wall time, so that which expressions time out does
+    not depend on how many other jobs share the machine. Main thread only (where Python
+    delivers signals); a long call inside C code is interrupted when it returns to Python.
+
+    The timer re-fires every max(seconds / 4, 10 ms) until the body ends: Python swallows an
+    exception raised while it runs a garbage-collector callback (JAX registers one), and the
+    next firing must then still stop the body.
+    """
     if threading.current_thread() is not threading.main_thread():
-        raise RuntimeError("time_limit needs the main thread (it uses SIGALRM)")
+        raise RuntimeError("time_limit needs the main thread (it uses SIGPROF)")
+    armed = [True]
 
     def _raise(signum, frame):
-        raise SympyTimeout(f"sympy call exceeded {seconds} s")
+        if armed[0]:
+            raise SympyTimeout(f"sympy call exceeded {seconds} s of CPU time")
 
-    previous = signal.signal(signal.SIGALRM, _raise)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    previous = signal.signal(signal.SIGPROF, _raise)
+    signal.setitimer(signal.ITIMER_PROF, seconds, max(seconds / 4, 0.01))
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        armed[0] = False
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
 
 
 @dataclasses.dataclass(frozen=True)
 class GenerationConfig:
     """What one dataset is: the tree grammar, operators per tree, the longest prefix kept
-    (problem and solution each) and the time limit of each sympy call, in seconds."""
+    (problem and solution each) and the CPU-time limit of each sympy step, in seconds."""
 
     grammar: Grammar = Grammar()
     num_ops: int = 5
@@ -189,8 +198,8 @@ def generate_pairs(method: str, config: GenerationConfig, seed: int, count: int,
 
 
 def check_integral(integrand: sympy.Expr, candidate: sympy.Expr, seconds: float = 1.0) -> str:
-    """"correct" if d(candidate)/dx - integrand simplifies to 0 within `seconds`, "timeout"
-    if sympy ran out of time, else "wrong" (also for a candidate with symbols other than x)."""
+    """"correct" if d(candidate)/dx - integrand simplifies to 0 within `seconds` of CPU time,
+    "timeout" if sympy ran out of time, else "wrong" (also for symbols other than x)."""
     if candidate.free_symbols - {X}:
         return "wrong"
     try:

@@ -59,6 +59,29 @@ def test_a_slow_sympy_call_times_out_and_is_reported():
     assert not is_correct_integral(hard, sympy.tan(X) * hard, seconds=1e-4)
 
 
+def test_a_swallowed_timeout_fires_again():
+    """Python drops an exception raised in a garbage-collector callback; the timer re-fires,
+    so the body still stops (simulated by swallowing the first SympyTimeout)."""
+    swallowed = 0
+    with pytest.raises(SympyTimeout):
+        with time_limit(0.05):
+            while True:
+                try:
+                    sympy.expand((X + sympy.Integer(time.perf_counter_ns())) ** 30)
+                except SympyTimeout:
+                    swallowed += 1
+                    if swallowed > 1:
+                        raise
+    assert swallowed == 2
+
+
+def test_no_timeout_after_the_body_ends():
+    with time_limit(0.01):
+        pass
+    total = sum(int(sympy.expand((X + k) ** 20).coeff(X, 3)) for k in range(60))
+    assert total > 0  # ran past the old limit on CPU without a stray SympyTimeout
+
+
 def test_generation_counts_timeouts_instead_of_hanging():
     config = GenerationConfig(grammar=SMALL.grammar, num_ops=6, max_len=64, seconds=1e-4)
     dataset = generate_pairs("bwd", config, seed=0, count=5, max_attempts=12)
