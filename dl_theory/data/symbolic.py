@@ -10,8 +10,10 @@ of a candidate integral.
 Every sympy call runs under a per-expression CPU-time limit (`time_limit`); a candidate that
 hits it is dropped and counted in the dataset's `stats`, so generation never hangs. Candidate i of
 a dataset is drawn from the generator seeded by (seed, i), so a timeout drops that candidate
-without shifting the others; the result is stored in an on-disk cache keyed by the whole
-configuration (`cached_pairs`), written atomically.
+without shifting the others. On one machine the data do not change between runs, with the
+load or with PYTHONHASHSEED (the limit counts CPU time, not wall time); a much slower or
+faster CPU can move a few candidates across the limit. The result is stored in an on-disk
+cache keyed by the whole configuration (`cached_pairs`), written atomically.
 
 A candidate answer is correct when its derivative minus the integrand simplifies to 0
 (`check_integral`), as in the paper (Section 4.1): any antiderivative, in any form, counts.
