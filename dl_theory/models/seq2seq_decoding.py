@@ -1,0 +1,139 @@
+"""Greedy and beam-search decoding of a `Seq2SeqTransformer`, batched and jitted.
+
+Target convention: the decoder reads [BOS, y_1, y_2, ...] (the target shifted right) and
+predicts y_1, y_2, ...; a hypothesis ends at its first EOS, after which it holds PAD. Its
+score is the exact log-probability sum_t log p(y_t | src, y_<t) over y_1 .. EOS (no length
+penalty), so the scores of different decoders compare directly (`sequence_log_prob`
+recomputes it by teacher forcing).
+
+The encoder-decoder has no key/value cache, so each step recomputes the model on the
+fixed-length buffer [BOS, y_1, ..., y_{L-1}] (causality makes the logits at step t depend
+on y_<t only; the not-yet-written tail is PAD). A step costs one full forward pass:
+O(L) passes for L output tokens, affordable at the small lengths of a CPU experiment. The
+steps run in a `lax.while_loop` that stops when every hypothesis has ended or after
+`max_len` tokens.
+
+Beam search (as in Lample & Charton 2020, Section 4.4) keeps the `beam_size` best prefixes
+by score; an ended hypothesis keeps its score and is extended only by PAD, so it competes
+with the open ones until the end. Hypotheses are returned best first.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from dl_theory.models.transformer import Seq2SeqTransformer
+
+
+def _step_log_probs(model: Seq2SeqTransformer, variables, src, src_mask, buffer, t):
+    """log p(. | src, buffer[:, :t+1]) as [N, V] float32, from one full forward pass."""
+    logits = model.apply(variables, (src, buffer), src_mask=src_mask)
+    step_logits = jax.lax.dynamic_index_in_dim(logits, t, axis=1, keepdims=False)
+    return jax.nn.log_softmax(step_logits.astype(jnp.float32), axis=-1)
+
+
+def _check(model: Seq2SeqTransformer, max_len: int, bos_id: int, eos_id: int,
+           pad_id: int) -> None:
+    if not 1 <= max_len <= model.max_len:
+        raise ValueError(f"max_len={max_len}; must be in [1, model.max_len={model.max_len}]")
+    for name, token in (("bos_id", bos_id), ("eos_id", eos_id), ("pad_id", pad_id)):
+        if not 0 <= token < model.tgt_vocab_size:
+            raise ValueError(f"{name}={token}; must be in [0, tgt_vocab_size="
+                             f"{model.tgt_vocab_size})")
+
+
+@functools.partial(jax.jit, static_argnames=("model", "max_len", "bos_id", "eos_id", "pad_id"))
+def _greedy(model, variables, src, src_mask, max_len, bos_id, eos_id, pad_id):
+    batch = src.shape[0]
+    buffer = jnp.full((batch, max_len + 1), pad_id, jnp.int32).at[:, 0].set(bos_id)
+    state = (jnp.int32(0), buffer, jnp.zeros(batch, jnp.float32), jnp.zeros(batch, bool))
+
+    def running(state):
+        t, _, _, done = state
+        return (t < max_len) & ~jnp.all(done)
+
+    def step(state):
+        t, buffer, score, done = state
+        log_probs = _step_log_probs(model, variables, src, src_mask, buffer[:, :max_len], t)
+        token = jnp.argmax(log_probs, axis=-1).astype(jnp.int32)
+        best = jnp.max(log_probs, axis=-1)
+        score = jnp.where(done, score, score + best)
+        token = jnp.where(done, pad_id, token)
+        buffer = jax.lax.dynamic_update_index_in_dim(buffer, token, t + 1, axis=1)
+        return t + 1, buffer, score, done | (token == eos_id)
+
+    _, buffer, score, done = jax.lax.while_loop(running, step, state)
+    return buffer[:, 1:], score, done
+
+
+def greedy_decode(model: Seq2SeqTransformer, variables, src: jax.Array,
+                  src_mask: jax.Array | None, max_len: int, bos_id: int, eos_id: int,
+                  pad_id: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Greedy decoding: src [B, S] -> (tokens [B, max_len] (y_1 .. EOS, then PAD),
+    log-probabilities [B], ended [B] (False if no EOS within max_len))."""
+    _check(model, max_len, bos_id, eos_id, pad_id)
+    return _greedy(model, variables, src, src_mask, max_len, bos_id, eos_id, pad_id)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "max_len", "beam_size", "bos_id",
+                                             "eos_id", "pad_id"))
+def _beam(model, variables, src, src_mask, max_len, beam_size, bos_id, eos_id, pad_id):
+    batch, k = src.shape[0], beam_size
+    vocab = model.tgt_vocab_size
+    flat_src = jnp.repeat(src, k, axis=0)
+    flat_mask = None if src_mask is None else jnp.repeat(src_mask, k, axis=0)
+    buffer = jnp.full((batch, k, max_len + 1), pad_id, jnp.int32).at[:, :, 0].set(bos_id)
+    # Only beam 0 is alive at the start, so the first step does not pick k copies of it.
+    score = jnp.full((batch, k), -jnp.inf).at[:, 0].set(0.0)
+    state = (jnp.int32(0), buffer, score, jnp.zeros((batch, k), bool))
+    # An ended (or dead, score -inf) hypothesis continues with PAD at no cost, only.
+    pad_only = jnp.full(vocab, -jnp.inf).at[pad_id].set(0.0)
+
+    def running(state):
+        t, _, score, done = state
+        return (t < max_len) & ~jnp.all(done | jnp.isneginf(score))
+
+    def step(state):
+        t, buffer, score, done = state
+        log_probs = _step_log_probs(model, variables, flat_src, flat_mask,
+                                    buffer.reshape(batch * k, -1)[:, :max_len], t)
+        log_probs = jnp.where(done.reshape(-1, 1), pad_only, log_probs)
+        candidates = (score[..., None] + log_probs.reshape(batch, k, vocab)).reshape(batch, -1)
+        score, index = jax.lax.top_k(candidates, k)
+        parent, token = index // vocab, (index % vocab).astype(jnp.int32)
+        buffer = jnp.take_along_axis(buffer, parent[..., None], axis=1)
+        buffer = jax.lax.dynamic_update_index_in_dim(buffer, token, t + 1, axis=2)
+        done = jnp.take_along_axis(done, parent, axis=1) | (token == eos_id)
+        return t + 1, buffer, score, done
+
+    _, buffer, score, done = jax.lax.while_loop(running, step, state)
+    return buffer[:, :, 1:], score, done
+
+
+def beam_search(model: Seq2SeqTransformer, variables, src: jax.Array,
+                src_mask: jax.Array | None, max_len: int, beam_size: int, bos_id: int,
+                eos_id: int, pad_id: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Beam search: src [B, S] -> (tokens [B, K, max_len], log-probabilities [B, K], ended
+    [B, K]), hypotheses sorted best first; a score of -inf marks an empty slot (fewer than K
+    distinct hypotheses exist)."""
+    _check(model, max_len, bos_id, eos_id, pad_id)
+    if beam_size < 1:
+        raise ValueError(f"beam_size={beam_size}; must be >= 1")
+    return _beam(model, variables, src, src_mask, max_len, beam_size, bos_id, eos_id, pad_id)
+
+
+def sequence_log_prob(model: Seq2SeqTransformer, variables, src: jax.Array,
+                      src_mask: jax.Array | None, tokens: jax.Array, bos_id: int,
+                      eos_id: int) -> jax.Array:
+    """Teacher-forced log p(tokens | src) [B] over y_1 up to and including the first EOS
+    (all of `tokens` [B, T] if none); the model reads [BOS, y_1, ..., y_{T-1}]."""
+    decoder_input = jnp.concatenate(
+        [jnp.full((tokens.shape[0], 1), bos_id, tokens.dtype), tokens[:, :-1]], axis=1)
+    logits = model.apply(variables, (src, decoder_input), src_mask=src_mask)
+    log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+    per_token = jnp.take_along_axis(log_probs, tokens[..., None], axis=-1)[..., 0]
+    is_eos = tokens == eos_id
+    # Count positions up to the first EOS: no EOS strictly before position t.
+    before_first_eos = jnp.cumsum(is_eos, axis=1) - is_eos == 0
+    return jnp.sum(jnp.where(before_first_eos, per_token, 0.0), axis=1)
