@@ -45,16 +45,14 @@ smallest softmax margin or at random; claim: uncertainty sampling is no better t
 seed-paired accuracy gain over rounds 1-10 at most two paired standard errors); baseline: random
 sampling's own gain from the start to the full budget, which that bound rejects.
 
-Monte Carlo / seed tolerances were fixed before the runs: 4 standard errors for the closed
-form (10 label counts), the whole bootstrap interval for the slope, 2 or 3 paired standard errors
-for the seed-paired comparisons.
+Tolerances, fixed before the runs: 4 standard errors for the closed form (10 label counts), the
+whole bootstrap interval for the slope, 2 or 3 paired standard errors for seed-paired gaps.
 
 Run: python launch.py --config=experiments/active_learning.py:quick --workdir=runs/active
-quick: 32 s wall, 18 CPU-s on 2 CPU cores at load 6-7 (4 agents) with a warm compilation
-cache; 62 s wall, 28 CPU-s cold at load 8 (the MNIST-1D part is two thirds of it).
-paper: more Monte Carlo draws and seeds, a larger pool and budget: 200 s wall, 107 CPU-s at
-load 6-7, the same seven verdicts (slope 1.013 [1.007, 1.019], margin 11.3 vs random's labels,
-hidden-cluster gap 0.018, MNIST-1D gain -0.018).
+quick: 21 s wall in the quiet CI run (cold compilation cache; MNIST-1D is two thirds of it).
+paper: more Monte Carlo draws and seeds, a larger pool and budget: 200 s wall at load 6-7, the
+same seven verdicts (slope 1.013 [1.007, 1.019], margin 11.3 vs random's labels, hidden-cluster
+gap 0.018, MNIST-1D gain -0.018).
 
 Where this differs from the issue: (a) the "well-separated problem" is noise-free labels
 1[x_0 > 0] on Gaussian inputs (two half-Gaussian classes touching at the boundary) rather than
