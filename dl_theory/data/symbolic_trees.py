@@ -23,6 +23,7 @@ import dataclasses
 import functools
 
 import numpy as np
+from scipy import stats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,3 +149,47 @@ def shape_weight(shape: tuple[int, ...], num_leaves: int, num_unary: int, num_bi
     """Number of labellings of a shape: L^leaves p1^unary p2^binary."""
     return (num_leaves ** shape.count(0) * num_unary ** shape.count(1)
             * num_binary ** shape.count(2))
+
+
+def enumerate_shapes(empty: int, num_ops: int) -> list[tuple[int, ...]]:
+    """Every arity sequence (prefix order) of a forest grown from `empty` empty nodes with
+    exactly `num_ops` internal nodes, by brute-force recursion (the independent count the
+    recurrence is checked against; exponential, for small n only)."""
+    if empty == 0:
+        return [()] if num_ops == 0 else []
+    shapes = [(0, *rest) for rest in enumerate_shapes(empty - 1, num_ops)]
+    if num_ops > 0:
+        shapes += [(1, *rest) for rest in enumerate_shapes(empty, num_ops - 1)]
+        shapes += [(2, *rest) for rest in enumerate_shapes(empty + 1, num_ops - 1)]
+    return shapes
+
+
+def count_blind_arities(rng: np.random.Generator, num_ops: int, num_leaves: int,
+                        num_unary: int, num_binary: int) -> tuple[int, ...]:
+    """A sampler that ignores D: it picks (leaves skipped, arity) uniformly among the options
+    at each step. Every tree stays reachable, but shapes are not weighted by their number of
+    labellings, so it is not uniform (the baseline a uniformity test must reject); same
+    signature as `sample_arities` (the labels are not used)."""
+    del num_leaves, num_unary, num_binary
+    arities, empty = [], 1
+    for _ in range(num_ops):
+        skipped, arity = int(rng.integers(empty)), int(rng.integers(1, 3))
+        arities += [0] * skipped + [arity]
+        empty += arity - skipped - 1
+    return tuple(arities + [0] * empty)
+
+
+def shape_chi_square(sampler, num_ops: int, num_leaves: int, num_unary: int, num_binary: int,
+                     num_samples: int, seed: int = 0) -> float:
+    """p-value of Pearson's chi-square test that `sampler` (signature of `sample_arities`)
+    draws tree shapes with n = `num_ops` in proportion to their numbers of labellings, i.e.
+    uniformly over labelled trees; every shape of `enumerate_shapes(1, num_ops)` is a cell."""
+    shapes = enumerate_shapes(1, num_ops)
+    index = {shape: i for i, shape in enumerate(shapes)}
+    counts = np.zeros(len(shapes))
+    rng = np.random.default_rng(seed)
+    for _ in range(num_samples):
+        counts[index[sampler(rng, num_ops, num_leaves, num_unary, num_binary)]] += 1
+    weights = np.array([shape_weight(s, num_leaves, num_unary, num_binary) for s in shapes],
+                       float)
+    return float(stats.chisquare(counts, num_samples * weights / weights.sum()).pvalue)

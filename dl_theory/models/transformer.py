@@ -338,6 +338,8 @@ class Seq2SeqTransformer(nn.Module):
     The encoder reads src (padding hidden by `src_mask`, [B, S]); the decoder reads tgt,
     the target shifted right by the caller (teacher forcing), causally, and cross-attends
     to the encoder output. Logit t depends on all of src and on tgt[:, :t+1].
+    With `src_pad_id` set, a call without `src_mask` hides the source positions holding
+    that id (so `fit`, which passes x alone, trains on padded batches correctly).
     """
 
     src_vocab_size: int
@@ -348,10 +350,14 @@ class Seq2SeqTransformer(nn.Module):
     mlp_dim: int = 128
     max_len: int = 256
     dropout_rate: float = 0.0
+    src_pad_id: int | None = None
     dtype: Any = jnp.float32
     param_dtype: Any = jnp.float32
 
     def __post_init__(self) -> None:
+        if self.src_pad_id is not None and not 0 <= self.src_pad_id < self.src_vocab_size:
+            raise ValueError(f"Seq2SeqTransformer: src_pad_id={self.src_pad_id}; must be in "
+                             f"[0, src_vocab_size={self.src_vocab_size})")
         _check_heads("Seq2SeqTransformer", self.d_model, self.num_heads, self.num_layers,
                      self.mlp_dim, self.max_len, self.src_vocab_size)
         check_sizes("Seq2SeqTransformer", tgt_vocab_size=self.tgt_vocab_size)
@@ -361,6 +367,8 @@ class Seq2SeqTransformer(nn.Module):
     def __call__(self, x: tuple[jax.Array, jax.Array], train: bool = False,
                  src_mask: jax.Array | None = None) -> jax.Array:
         src, tgt = x
+        if src_mask is None and self.src_pad_id is not None:
+            src_mask = src != self.src_pad_id
         common = dict(dtype=self.dtype, param_dtype=self.param_dtype)
         stack = dict(num_layers=self.num_layers, num_heads=self.num_heads,
                      mlp_dim=self.mlp_dim, dropout_rate=self.dropout_rate, **common)

@@ -7,6 +7,7 @@ micro-batches combine into exactly one large batch when their sums are added.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import jax
@@ -56,6 +57,28 @@ def softmax_cross_entropy(logits_BxC, labels_B, weight_B=None) -> jax.Array:
         logits_BxC.astype(jnp.float32), labels_B)
     per_example = jnp.mean(per_entry.reshape(per_entry.shape[0], -1), axis=-1)
     return _weighted_mean(per_example, weight_B)
+
+
+@dataclasses.dataclass(frozen=True)
+class PaddedTokenCrossEntropy:
+    """Cross-entropy of token sequences whose tail is padding: logits [B, T, V], labels
+    [B, T] with `pad_id` after the end of each sequence. An example's loss is the mean
+    -log softmax(z_t)[y_t] over its positions whose label is not `pad_id` (an end-of-sequence
+    token counts; padding does not); then the weighted mean over examples. A frozen
+    dataclass, so equal instances share compiled training programs."""
+
+    pad_id: int = 0
+
+    def __call__(self, logits_BxTxV, labels_BxT, weight_B=None) -> jax.Array:
+        if logits_BxTxV.ndim != 3 or logits_BxTxV.shape[:-1] != labels_BxT.shape:
+            raise ValueError(f"PaddedTokenCrossEntropy: logits shape {logits_BxTxV.shape} "
+                             f"needs labels [B, T] = {logits_BxTxV.shape[:-1]}; got "
+                             f"{labels_BxT.shape}")
+        per_token = optax.softmax_cross_entropy_with_integer_labels(
+            logits_BxTxV.astype(jnp.float32), labels_BxT)
+        real = (labels_BxT != self.pad_id).astype(jnp.float32)
+        per_example = jnp.sum(per_token * real, axis=1) / jnp.maximum(jnp.sum(real, axis=1), 1.0)
+        return _weighted_mean(per_example, weight_B)
 
 
 def accuracy(logits_BxC, labels_B, weight_B=None) -> jax.Array:

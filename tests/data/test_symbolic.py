@@ -116,7 +116,7 @@ def test_bwd_solutions_have_no_additive_constant():
 def test_cache_round_trip_reads_back_identically(tmp_path, monkeypatch):
     first = cached_pairs("bwd", SMALL, seed=1, count=4, cache_dir=tmp_path)
     files = list(tmp_path.iterdir())
-    assert len(files) == 1 and files[0].suffix == ".json"  # no temp file left behind
+    assert len(files) == 1 and files[0].name.endswith(".json.gz")  # no temp file left behind
 
     def _must_not_run(*args, **kwargs):
         raise AssertionError("generated again instead of reading the cache")
@@ -143,3 +143,21 @@ def test_bad_generation_config_names_the_key(change, message):
 def test_unknown_method_is_refused():
     with pytest.raises(ValueError, match="method='ode'; known: \\['bwd', 'fwd'\\]"):
         generate_pairs("ode", SMALL, seed=0, count=1)
+
+
+def test_numeric_screen_rejects_wrong_answers_without_simplifying(monkeypatch):
+    """The screen proves wrong answers wrong by evaluation alone (simplify is never called),
+    while right answers, including ones whose derivative is undefined at a screen point
+    (log(x - 2) at x = 1.7 is complex, still equal), still go through simplify."""
+    def _no_simplify(expr):
+        raise AssertionError("simplify was called")
+
+    monkeypatch.setattr(symbolic.sympy, "simplify", _no_simplify)
+    assert check_integral(sympy.sin(2 * X), sympy.cos(2 * X) / 2) == "wrong"
+    assert check_integral(1 / X, sympy.log(X) ** 2) == "wrong"
+    with pytest.raises(AssertionError, match="simplify was called"):
+        check_integral(1 / (X - 2), sympy.log(X - 2))
+    monkeypatch.undo()
+    assert check_integral(1 / (X - 2), sympy.log(X - 2)) == "correct"
+    assert symbolic.differs_numerically(sympy.cos(X), -sympy.cos(X))
+    assert not symbolic.differs_numerically(sympy.cos(X), sympy.sin(X + sympy.pi / 2))

@@ -2,29 +2,19 @@
 
 import numpy as np
 import pytest
-from scipy import stats
 
 from dl_theory.data.symbolic_trees import (
     Grammar,
     check_grammar,
+    count_blind_arities,
+    enumerate_shapes,
     sample_arities,
     sample_tree,
+    shape_chi_square,
     shape_weight,
     tree_counts,
     tree_shape,
 )
-
-
-def _all_shapes(empty: int, ops: int) -> list[tuple[int, ...]]:
-    """Every arity sequence (prefix order) of a forest grown from `empty` empty nodes with
-    exactly `ops` internal nodes, by brute force."""
-    if empty == 0:
-        return [()] if ops == 0 else []
-    shapes = [(0, *rest) for rest in _all_shapes(empty - 1, ops)]
-    if ops > 0:
-        shapes += [(1, *rest) for rest in _all_shapes(empty, ops - 1)]
-        shapes += [(2, *rest) for rest in _all_shapes(empty + 1, ops - 1)]
-    return shapes
 
 
 def test_schroeder_numbers_when_every_label_set_has_one_element():
@@ -41,31 +31,8 @@ def test_recurrence_matches_brute_force_enumeration(leaves, unary, binary):
     for empty in range(1, 4):
         for ops in range(6):
             brute = sum(shape_weight(s, leaves, unary, binary)
-                        for s in _all_shapes(empty, ops))
+                        for s in enumerate_shapes(empty, ops))
             assert table[empty][ops] == brute, (empty, ops)
-
-
-def _chi_square_p_value(sampler, ops: int, leaves: int, unary: int, binary: int,
-                        num: int) -> float:
-    shapes = _all_shapes(1, ops)
-    index = {s: i for i, s in enumerate(shapes)}
-    counts = np.zeros(len(shapes))
-    rng = np.random.default_rng(0)
-    for _ in range(num):
-        counts[index[sampler(rng, ops, leaves, unary, binary)]] += 1
-    weights = np.array([shape_weight(s, leaves, unary, binary) for s in shapes], float)
-    return stats.chisquare(counts, num * weights / weights.sum()).pvalue
-
-
-def _biased_arities(rng, ops, leaves, unary, binary):
-    """Picks (leaves skipped, arity) uniformly among the options instead of by D: every
-    option stays feasible, but the trees are not uniform."""
-    arities, empty = [], 1
-    for _ in range(ops):
-        skipped, arity = int(rng.integers(empty)), int(rng.integers(1, 3))
-        arities += [0] * skipped + [arity]
-        empty += arity - skipped - 1
-    return tuple(arities + [0] * empty)
 
 
 @pytest.mark.parametrize("ops, leaves, unary, binary, num", [(4, 1, 1, 1, 9000),
@@ -74,8 +41,8 @@ def test_sampler_is_uniform_over_labelled_trees_chi_square(ops, leaves, unary, b
     """Chi-square over all shapes (90 at n = 4, 22 at n = 3), expected counts proportional
     to each shape's number of labellings; uniform at the 0.1 % level (fixed seed), while the
     same test rejects a sampler that ignores the counts (p < 1e-6): the test has power."""
-    p_uniform = _chi_square_p_value(sample_arities, ops, leaves, unary, binary, num)
-    p_biased = _chi_square_p_value(_biased_arities, ops, leaves, unary, binary, num)
+    p_uniform = shape_chi_square(sample_arities, ops, leaves, unary, binary, num)
+    p_biased = shape_chi_square(count_blind_arities, ops, leaves, unary, binary, num)
     assert p_uniform > 1e-3
     assert p_biased < 1e-6
 

@@ -134,3 +134,19 @@ def test_sequence_longer_than_max_len_raises():
     model = tf.CausalLM(5, max_len=4, **SMALL)
     with pytest.raises(ValueError, match="max_len=4"):
         model.init(KEY, jnp.zeros((1, 5), jnp.int32))
+
+
+def test_seq2seq_src_pad_id_masks_like_an_explicit_mask():
+    """With src_pad_id = 0 a call without src_mask hides the positions holding 0, exactly as
+    the explicit mask does; an out-of-vocabulary pad id is refused."""
+    model = tf.Seq2SeqTransformer(7, 11, max_len=8, src_pad_id=0, **SMALL)
+    src = jnp.array([[3, 4, 5, 0, 0, 0], [1, 2, 3, 4, 5, 6]])
+    tgt = _tokens((2, 5), 11, seed=2)
+    params = model.init(KEY, (src, tgt))
+    implicit = model.apply(params, (src, tgt))
+    explicit = model.apply(params, (src, tgt), src_mask=src != 0)
+    np.testing.assert_array_equal(implicit, explicit)
+    assert not np.allclose(implicit, model.apply(params, (src, tgt), src_mask=src >= 0),
+                           atol=1e-4)
+    with pytest.raises(ValueError, match="src_pad_id=7; must be in"):
+        tf.Seq2SeqTransformer(7, 11, max_len=8, src_pad_id=7, **SMALL)

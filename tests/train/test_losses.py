@@ -50,3 +50,19 @@ def test_shape_mismatch_and_unknown_name_are_named():
         losses.mean_squared_error(jnp.ones((3, 1)), jnp.ones((3,)))
     with pytest.raises(ValueError, match="known"):
         losses.get_loss("hinge2")
+
+
+def test_padded_token_cross_entropy_ignores_padding_and_averages_per_example():
+    """Example 0 has two real tokens (labels 2, then EOS = 1) and padding (0) whose logits are
+    garbage; example 1 has three real tokens. Closed form: uniform logits over 4 classes cost
+    log 4 per token, a confident right token ~0."""
+    logits = jnp.zeros((2, 3, 4)).at[0, 2].set(jnp.array([-50.0, 50.0, 0.0, 0.0]))
+    logits = logits.at[1, 0].set(jnp.array([0.0, 0.0, 0.0, 30.0]))
+    labels = jnp.array([[2, 1, 0], [3, 2, 1]])
+    loss = losses.PaddedTokenCrossEntropy(pad_id=0)
+    per_example = [np.log(4.0), (0.0 + 2 * np.log(4.0)) / 3]
+    assert float(loss(logits, labels)) == pytest.approx(np.mean(per_example), rel=1e-5)
+    assert float(loss(logits, labels, jnp.array([1.0, 0.0]))) == pytest.approx(np.log(4.0))
+    assert loss == losses.PaddedTokenCrossEntropy(0)  # equal losses share compiled programs
+    with pytest.raises(ValueError, match=r"needs labels \[B, T\]"):
+        loss(logits, labels[:, :2])
