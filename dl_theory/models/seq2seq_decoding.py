@@ -6,9 +6,9 @@ score is the exact log-probability sum_t log p(y_t | src, y_<t) over y_1 .. EOS 
 penalty), so the scores of different decoders compare directly (`sequence_log_prob`
 recomputes it by teacher forcing).
 
-The encoder-decoder has no key/value cache, so each step recomputes the model on the
-fixed-length buffer [BOS, y_1, ..., y_{L-1}] (causality makes the logits at step t depend
-on y_<t only; the not-yet-written tail is PAD). A step costs one full forward pass:
+The source is encoded once; the decoder has no key/value cache, so each step recomputes the
+decoder on the fixed-length buffer [BOS, y_1, ..., y_{L-1}] (causality makes the logits at
+step t depend on y_<t only; the not-yet-written tail is PAD). A step costs one decoder pass:
 O(L) passes for L output tokens, affordable at the small lengths of a CPU experiment. The
 steps run in a `lax.while_loop` that stops when every hypothesis has ended or after
 `max_len` tokens.
@@ -26,9 +26,15 @@ import jax.numpy as jnp
 from dl_theory.models.transformer import Seq2SeqTransformer
 
 
-def _step_log_probs(model: Seq2SeqTransformer, variables, src, src_mask, buffer, t):
-    """log p(. | src, buffer[:, :t+1]) as [N, V] float32, from one full forward pass."""
-    logits = model.apply(variables, (src, buffer), src_mask=src_mask)
+def _encode(model: Seq2SeqTransformer, variables, src, src_mask):
+    """(encoder output, the source mask the model applies) for a batch of sources."""
+    src_mask = model.apply(variables, src, src_mask, method=model.source_mask)
+    return model.apply(variables, src, src_mask, method=model.encode), src_mask
+
+
+def _step_log_probs(model: Seq2SeqTransformer, variables, encoded, src_mask, buffer, t):
+    """log p(. | src, buffer[:, :t+1]) as [N, V] float32, from one decoder pass."""
+    logits = model.apply(variables, buffer, encoded, src_mask, method=model.decode)
     step_logits = jax.lax.dynamic_index_in_dim(logits, t, axis=1, keepdims=False)
     return jax.nn.log_softmax(step_logits.astype(jnp.float32), axis=-1)
 
@@ -46,6 +52,7 @@ def _check(model: Seq2SeqTransformer, max_len: int, bos_id: int, eos_id: int,
 @functools.partial(jax.jit, static_argnames=("model", "max_len", "bos_id", "eos_id", "pad_id"))
 def _greedy(model, variables, src, src_mask, max_len, bos_id, eos_id, pad_id):
     batch = src.shape[0]
+    encoded, src_mask = _encode(model, variables, src, src_mask)
     buffer = jnp.full((batch, max_len + 1), pad_id, jnp.int32).at[:, 0].set(bos_id)
     state = (jnp.int32(0), buffer, jnp.zeros(batch, jnp.float32), jnp.zeros(batch, bool))
 
@@ -55,7 +62,7 @@ def _greedy(model, variables, src, src_mask, max_len, bos_id, eos_id, pad_id):
 
     def step(state):
         t, buffer, score, done = state
-        log_probs = _step_log_probs(model, variables, src, src_mask, buffer[:, :max_len], t)
+        log_probs = _step_log_probs(model, variables, encoded, src_mask, buffer[:, :max_len], t)
         token = jnp.argmax(log_probs, axis=-1).astype(jnp.int32)
         best = jnp.max(log_probs, axis=-1)
         score = jnp.where(done, score, score + best)
@@ -81,7 +88,8 @@ def greedy_decode(model: Seq2SeqTransformer, variables, src: jax.Array,
 def _beam(model, variables, src, src_mask, max_len, beam_size, bos_id, eos_id, pad_id):
     batch, k = src.shape[0], beam_size
     vocab = model.tgt_vocab_size
-    flat_src = jnp.repeat(src, k, axis=0)
+    encoded, src_mask = _encode(model, variables, src, src_mask)
+    flat_encoded = jnp.repeat(encoded, k, axis=0)
     flat_mask = None if src_mask is None else jnp.repeat(src_mask, k, axis=0)
     buffer = jnp.full((batch, k, max_len + 1), pad_id, jnp.int32).at[:, :, 0].set(bos_id)
     # Only beam 0 is alive at the start, so the first step does not pick k copies of it.
@@ -96,7 +104,7 @@ def _beam(model, variables, src, src_mask, max_len, beam_size, bos_id, eos_id, p
 
     def step(state):
         t, buffer, score, done = state
-        log_probs = _step_log_probs(model, variables, flat_src, flat_mask,
+        log_probs = _step_log_probs(model, variables, flat_encoded, flat_mask,
                                     buffer.reshape(batch * k, -1)[:, :max_len], t)
         log_probs = jnp.where(done.reshape(-1, 1), pad_only, log_probs)
         candidates = (score[..., None] + log_probs.reshape(batch, k, vocab)).reshape(batch, -1)

@@ -363,22 +363,41 @@ class Seq2SeqTransformer(nn.Module):
         check_sizes("Seq2SeqTransformer", tgt_vocab_size=self.tgt_vocab_size)
         super().__post_init__()
 
-    @nn.compact
-    def __call__(self, x: tuple[jax.Array, jax.Array], train: bool = False,
-                 src_mask: jax.Array | None = None) -> jax.Array:
-        src, tgt = x
-        if src_mask is None and self.src_pad_id is not None:
-            src_mask = src != self.src_pad_id
+    def setup(self) -> None:
         common = dict(dtype=self.dtype, param_dtype=self.param_dtype)
         stack = dict(num_layers=self.num_layers, num_heads=self.num_heads,
                      mlp_dim=self.mlp_dim, dropout_rate=self.dropout_rate, **common)
-        h = InputEmbedding(self.d_model, self.max_len, self.src_vocab_size, **common,
-                           name="src_embed")(src)
-        h = nn.Dropout(self.dropout_rate)(h, deterministic=not train)
-        encoded = TransformerStack(**stack, name="encoder")(h, train, src_mask)
-        h = InputEmbedding(self.d_model, self.max_len, self.tgt_vocab_size, **common,
-                           name="tgt_embed")(tgt)
-        h = nn.Dropout(self.dropout_rate)(h, deterministic=not train)
-        h = TransformerStack(**stack, causal=True, name="decoder")(
-            h, train, context=encoded, context_mask=src_mask)
-        return nn.Dense(self.tgt_vocab_size, **common, name="head")(h)
+        self.src_embed = InputEmbedding(self.d_model, self.max_len, self.src_vocab_size,
+                                        **common)
+        self.encoder = TransformerStack(**stack)
+        self.tgt_embed = InputEmbedding(self.d_model, self.max_len, self.tgt_vocab_size,
+                                        **common)
+        self.decoder = TransformerStack(**stack, causal=True)
+        self.head = nn.Dense(self.tgt_vocab_size, **common)
+        self.dropout = nn.Dropout(self.dropout_rate)
+
+    def source_mask(self, src: jax.Array, src_mask: jax.Array | None) -> jax.Array | None:
+        """`src_mask`, or with `src_pad_id` set and no mask given, src != src_pad_id."""
+        if src_mask is None and self.src_pad_id is not None:
+            return src != self.src_pad_id
+        return src_mask
+
+    def encode(self, src: jax.Array, src_mask: jax.Array | None = None,
+               train: bool = False) -> jax.Array:
+        """The encoder output [B, S, D] (decoding reuses it at every step)."""
+        h = self.dropout(self.src_embed(src), deterministic=not train)
+        return self.encoder(h, train, self.source_mask(src, src_mask))
+
+    def decode(self, tgt: jax.Array, encoded: jax.Array, src_mask: jax.Array | None,
+               train: bool = False) -> jax.Array:
+        """Logits [B, T, V] of the decoder on tgt, cross-attending to `encoded` (the
+        `encode` output for a source whose padding `src_mask` hides; None hides nothing)."""
+        h = self.dropout(self.tgt_embed(tgt), deterministic=not train)
+        h = self.decoder(h, train, context=encoded, context_mask=src_mask)
+        return self.head(h)
+
+    def __call__(self, x: tuple[jax.Array, jax.Array], train: bool = False,
+                 src_mask: jax.Array | None = None) -> jax.Array:
+        src, tgt = x
+        src_mask = self.source_mask(src, src_mask)
+        return self.decode(tgt, self.encode(src, src_mask, train), src_mask, train)

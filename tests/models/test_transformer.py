@@ -138,7 +138,8 @@ def test_sequence_longer_than_max_len_raises():
 
 def test_seq2seq_src_pad_id_masks_like_an_explicit_mask():
     """With src_pad_id = 0 a call without src_mask hides the positions holding 0, exactly as
-    the explicit mask does; an out-of-vocabulary pad id is refused."""
+    the explicit mask does; encode then decode is the call; an out-of-vocabulary pad id is
+    refused."""
     model = tf.Seq2SeqTransformer(7, 11, max_len=8, src_pad_id=0, **SMALL)
     src = jnp.array([[3, 4, 5, 0, 0, 0], [1, 2, 3, 4, 5, 6]])
     tgt = _tokens((2, 5), 11, seed=2)
@@ -146,6 +147,9 @@ def test_seq2seq_src_pad_id_masks_like_an_explicit_mask():
     implicit = model.apply(params, (src, tgt))
     explicit = model.apply(params, (src, tgt), src_mask=src != 0)
     np.testing.assert_array_equal(implicit, explicit)
+    encoded = model.apply(params, src, method=model.encode)  # what decoding computes once
+    np.testing.assert_array_equal(
+        model.apply(params, tgt, encoded, src != 0, method=model.decode), implicit)
     assert not np.allclose(implicit, model.apply(params, (src, tgt), src_mask=src >= 0),
                            atol=1e-4)
     with pytest.raises(ValueError, match="src_pad_id=7; must be in"):
