@@ -37,7 +37,7 @@ one trained model: the seed spread is not measured; on another CPU the model's a
 move by a few points, far inside every margin measured here.
 
 Finding (quick preset). The recurrence matches all 28 cells (the unlabelled count misses 21);
-the sampler's p = 0.75 (count-blind: p < 1e-300); 570 of 570 writable trees round-trip
+the sampler's p = 0.75 (count-blind: p underflows to 0); 570 of 570 writable trees round-trip
 exactly (the infix string: 98.8 %). The model solves 35 % of 300 held-out BWD problems by
 greedy decoding and 53 % with beam 5 (the paper: 98.4 / 99.4 % at beam 1 / 10); the most
 frequent answer and retrieval solve none. On 298 unseen FWD problems it solves 3 % / 7.7 %,
