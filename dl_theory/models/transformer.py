@@ -14,9 +14,10 @@ real (non-padding) positions; they mask attention keys, so padding is never atte
 Models return [B, K] (classifiers) or [B, T, V] (language models) in the compute `dtype`.
 The causal LM decodes with flax's `cache` collection (`decode=True`); `init_cache` and
 `generate` are in `dl_theory.models.transformer_decoding`. The encoder-decoder
-(`Seq2SeqTransformer`) has no cache; it is trained with teacher forcing and decoded by
-recomputation. The hybrid classifier puts a 1-D conv stem under the encoder (in the spirit
-of Gulati et al. 2020 and of ViT's hybrid model, Dosovitskiy et al. 2021).
+(`Seq2SeqTransformer`) is trained with teacher forcing; its decoder has the same cache, which
+`dl_theory.models.seq2seq_decoding` uses for greedy and beam-search decoding. The hybrid
+classifier puts a 1-D conv stem under the encoder (in the spirit of Gulati et al. 2020 and of
+ViT's hybrid model, Dosovitskiy et al. 2021).
 """
 
 from collections.abc import Sequence
@@ -177,6 +178,7 @@ class InputEmbedding(nn.Module):
     features: int
     max_len: int
     vocab_size: int | None = None
+    decode: bool = False  # positions continue from the cache (see PositionEmbedding)
     dtype: Any = jnp.float32
     param_dtype: Any = jnp.float32
 
@@ -193,8 +195,8 @@ class InputEmbedding(nn.Module):
                 raise ValueError(f"input shape {x.shape}; tokens need [B, T]")
             h = nn.Embed(self.vocab_size, self.features, dtype=self.dtype,
                          param_dtype=self.param_dtype, name="token_embed")(x)
-        return h + PositionEmbedding(self.max_len, self.features, dtype=self.dtype,
-                                     param_dtype=self.param_dtype,
+        return h + PositionEmbedding(self.max_len, self.features, self.decode,
+                                     dtype=self.dtype, param_dtype=self.param_dtype,
                                      name="position")(x.shape[1])
 
 
@@ -339,7 +341,9 @@ class Seq2SeqTransformer(nn.Module):
     the target shifted right by the caller (teacher forcing), causally, and cross-attends
     to the encoder output. Logit t depends on all of src and on tgt[:, :t+1].
     With `src_pad_id` set, a call without `src_mask` hides the source positions holding
-    that id (so `fit`, which passes x alone, trains on padded batches correctly).
+    that id (so `fit`, which passes x alone, trains on padded batches correctly). With
+    `decode=True`, `decoder_logits` takes one target token [B, 1] per call and reads and extends the
+    decoder's key/value cache (flax's `cache` collection), as `CausalLM` does.
     """
 
     src_vocab_size: int
@@ -351,6 +355,7 @@ class Seq2SeqTransformer(nn.Module):
     max_len: int = 256
     dropout_rate: float = 0.0
     src_pad_id: int | None = None
+    decode: bool = False
     dtype: Any = jnp.float32
     param_dtype: Any = jnp.float32
 
@@ -371,8 +376,8 @@ class Seq2SeqTransformer(nn.Module):
                                         **common)
         self.encoder = TransformerStack(**stack)
         self.tgt_embed = InputEmbedding(self.d_model, self.max_len, self.tgt_vocab_size,
-                                        **common)
-        self.decoder = TransformerStack(**stack, causal=True)
+                                        self.decode, **common)
+        self.decoder = TransformerStack(**stack, causal=True, decode=self.decode)
         self.head = nn.Dense(self.tgt_vocab_size, **common)
         self.dropout = nn.Dropout(self.dropout_rate)
 
@@ -388,7 +393,7 @@ class Seq2SeqTransformer(nn.Module):
         h = self.dropout(self.src_embed(src), deterministic=not train)
         return self.encoder(h, train, self.source_mask(src, src_mask))
 
-    def decode(self, tgt: jax.Array, encoded: jax.Array, src_mask: jax.Array | None,
+    def decoder_logits(self, tgt: jax.Array, encoded: jax.Array, src_mask: jax.Array | None,
                train: bool = False) -> jax.Array:
         """Logits [B, T, V] of the decoder on tgt, cross-attending to `encoded` (the
         `encode` output for a source whose padding `src_mask` hides; None hides nothing)."""
@@ -400,4 +405,4 @@ class Seq2SeqTransformer(nn.Module):
                  src_mask: jax.Array | None = None) -> jax.Array:
         src, tgt = x
         src_mask = self.source_mask(src, src_mask)
-        return self.decode(tgt, self.encode(src, src_mask, train), src_mask, train)
+        return self.decoder_logits(tgt, self.encode(src, src_mask, train), src_mask, train)

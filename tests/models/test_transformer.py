@@ -149,7 +149,7 @@ def test_seq2seq_src_pad_id_masks_like_an_explicit_mask():
     np.testing.assert_array_equal(implicit, explicit)
     encoded = model.apply(params, src, method=model.encode)  # what decoding computes once
     np.testing.assert_array_equal(
-        model.apply(params, tgt, encoded, src != 0, method=model.decode), implicit)
+        model.apply(params, tgt, encoded, src != 0, method=model.decoder_logits), implicit)
     assert not np.allclose(implicit, model.apply(params, (src, tgt), src_mask=src >= 0),
                            atol=1e-4)
     with pytest.raises(ValueError, match="src_pad_id=7; must be in"):
