@@ -125,7 +125,7 @@ CLAIMS = (
               "Beam accuracy on held-out BWD problems falls with problem length: shortest "
               "third minus longest third (by tokens), lower end of the 95% Newcombe interval "
               "at least one problem of a third (the same split on shuffled lengths is not).",
-              LC + ", Figure 2 (length distributions); a measurement, no paper number"),
+              LC + ", Figure 2 (length distributions), measured here (no paper number)"),
 )
 
 _PRESETS = {
