@@ -334,8 +334,8 @@ def figures(config, m: dict, workdir: str) -> list[str]:
     for value, text in ((0.984, "paper, BWD test: 98.4 % (beam 1), 99.4 % (beam 10)"),
                         (0.275, "paper, BWD-trained model on FWD test: 27.5 %")):
         ax.axhline(value, color="0.5", lw=0.8, ls=":")
-        ax.annotate(text, (0.99, value - 0.01), xycoords=("axes fraction", "data"), fontsize=7,
-                    ha="right", va="top", color="0.35")
+        ax.annotate(text, (0.01, value - 0.01), xycoords=("axes fraction", "data"), fontsize=7,
+                    ha="left", va="top", color="0.35")
     ax.set(xlabel="problem length (tokens, quartile bins)", ylabel="fraction solved (sympy)",
            ylim=(-0.03, 1.05), title="Integration accuracy vs problem length")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
