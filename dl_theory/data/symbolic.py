@@ -30,6 +30,7 @@ import os
 import signal
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -283,7 +284,12 @@ def cached_pairs(method: str, config: GenerationConfig, seed: int, count: int,
     for path in (SHIPPED_DIR / name, cache_dir / name):
         if path.exists():
             return _read_dataset(path)
+    print(f"[symbolic] generating {count} {method.upper()} pairs, {config.num_ops} operators "
+          f"(not cached; written to {cache_dir})", flush=True)
+    start = time.process_time()
     dataset = generate_pairs(method, config, seed, count)
+    print(f"[symbolic] {len(dataset.pairs)} pairs in {time.process_time() - start:.0f} CPU-s; "
+          f"{dataset.stats}", flush=True)
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("wb", dir=cache_dir, suffix=".tmp", delete=False) as f:
         with gzip.open(f, "wt") as zipped:
