@@ -1,15 +1,16 @@
 """Symbolic integration by a seq2seq transformer, at the scale a CPU trains in a minute.
 
 Lample & Charton ("Deep learning for symbolic mathematics", ICLR 2020, arXiv 1912.01412)
-generate random expressions uniformly over trees with n operators (Section 2.1 and Appendix
-C: a counting recurrence D(e, n) and a sampler built on it), write them in prefix notation, make
+generate random expressions uniformly over trees with n operators (a counting recurrence
+D(e, n) and a sampler built on it, in their appendix), write them in prefix notation, make
 (integrand, integral) pairs with a computer-algebra system, and train a transformer to
 translate one into the other. An answer counts as correct when its derivative simplifies to
-the integrand (Section 4.1), so any antiderivative counts and none is string-matched. Their
-Table 2 gives, on BWD data (F' -> F), 98.4 / 99.4 / 99.7 % at beam sizes 1 / 10 / 50; their
-generalisation table shows a model trained on one generator far worse on another's test set
-(BWD-trained, FWD test: 27.5 %). Both numbers are as quoted in issue 16; the paper's tables
-could not be read here, so the table number of the second is not given.
+the integrand, so any antiderivative counts and none is string-matched. Their Table 2 gives,
+on BWD data (F' -> F), 98.4 / 99.4 / 99.7 % at beam sizes 1 / 10 / 50; their generalisation
+table shows a model trained on one generator far worse on another's test set (BWD-trained,
+FWD test: 27.5 %). Both numbers are as quoted in issue 16: only the paper's abstract and
+opening pages could be read here, so no section is cited by number and the table number of
+the second is not given.
 
 What is measured (`dl_theory.data.symbolic*`, `dl_theory.models.seq2seq_decoding`):
 - trees: the recurrence against brute-force enumeration of every tree shape (e <= 3 empty
@@ -88,36 +89,36 @@ CLAIMS = (
     ClaimSpec("counting_recurrence_matches_enumeration",
               "The recurrence D(e, n) equals the brute-force count of labelled trees in every "
               "cell e <= 3, n <= 6 (cells that differ; the unlabelled shape count differs).",
-              LC + ", Appendix C.2", at_most=0),
+              LC + ", counting trees (appendix)", at_most=0),
     ClaimSpec("sampler_uniform_over_trees",
               "The sampler's shapes with n = 4 follow the labelled-tree counts: chi-square "
               "p-value over all 90 shapes at least 1e-3 (a sampler ignoring D is rejected).",
-              LC + ", Appendix C.3", at_least=1e-3,
+              LC + ", sampling trees uniformly (appendix)", at_least=1e-3,
               margin_why="a significance level, not a scale: under uniformity the p-value is "
                          "uniform on [0, 1], so it typically lies hundreds of times above 1e-3; "
                          "the count-blind sampler's p-value below 1e-6 shows the test's power"),
     ClaimSpec("prefix_round_trip_exact",
               "Prefix encoding round-trips exactly: the fraction of random trees rebuilt node "
               "for node (sympy srepr) from their tokens is 1 (the infix string round trip "
-              "is not).", LC + ", Section 2.1", at_least=1.0),
+              "is not).", LC + ", expressions as prefix sequences", at_least=1.0),
     ClaimSpec("solves_held_out_integrals",
               "Greedy decoding solves held-out BWD problems (verified by sympy) far above "
               "trivial answers: the lower end of its 95% Wilson interval exceeds the upper end "
               "of the better of the most frequent answer and retrieval by min_gain_fraction.",
-              LC + ", Section 4, Table 2",
+              LC + ", Table 2 (as quoted in issue 16)",
               published=Published(0.984, "Table 2, integration (BWD), beam size 1")),
     ClaimSpec("beam_beats_greedy",
               "Beam search (a problem is solved if any hypothesis is correct) solves more "
               "held-out BWD problems than greedy decoding: the lower end of the 95% interval "
               "of the paired difference is at least one problem (1 / N; beam size 1 gives "
               "exactly 0).",
-              LC + ", Section 4.4, Table 2",
+              LC + ", beam search evaluation; Table 2 (as quoted in issue 16)",
               published=Published(0.010, "Table 2, BWD: 99.4 % at beam 10 - 98.4 % at beam 1")),
     ClaimSpec("out_of_distribution_falls",
               "On FWD problems (another generator, none seen in training) the BWD-trained "
               "model's beam accuracy is at most ood_accuracy_fraction of its in-distribution "
               "accuracy (upper end of the ratio; two halves of the BWD test set give ~1).",
-              LC + ", Section 4.6 (generalisation across generators)",
+              LC + ", generalisation across generators",
               at_most="integration.ood_accuracy_fraction",
               published=Published(0.277, "27.5 % on FWD over 99.4 % on BWD (beam 10) for the "
                                          "BWD-trained model, both as quoted in issue 16; the "
@@ -126,7 +127,7 @@ CLAIMS = (
               "Beam accuracy on held-out BWD problems falls with problem length: shortest "
               "third minus longest third (by tokens), lower end of the 95% Newcombe interval "
               "at least one problem of a third (the same split on shuffled lengths is not).",
-              LC + ", Figure 2 (length distributions), measured here (no paper number)"),
+              LC + ", length distributions of the generators; measured here (no paper number)"),
 )
 
 _PRESETS = {
