@@ -112,7 +112,7 @@ CLAIMS = (
               "held-out BWD problems than greedy decoding: the lower end of the 95% interval "
               "of the paired difference is at least one problem (1 / N; beam size 1 gives "
               "exactly 0).",
-              LC + ", beam search evaluation; Table 2 (as quoted in issue 16)",
+              LC + ", beam search evaluation, Table 2 (as quoted in issue 16)",
               published=Published(0.010, "Table 2, BWD: 99.4 % at beam 10 - 98.4 % at beam 1")),
     ClaimSpec("out_of_distribution_falls",
               "On FWD problems (another generator, none seen in training) the BWD-trained "
@@ -127,7 +127,7 @@ CLAIMS = (
               "Beam accuracy on held-out BWD problems falls with problem length: shortest "
               "third minus longest third (by tokens), lower end of the 95% Newcombe interval "
               "at least one problem of a third (the same split on shuffled lengths is not).",
-              LC + ", length distributions of the generators; measured here (no paper number)"),
+              LC + ", length distributions of the generators (measured here, no paper number)"),
 )
 
 _PRESETS = {
