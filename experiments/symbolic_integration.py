@@ -59,6 +59,8 @@ Run: python launch.py --config=experiments/symbolic_integration.py:quick --workd
 
 from __future__ import annotations
 
+import math
+
 import ml_collections
 import numpy as np
 import sympy
@@ -262,10 +264,15 @@ def compute_integration(config, log) -> dict:
     return out
 
 
-def _ratio_upper(fwd: Estimate, bwd: Estimate) -> Estimate:
-    """FWD / BWD accuracy with the interval from both Wilson intervals (conservative)."""
-    return Estimate(fwd.value / bwd.value, fwd.lo / bwd.hi, fwd.hi / max(bwd.lo, 1e-12),
-                    0.95, "ratio of Wilson bounds")
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator > 0 else math.inf
+
+
+def _accuracy_ratio(fwd: Estimate, bwd: Estimate) -> Estimate:
+    """FWD / BWD accuracy with the interval from both Wilson intervals (conservative); an
+    infinite ratio (nothing solved in distribution) fails any bound."""
+    return Estimate(_ratio(fwd.value, bwd.value), _ratio(fwd.lo, bwd.hi),
+                    _ratio(fwd.hi, bwd.lo), 0.95, "ratio of Wilson bounds")
 
 
 def judge_integration(config, m) -> dict:
@@ -290,8 +297,8 @@ def judge_integration(config, m) -> dict:
                 np.asarray(bwd["beam_size_1"], bool), greedy).value,
             baseline_name="beam size 1"),
         "out_of_distribution_falls": Measured(
-            _ratio_upper(_wilson(np.asarray(fwd["beam"], bool)), _wilson(beam)),
-            baseline=halves[1].value / halves[0].value,
+            _accuracy_ratio(_wilson(np.asarray(fwd["beam"], bool)), _wilson(beam)),
+            baseline=_ratio(halves[1].value, halves[0].value),
             baseline_name="odd over even half of the BWD test set"),
         "accuracy_falls_with_length": Measured(
             evaluation.short_minus_long(beam, lengths), at_least=1 / (len(beam) // 3),
