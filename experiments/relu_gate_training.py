@@ -53,6 +53,7 @@ import numpy as np
 from dl_theory import report
 from dl_theory.data.symmetric_inputs import check_distribution, sample_symmetric_inputs
 from dl_theory.experiment import ClaimSpec, Measured, Part, Published, config_from_presets
+from dl_theory.hitting_times import hitting_time
 from dl_theory.theory import relu_gate_bounds as bounds
 from dl_theory.train.relu_gate import (
     GateKnobs,
@@ -61,7 +62,6 @@ from dl_theory.train.relu_gate import (
     minibatch_stream,
     random_problem,
     steps_above_floor,
-    steps_to_tolerance,
     stream_errors_over_seeds,
 )
 from dl_theory.uncertainty import fit_loglog_slope, fit_semilog_slope
@@ -255,8 +255,10 @@ def compute_data_size(config, log) -> dict:
                                   c.minibatch_max_steps, c.minibatch)
         mini = stream_errors_over_seeds("neuro_tron", GateKnobs(minibatch_eta), w0, w_star, u,
                                         stream)
-        out["full_batch_steps"].append(steps_to_tolerance(np.asarray(full), c.tolerance).tolist())
-        out["minibatch_steps"].append(steps_to_tolerance(np.asarray(mini), c.tolerance).tolist())
+        # Steps to the tolerance per seed; a seed that never gets there counts as the run's
+        # length (max_steps + 1, censored: counted in "censored").
+        for key, errors in (("full_batch_steps", full), ("minibatch_steps", mini)):
+            out[key].append(hitting_time(errors, c.tolerance).astype(np.float64).tolist())
     out["censored"] = int(sum(s > c.max_steps for row in out["full_batch_steps"] for s in row)
                           + sum(s > c.minibatch_max_steps for row in out["minibatch_steps"]
                                 for s in row))

@@ -36,12 +36,6 @@ def gd_loss_curve(eigenvalues_D, error_D, learning_rate: float, steps: int) -> n
         return 0.5 * (factor_TxD * (lam * err ** 2)[None, :]).sum(axis=1)
 
 
-def first_step_below(curve_T, level: float) -> int | None:
-    """The first index t with curve_T[t] <= level, or None if it never gets there."""
-    below = np.asarray(curve_T) <= level
-    return int(np.argmax(below)) if below.any() else None
-
-
 def minibatch_gradient_variance(per_example_grads_NxP, batch_size: int) -> float:
     """E |g_B - G|^2 = tr(Sigma) / B for a mean of B per-example gradients drawn uniformly with
     replacement from the N rows of per_example_grads_NxP (Sigma with the 1/N normalisation)."""

@@ -222,12 +222,3 @@ def classifier_accuracy_traces(model, rule: LocalRule, learning_rates, client_da
     over_seeds = jax.vmap(one, in_axes=(None, 0))
     return np.asarray(jax.jit(jax.vmap(over_seeds, in_axes=(0, None)))(
         jnp.asarray(learning_rates, jnp.float32), keys))
-
-
-def rounds_to_target(accuracy_XxR, target: float) -> np.ndarray:
-    """Rounds until the test accuracy (last axis: rounds) first reaches `target`, 1-based; a
-    run that never reaches it counts as rounds + 1 (a lower bound, censored)."""
-    accuracy_XxR = np.asarray(accuracy_XxR)
-    reached = accuracy_XxR >= target
-    first = np.argmax(reached, axis=-1) + 1
-    return np.where(reached.any(axis=-1), first, accuracy_XxR.shape[-1] + 1)
