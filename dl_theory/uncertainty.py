@@ -112,6 +112,13 @@ def standard_error(values_S) -> float:
     return float(np.std(values_S, ddof=1) / np.sqrt(values_S.size))
 
 
+def binomial_difference_se(p: float, trials: int) -> float:
+    """Standard error of the difference of two independent success fractions, each over
+    `trials` Bernoulli(p) draws (e.g. two seed-mean test accuracies near p on the same number
+    of test predictions): sqrt(2 p (1 - p) / trials)."""
+    return np.sqrt(2.0 * p * (1.0 - p) / trials)
+
+
 def bootstrap_mean(
     values_S, *, num_resamples: int = 2000, level: float = 0.95, seed: int = 0
 ) -> Estimate:

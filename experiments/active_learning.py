@@ -48,6 +48,9 @@ sampling's own gain from the start to the full budget, which that bound rejects.
 Tolerances, fixed before the runs: 4 standard errors for the closed form (10 label counts), the
 whole bootstrap interval for the slope, 2 or 3 paired standard errors for seed-paired gaps.
 
+Precision: `precision` (float32 by default) is the MNIST-1D MLP's compute policy (parameters,
+Adam and the loss stay float32; no float16 loss scaling); the other parts ignore it.
+
 Run: python launch.py --config=experiments/active_learning.py:quick --workdir=runs/active
 quick: 21 s wall in the quiet CI run (cold compilation cache; MNIST-1D is two thirds of it).
 paper: more Monte Carlo draws and seeds, a larger pool and budget: 200 s wall at load 6-7, the
@@ -70,11 +73,16 @@ import math
 import jax
 import ml_collections
 import numpy as np
+import optax
 
 from dl_theory import report
+from dl_theory.data.mnist1d import NUM_CLASSES, SEQ_LEN, load_mnist1d
 from dl_theory.experiment import ClaimSpec, Measured, Part, Published, config_from_presets
+from dl_theory.hitting_times import hitting_time
 from dl_theory.theory import active_learning as thresholds
 from dl_theory.train import active_learning as logistic
+from dl_theory.train import deep_active_learning as deep
+from dl_theory.train.precision import get_policy
 from dl_theory.uncertainty import fit_loglog_slope, standard_error
 from dl_theory.user_errors import ConfigError
 
@@ -136,6 +144,7 @@ CLAIMS = (
 
 _PRESETS = {
     "quick": dict(
+        precision="float32",
         # max_z: the largest of 10 |z| scores; 4 standard errors keep a false alarm of the
         # family below 10 * 6.3e-5. The slope interval: the passive labels follow 2/eps - 2
         # (slope -> 1); 0.85 - 1.15 allows the -2 offset's curvature at eps = 1/8.
@@ -155,6 +164,7 @@ _PRESETS = {
     ),
 }
 _PRESETS["paper"] = {
+    "precision": "float32",
     "thresholds": {**_PRESETS["quick"]["thresholds"], "draws": 200000, "label_draws": 8000},
     "margin": {**_PRESETS["quick"]["margin"], "seeds": 64, "num_queries": 200},
     "hidden_cluster": {**_PRESETS["quick"]["hidden_cluster"], "seeds": 256, "pool_size": 4000,
@@ -189,17 +199,11 @@ def compute_thresholds(config, log) -> dict:
     bisect = thresholds.bisection_widths(c.true_threshold, c.bisection_queries)
     widths = thresholds.passive_widths(jax.random.PRNGKey(c.seed), counts, c.draws)
     mean = widths.mean(axis=0)
-    sd = np.sqrt(thresholds.passive_width_second_moment(counts)
-                 - thresholds.expected_passive_width(counts) ** 2)
-    se = sd / math.sqrt(c.draws)
-    # Labels to eps: the passive widths after every count 1..M (one more Monte Carlo pass).
-    # M = horizon / eps_min: P(width_M > eps) ~ (1 + horizon) e^-horizon = 2e-6 at 16, so
-    # the hitting times are (almost surely) not censored; `passive_never_reached` counts them.
-    all_counts = np.arange(1, int(c.horizon / min(c.eps)) + 1)
-    widths_all = thresholds.passive_widths(jax.random.fold_in(jax.random.PRNGKey(c.seed), 1),
-                                           all_counts, c.label_draws)
-    passive_labels = np.stack([thresholds.first_count_below(widths_all, e) for e in c.eps], 1)
-    active_labels = [int(np.argmax(bisect <= e)) for e in c.eps]
+    se = thresholds.passive_width_std(counts) / math.sqrt(c.draws)
+    # Labels to eps (one more Monte Carlo pass); `passive_never_reached` counts the censored.
+    passive_labels = thresholds.passive_labels_to_width(
+        jax.random.fold_in(jax.random.PRNGKey(c.seed), 1), c.eps, c.horizon, c.label_draws)
+    active_labels = [int(hitting_time(bisect, e)) for e in c.eps]
     k = np.arange(1, c.bisection_queries + 1)
     passive_at_k = thresholds.passive_widths(jax.random.fold_in(jax.random.PRNGKey(c.seed), 2),
                                              k, c.draws).mean(axis=0)
@@ -209,7 +213,7 @@ def compute_thresholds(config, log) -> dict:
             "eps": list(c.eps), "active_labels": active_labels,
             "passive_labels_mean": passive_labels.mean(axis=0).tolist(),
             "passive_labels": passive_labels.tolist(),
-            "passive_never_reached": int((passive_labels > all_counts[-1]).sum())}
+            "passive_never_reached": int((passive_labels > int(c.horizon / min(c.eps))).sum())}
 
 
 def judge_thresholds(config, m) -> dict:
@@ -241,15 +245,13 @@ def compute_margin(config, log) -> dict:
     c = config.margin
     pools = logistic.linear_gaussian_pools(jax.random.PRNGKey(c.seed), c.seeds, c.pool_size,
                                            c.test_size, c.dim)
-    out = {}
-    for strategy in logistic.STRATEGIES:
-        errors = logistic.run_logistic_queries(
-            *pools, num_start=c.num_start, num_queries=c.num_queries, steps=c.steps,
-            learning_rate=c.learning_rate, l2=c.l2, strategy=strategy)
-        out[strategy] = {"mean_error": errors.mean(axis=0).tolist(),
-                         "labels_to_target": logistic.labels_to_target(
-                             errors, c.num_start, c.target).tolist()}
-    return out
+    runs = logistic.errors_by_strategy(pools, num_start=c.num_start, num_queries=c.num_queries,
+                                       steps=c.steps, learning_rate=c.learning_rate, l2=c.l2)
+    # Labels at the first round with error <= target (start + Q if never: censored).
+    return {strategy: {"mean_error": errors.mean(axis=0).tolist(),
+                       "labels_to_target": (hitting_time(errors, c.target)
+                                            + c.num_start).tolist()}
+            for strategy, errors in runs.items()}
 
 
 def judge_margin(config, m) -> dict:
@@ -261,40 +263,32 @@ def judge_margin(config, m) -> dict:
         baseline=float(random.mean()), baseline_name="random sampling's mean labels")}
 
 
-def _groups(c, labels=None):
-    return tuple(zip(c.masses, c.lefts, c.rights, labels or c.labels))
-
-
 def compute_hidden_cluster(config, log) -> dict:
     """Part "hidden_cluster": uncertainty vs random sampling of thresholds, with the hidden
     group and (control) with it relabelled so that the data are realizable."""
     c = config.hidden_cluster
     lo, hi = min(c.lefts) - 0.5, max(c.rights) + 0.5
-    order = jax.vmap(lambda k: jax.random.permutation(k, c.pool_size))(
-        jax.random.split(jax.random.fold_in(jax.random.PRNGKey(c.seed), 1), c.seeds))
+    order = thresholds.random_orders(jax.random.fold_in(jax.random.PRNGKey(c.seed), 1),
+                                     c.seeds, c.pool_size)
     # Control: every group but the leftmost labelled 1, so a threshold in the narrow gap
     # between groups 1 and 2 is exact and uncertainty sampling is bisection.
     realizable = (0,) + (1,) * (len(c.labels) - 1)
     out = {}
     for name, labels in (("hidden", tuple(c.labels)), ("realizable", realizable)):
-        groups = _groups(c, labels)
-        x, y = thresholds.sample_interval_mixture(jax.random.PRNGKey(c.seed), groups, c.seeds,
-                                                  c.pool_size)
-        start_x = np.take_along_axis(np.asarray(x), np.asarray(order[:, :c.num_start]), 1)
-        out[f"{name}/start_has_group_2"] = np.any(
-            (start_x >= c.lefts[1]) & (start_x <= c.rights[1]), axis=1).tolist()
-        for strategy in thresholds.STRATEGIES:
-            t = thresholds.run_pool_queries(x, y, order, num_start=c.num_start,
-                                            num_queries=c.num_queries, strategy=strategy,
-                                            lo=lo, hi=hi)
-            errors = thresholds.interval_mixture_error(t, groups)
+        groups = thresholds.interval_groups(c.masses, c.lefts, c.rights, labels)
+        x, runs = thresholds.mixture_query_runs(jax.random.PRNGKey(c.seed), groups, order,
+                                                num_start=c.num_start,
+                                                num_queries=c.num_queries, lo=lo, hi=hi)
+        out[f"{name}/start_has_group_2"] = thresholds.start_hits_interval(
+            x, order, c.num_start, c.lefts[1], c.rights[1]).tolist()
+        for strategy, (t, errors) in runs.items():
             # Stuck: the threshold between groups 3 and 4, where the error is group 2's mass.
             stuck = (t[:, -1] > c.rights[2]) & (t[:, -1] < c.lefts[3])
             out[f"{name}/{strategy}"] = {"mean_error": errors.mean(axis=0).tolist(),
                                          "final_error": errors[:, -1].tolist(),
                                          "stuck": stuck.tolist()}
-    candidates = np.linspace(lo, hi, 20001)
-    out["best_error"] = float(thresholds.interval_mixture_error(candidates, _groups(c)).min())
+    out["best_error"] = thresholds.best_threshold_error(
+        thresholds.interval_groups(c.masses, c.lefts, c.rights, c.labels), lo, hi)
     return out
 
 
@@ -319,23 +313,23 @@ def judge_hidden_cluster(config, m) -> dict:
                 baseline_name="the same agreement for random sampling")}
 
 
+def example_model(config: ml_collections.ConfigDict):
+    """(model, x_example, optimizer) of the MNIST-1D MLP, for `launch.py --dtypes`."""
+    c = config.mnist1d
+    return (deep.mlp_classifier(c.widths, NUM_CLASSES, get_policy(config.precision)),
+            jax.numpy.zeros((2, SEQ_LEN)), optax.adam(c.learning_rate))
+
+
 def compute_mnist1d(config, log) -> dict:
     """Part "mnist1d": an MLP retrained each round, uncertainty vs random batch acquisition."""
-    from dl_theory.data.mnist1d import load_mnist1d
-    from dl_theory.train import deep_active_learning as deep
-
     c = config.mnist1d
-    data = load_mnist1d()
-    out = {}
-    for strategy in deep.STRATEGIES:
-        accuracy = deep.run_mlp_queries(
-            jax.random.PRNGKey(c.seed), data["train"]["x"], data["train"]["y"],
-            data["test"]["x"], data["test"]["y"], num_seeds=c.seeds, widths=tuple(c.widths),
-            num_start=c.num_start, batch=c.batch, rounds=c.rounds, steps=c.steps,
-            learning_rate=c.learning_rate, strategy=strategy)
-        out[strategy] = {"accuracy": accuracy.tolist(),
-                         "mean_error": (1.0 - accuracy.mean(axis=0)).tolist()}
-    return out
+    runs = deep.accuracy_by_strategy(
+        jax.random.PRNGKey(c.seed), load_mnist1d(), num_seeds=c.seeds, widths=tuple(c.widths),
+        num_start=c.num_start, batch=c.batch, rounds=c.rounds, steps=c.steps,
+        learning_rate=c.learning_rate, policy=get_policy(config.precision))
+    return {strategy: {"accuracy": accuracy.tolist(),
+                       "mean_error": (1.0 - accuracy.mean(axis=0)).tolist()}
+            for strategy, accuracy in runs.items()}
 
 
 def judge_mnist1d(config, m) -> dict:
@@ -355,7 +349,7 @@ PARTS = (
     Part("margin", compute_margin, judge_margin, reads=("margin",)),
     Part("hidden_cluster", compute_hidden_cluster, judge_hidden_cluster,
          reads=("hidden_cluster",)),
-    Part("mnist1d", compute_mnist1d, judge_mnist1d, reads=("mnist1d",)),
+    Part("mnist1d", compute_mnist1d, judge_mnist1d, reads=("mnist1d", "precision")),
 )
 
 

@@ -38,6 +38,11 @@ C = 0.1, one client per round (C = 0.01) does not reach the target in 150 (log s
 0.39 beyond C = 0.1 against >= 1.68 up to it). The paper's Table 1
 and Table 2 numbers were not read here (only the abstract's 10-100x is recorded).
 
+Precision: `precision` (float32 by default) is the MNIST-1D MLP's policy, applied through the
+model's dtypes (parameters, the local SGD updates and the server average stay float32; the
+loss is taken on float32 logits); there is no float16 loss scaling in the federated rounds.
+The quadratic part is float64 maths and ignores it.
+
 quick: 50 s wall, 22 CPU-s at load 7 on 2 CPU cores (the MNIST-1D part is ~90% of it).
 paper: 400 rounds, 5 seeds, four learning rates per method (not run here).
 """
@@ -54,11 +59,13 @@ import optax
 
 from dl_theory import report
 from dl_theory.data.federated_splits import SPLITS, client_split
-from dl_theory.data.mnist1d import load_mnist1d
+from dl_theory.data.mnist1d import NUM_CLASSES, load_mnist1d
 from dl_theory.experiment import ClaimSpec, Measured, Part, Published, config_from_presets
+from dl_theory.hitting_times import hitting_time
 from dl_theory.models.mlp import MLP
 from dl_theory.theory import federated_quadratics as fq
 from dl_theory.train import federated as fed
+from dl_theory.train.precision import get_policy
 from dl_theory.user_errors import ConfigError
 
 MCMAHAN, SCAFFOLD, FEDPROX = "mcmahan2017", "karimireddy2020", "li2020fedprox"
@@ -140,6 +147,7 @@ _PRESETS = {
         # K = 8 clients in D = 5, Hessian eigenvalues in [0.2, 1], eta = 0.3: every round map
         # contracts by <= 0.86, so 400 rounds reach the fixed point to far below rounding.
         # rounding_tolerance: 1e6 float64 epsilons; shrink_bound = 1 - rounding_tolerance.
+        precision="float32",
         quadratic=dict(clients=8, dim=5, eigenvalue_low=0.2, eigenvalue_high=1.0,
                        learning_rate=0.3, local_steps=(1, 2, 5, 10, 20),
                        prox_mus=(0.0, 0.1, 0.3, 1.0, 2.0, 3.0), rounds=400,
@@ -184,17 +192,6 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     return config_from_presets(_PRESETS, preset, PARTS)
 
 
-def _simulate(c, a, b, method, steps, mu=0.0):
-    """The library's rounds, full participation, `c.rounds` of them, from w = 0."""
-    rule = fed.LocalRule(method, c.learning_rate, steps, None, prox_mu=mu)
-    sizes = np.ones(c.clients)
-    data = {"a": jnp.asarray(a)[:, None], "b": jnp.asarray(b)[:, None]}
-    state = fed.init_server(jnp.zeros(c.dim), c.clients)
-    state, _ = fed.run_rounds(fed.make_round(fq.quadratic_client_loss, rule, sizes), state, data,
-                              jax.random.PRNGKey(0), c.rounds)
-    return np.asarray(state.params)
-
-
 def compute_quadratic(config, log) -> dict:
     """Part "quadratic": simulated and closed-form fixed points over E, mu and methods."""
     c = config.quadratic
@@ -211,7 +208,7 @@ def compute_quadratic(config, log) -> dict:
             rows = {"sim_to_closed": [], "sim_bias": [], "closed_bias": [], "contraction": []}
             for steps in c.local_steps:
                 closed = fq.federated_fixed_point(hessians, b, weights, c.learning_rate, steps)
-                sim = _simulate(c, hessians, b, "fedavg", steps)
+                sim = fed.quadratic_rounds(hessians, b, "fedavg", c.learning_rate, steps, c.rounds)
                 rows["sim_to_closed"].append(float(np.linalg.norm(sim - closed)) / scale)
                 rows["sim_bias"].append(float(np.linalg.norm(sim - w_opt)) / scale)
                 rows["closed_bias"].append(float(np.linalg.norm(closed - w_opt)) / scale)
@@ -220,13 +217,13 @@ def compute_quadratic(config, log) -> dict:
             out[label] = rows
         w_opt = fq.global_minimiser(a, b, weights)
         scale = float(np.linalg.norm(w_opt))
-        out["scaffold_bias"] = [
-            float(np.linalg.norm(_simulate(c, a, b, "scaffold", s) - w_opt)) / scale
-            for s in c.local_steps]
+        scaffold = [fed.quadratic_rounds(a, b, "scaffold", c.learning_rate, s, c.rounds)
+                    for s in c.local_steps]
+        out["scaffold_bias"] = [float(np.linalg.norm(x - w_opt)) / scale for x in scaffold]
         prox = {"sim_to_closed": [], "sim_bias": [], "closed_bias": []}
         for mu in c.prox_mus:
             closed = fq.federated_fixed_point(a, b, weights, c.learning_rate, largest, mu)
-            sim = _simulate(c, a, b, "fedprox", largest, mu)
+            sim = fed.quadratic_rounds(a, b, "fedprox", c.learning_rate, largest, c.rounds, mu)
             prox["sim_to_closed"].append(float(np.linalg.norm(sim - closed)) / scale)
             prox["sim_bias"].append(float(np.linalg.norm(sim - w_opt)) / scale)
             prox["closed_bias"].append(float(np.linalg.norm(closed - w_opt)) / scale)
@@ -260,29 +257,23 @@ def judge_quadratic(config, m) -> dict:
     }
 
 
-def _accuracy_traces(m, rule, learning_rates, data, test, seeds: int) -> np.ndarray:
-    """Test accuracy after every round, [learning rates, seeds, rounds], all runs batched."""
-    model = MLP(widths=(m.hidden,), out_dim=10)
-    params = model.init(jax.random.PRNGKey(0), test["x"][:1])
+def _mnist1d_model(config) -> MLP:
+    """The clients' MLP, in the dtypes of `config.precision`."""
+    return MLP(widths=(config.mnist1d.hidden,), out_dim=NUM_CLASSES,
+               **get_policy(config.precision).model_dtypes())
 
-    def loss(p, batch):
-        logits = model.apply(p, batch["x"])
-        return optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"]).mean()
 
-    def accuracy(p):
-        return jnp.mean(jnp.argmax(model.apply(p, test["x"]), -1) == test["y"])
+def example_model(config: ml_collections.ConfigDict):
+    """(model, x_example, optimizer) of the clients' MLP, for `launch.py --dtypes`."""
+    m = config.mnist1d
+    return (_mnist1d_model(config), jnp.zeros((2, load_mnist1d()["train"]["x"].shape[1])),
+            optax.sgd(max(m.fedavg_learning_rates)))
 
-    sizes = np.full(m.clients, jax.tree.leaves(data)[0].shape[1])
 
-    def one(lr, key):
-        round_fn = fed.make_round(loss, dataclasses.replace(rule, learning_rate=lr), sizes)
-        return fed.run_rounds(round_fn, fed.init_server(params, m.clients), data, key,
-                              m.rounds, accuracy)[1]
-
-    keys = jax.random.split(jax.random.PRNGKey(1), seeds)
-    over_seeds = jax.vmap(one, in_axes=(None, 0))
-    return np.asarray(jax.jit(jax.vmap(over_seeds, in_axes=(0, None)))(
-        jnp.asarray(learning_rates, jnp.float32), keys))
+def _rounds_to_target(accuracy_XxR, target: float) -> np.ndarray:
+    """Rounds (1-based) until the test accuracy first reaches `target`; rounds + 1 if never
+    (censored, a lower bound)."""
+    return hitting_time(accuracy_XxR, target, approach="above") + 1
 
 
 def compute_mnist1d(config, log) -> dict:
@@ -291,6 +282,7 @@ def compute_mnist1d(config, log) -> dict:
     m = config.mnist1d
     raw = load_mnist1d()
     test = {k: jnp.asarray(v) for k, v in raw["test"].items()}
+    model = _mnist1d_model(config)
     rules = {"fedsgd": (fed.LocalRule("fedavg", 0.0, 1, None, client_fraction=m.client_fraction),
                         m.fedsgd_learning_rates),
              "fedavg": (fed.LocalRule("fedavg", 0.0, m.local_epochs, m.batch_size,
@@ -302,8 +294,9 @@ def compute_mnist1d(config, log) -> dict:
         data = {k: jnp.asarray(v[idx]) for k, v in raw["train"].items()}
         out["splits"][split] = {}
         for method, (rule, rates) in rules.items():
-            traces = _accuracy_traces(m, rule, rates, data, test, m.seeds)
-            rounds = fed.rounds_to_target(traces, m.target_accuracy)  # [L, S]
+            traces = fed.classifier_accuracy_traces(model, rule, rates, data, test,
+                                                    rounds=m.rounds, seeds=m.seeds)
+            rounds = _rounds_to_target(traces, m.target_accuracy)  # [L, S]
             best = int(np.argmin(rounds.mean(axis=1)))
             out["splits"][split][method] = {
                 "learning_rates": list(rates), "rounds_per_rate": rounds.tolist(),
@@ -314,8 +307,9 @@ def compute_mnist1d(config, log) -> dict:
     out["fractions"] = {m.client_fraction: out["splits"]["iid"]["fedavg"]["rounds"]}
     for fraction in m.fractions:
         rule = dataclasses.replace(iid_rule, client_fraction=fraction)
-        traces = _accuracy_traces(m, rule, (iid_rate,), iid_data, test, m.seeds)[0]
-        out["fractions"][fraction] = fed.rounds_to_target(traces, m.target_accuracy).tolist()
+        traces = fed.classifier_accuracy_traces(model, rule, (iid_rate,), iid_data, test,
+                                                rounds=m.rounds, seeds=m.seeds)[0]
+        out["fractions"][fraction] = _rounds_to_target(traces, m.target_accuracy).tolist()
     out["fractions"] = {str(k): v for k, v in sorted(out["fractions"].items())}
     return out
 
@@ -355,7 +349,7 @@ def judge_mnist1d(config, m) -> dict:
 
 PARTS = (
     Part("quadratic", compute_quadratic, judge_quadratic, reads=("quadratic",)),
-    Part("mnist1d", compute_mnist1d, judge_mnist1d, reads=("mnist1d",)),
+    Part("mnist1d", compute_mnist1d, judge_mnist1d, reads=("mnist1d", "precision")),
 )
 
 

@@ -37,6 +37,7 @@ import numpy as np
 
 from dl_theory import report
 from dl_theory.experiment import ClaimSpec, Measured, Part, config_from_presets
+from dl_theory.hitting_times import hitting_time
 from dl_theory.theory.relu_fixed_points import (
     feedforward_as_implicit,
     inf_norm,
@@ -45,7 +46,6 @@ from dl_theory.theory.relu_fixed_points import (
     picard_iterates,
     relu_fixed_points,
     solve_by_picard,
-    steps_to_tolerance,
     tight_contraction,
 )
 from dl_theory.user_errors import ConfigError
@@ -168,7 +168,7 @@ def compute_contraction(config, log) -> dict:
             e = picard_errors(a, b_vec, solve_by_picard(a, b_vec), 400)
             keep = e[:-1] > c.ratio_floor * e[0]
             worst = max(worst, float(np.max(e[1:][keep] / e[:-1][keep])) / kappa)
-            counts.append(steps_to_tolerance(e, c.tol))
+            counts.append(int(hitting_time(e, c.tol)))
         out["worst_ratio"].append(worst)
         out["random_count"].append(int(np.mean(counts)))
         # Tight case: all units active and x* nearly constant, so e_k = kappa^k e0 (1 + 1e-3).
@@ -176,7 +176,7 @@ def compute_contraction(config, log) -> dict:
         e = picard_errors(tight, b_vec, np.linalg.solve(np.eye(c.dim) - tight, b_vec), 2000)
         keep = e[:-1] > c.ratio_floor * e[0]
         out["tight_ratio"].append(float(np.max(e[1:][keep] / e[:-1][keep])) / kappa)
-        out["count"].append(steps_to_tolerance(e, c.tol))
+        out["count"].append(int(hitting_time(e, c.tol)))
         out["formula"].append(math.ceil(math.log(c.tol / e[0]) / math.log(kappa)))
     # Baseline: a norm 1.2 kappa matrix (kappa = the smallest) breaks the per-step bound.
     kappa = min(c.kappas)

@@ -41,12 +41,10 @@ from dl_theory import report
 from dl_theory.data.batching import full_batch, minibatches
 from dl_theory.data.synthetic import noisy_teacher_task
 from dl_theory.experiment import ClaimSpec, Measured, Part, config_from_presets
+from dl_theory.hitting_times import hitting_time
 from dl_theory.models.mlp import MLP, Perceptron
 from dl_theory.optim import build_optimizer, optimizer_config
-from dl_theory.theory.quadratic import (
-    first_step_below,
-    gd_loss_curve,
-)
+from dl_theory.theory.quadratic import gd_loss_curve
 from dl_theory.train.finders import LRFindResult, lr_find, plot_lr_find
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
@@ -174,8 +172,8 @@ def compute_step_size(config, log) -> dict:
     ratio = loss[:2, c.divergence_steps] / loss[:2, 0]
 
     def steps_to_tol(curve):
-        step = first_step_below(curve, c.tolerance * curve[0])
-        return np.inf if step is None else float(step)
+        step = int(hitting_time(curve, c.tolerance * curve[0]))
+        return np.inf if step == len(curve) else float(step)
 
     measured_slowdown = steps_to_tol(loss[2]) / steps_to_tol(loss[3])
     closed_slowdown = steps_to_tol(closed[2]) / steps_to_tol(closed[3])
@@ -231,8 +229,7 @@ def compute_adaptive(config, log) -> dict:
     gd_curve = out["sgd"]["curves"][0, 0]
 
     def steps_to_tenth(curve):  # censored at the budget: a lower bound if never reached
-        step = first_step_below(curve, 0.1 * curve[0])
-        return float(len(curve) if step is None else max(step, 1))
+        return float(max(int(hitting_time(curve, 0.1 * curve[0])), 1))
 
     gd = out["sgd"]["final"]
     out["ratio_to_gd"] = {n: [out[n]["final"][p] / gd[p] for p in range(2)]

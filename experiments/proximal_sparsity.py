@@ -59,16 +59,20 @@ import numpy as np
 from dl_theory import report
 from dl_theory.data.batching import minibatches
 from dl_theory.data.mnist1d import NUM_CLASSES, load_mnist1d
+from dl_theory.data.synthetic import badly_scaled_sparse_regression
 from dl_theory.experiment import ClaimSpec, Measured, Part, Published, config_from_presets
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.optim.proximal import EXPONENTS, PROX_MAPS, preconditioned_prox, threshold
-from dl_theory.theory.scalar_minimiser import brute_force_prox
-from dl_theory.theory.sparsity import accuracy_at_sparsity, magnitude_pruned, zero_fraction
+from dl_theory.theory.quadratic import preconditioned_proximal_gradient, preconditioned_step_size
+from dl_theory.theory.scalar_minimiser import brute_force_prox, random_preconditioned_prox_problems
+from dl_theory.theory.sparsity import accuracy_at_sparsity, magnitude_pruned_members, zero_fraction
+from dl_theory.train.evaluate import members_accuracy
 from dl_theory.train.fit import fit_grid
-from dl_theory.train.losses import accuracy, softmax_cross_entropy
+from dl_theory.train.losses import softmax_cross_entropy
 from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states, set_hyperparams
+from dl_theory.uncertainty import binomial_difference_se
 from dl_theory.user_errors import ConfigError
 
 PROXGEN = "yun2021"
@@ -183,11 +187,7 @@ def example_model(config: ml_collections.ConfigDict):
 def compute_closed_forms(config, log) -> dict:
     """Part "closed_forms": largest error of each map vs brute force, with and without D."""
     c = config.closed_forms
-    rng = np.random.default_rng(c.seed)
-    n = c.samples
-    u = rng.normal(size=n) * 10.0 ** rng.uniform(-2, 1, n)
-    d, lam = 10.0 ** rng.uniform(-4, 1, n), 10.0 ** rng.uniform(-4, 0, n)
-    eta = 10.0 ** rng.uniform(-3, -1, n)
+    u, d, lam, eta = random_preconditioned_prox_problems(c.seed, c.samples)
     tau = lam * eta / d
     out = {"error": {}, "error_without_d": {}, "zero_fraction": {}, "curves": {}}
     u_curve = np.linspace(-3.0, 3.0, 121)
@@ -220,22 +220,13 @@ def judge_closed_forms(config, m) -> dict:
         baseline_name="prox with tau = lambda eta (D dropped)")}
 
 
-def _lasso_problem(c):
-    rng = np.random.default_rng(c.seed)
-    scales = 10.0 ** rng.uniform(-c.scale_decades / 2, c.scale_decades / 2, c.dim)
-    x = rng.normal(size=(c.num_examples, c.dim)) * scales
-    w_true = np.zeros(c.dim)
-    w_true[:c.num_nonzero] = rng.normal(size=c.num_nonzero) / scales[:c.num_nonzero]
-    y = x @ w_true + 0.1 * rng.normal(size=c.num_examples)
-    return x, y
-
-
 def compute_lasso(config, log) -> dict:
     """Part "lasso": preconditioned proximal gradient with and without D vs coordinate descent."""
     from sklearn.linear_model import Lasso
 
     c = config.lasso
-    x, y = _lasso_problem(c)
+    x, y = badly_scaled_sparse_regression(c.num_examples, c.dim, c.num_nonzero,
+                                          c.scale_decades, c.seed)
     n = c.num_examples
     # scikit-learn's objective is ours: (1 / 2n) ||y - X w||^2 + alpha ||w||_1.
     cd = Lasso(alpha=c.penalty, fit_intercept=False, tol=1e-14, max_iter=1_000_000).fit(x, y)
@@ -245,18 +236,11 @@ def compute_lasso(config, log) -> dict:
                 "no_preconditioner": np.ones(c.dim)}
     out = {"cd_nonzero": int(np.sum(w_cd != 0)), "rel_distance": {}, "trace": {}}
     with jax.enable_x64(True):
-        h, b = jnp.asarray(hessian), jnp.asarray(x.T @ y / n)
         for name, d in variants.items():
-            scaled = hessian / np.sqrt(np.outer(d, d))
-            eta = 1.0 / np.linalg.eigvalsh(scaled).max()
+            eta = preconditioned_step_size(hessian, d)
             tau = c.penalty * eta / (d if name != "without_d" else np.ones_like(d))
-            d_j, tau_j = jnp.asarray(d), jnp.asarray(tau)
-
-            def step(w, _, d_j=d_j, tau_j=tau_j, eta=eta):
-                w = PROX_MAPS["l1"](w - eta * (h @ w - b) / d_j, tau_j)
-                return w, jnp.max(jnp.abs(w - w_cd))
-
-            w, dist = jax.lax.scan(step, jnp.zeros(c.dim), None, length=c.iterations)
+            w, dist = preconditioned_proximal_gradient(hessian, x.T @ y / n, PROX_MAPS["l1"], d,
+                                                       tau, eta, c.iterations, w_cd)
             scale = np.max(np.abs(w_cd))
             out["rel_distance"][name] = float(np.max(np.abs(np.asarray(w) - w_cd)) / scale)
             out["trace"][name] = (np.asarray(dist)[::max(1, c.iterations // 200)]
@@ -283,10 +267,6 @@ def compute_mnist1d(config, log) -> dict:
     model = _mnist1d_model(config)
     seeds, strengths = list(range(c.seeds)), list(c.strengths)
 
-    def test_accuracy(params):
-        return np.asarray(jax.vmap(lambda p: accuracy(model.apply({"params": p}, test["x"]),
-                                                      test["y"]))(params))
-
     def train_grid(optimizer, members, member_seeds, hyper):
         tx = build_optimizer(optimizer, c.steps)
         states = create_train_states(model, tx, train["x"][:2], member_seeds,
@@ -307,18 +287,16 @@ def compute_mnist1d(config, log) -> dict:
         params = train_grid(optimizer, kind, grid_seeds,
                             {"prox_strength": [s for s in strengths for _ in seeds]})
         shape = (len(strengths), len(seeds))
-        out["accuracy"][kind] = test_accuracy(params).reshape(shape).tolist()
+        out["accuracy"][kind] = members_accuracy(model, params, test).reshape(shape).tolist()
         out["zero_fraction"][kind] = zero_fraction(params, len(grid_seeds)).reshape(
             shape).tolist()
     optimizer = ml_collections.ConfigDict(c.optimizer.to_dict())
     optimizer.l1 = c.reference_strength
     sub = train_grid(optimizer, "l1_subgradient", seeds, None)
-    out["subgradient"] = {"accuracy": test_accuracy(sub).tolist(),
+    out["subgradient"] = {"accuracy": members_accuracy(model, sub, test).tolist(),
                           "zero_fraction": zero_fraction(sub, len(seeds)).tolist()}
-    pruned = jax.tree.map(lambda *a: jnp.stack(a), *[
-        magnitude_pruned(jax.tree.map(lambda a, i=i: a[i], sub), c.target_sparsity)
-        for i in range(len(seeds))])
-    out["subgradient"]["pruned_accuracy"] = test_accuracy(pruned).tolist()
+    pruned = magnitude_pruned_members(sub, len(seeds), c.target_sparsity)
+    out["subgradient"]["pruned_accuracy"] = members_accuracy(model, pruned, test).tolist()
     return out
 
 
@@ -330,7 +308,7 @@ def _matched_accuracy(c, m) -> dict:
 
 def _binomial_tolerance(c, p: float) -> float:
     """z standard errors of a difference of two seed-mean accuracies on the 1000 test points."""
-    return float(c.z * np.sqrt(2.0 * p * (1.0 - p) / (1000 * c.seeds)))
+    return float(c.z * binomial_difference_se(p, 1000 * c.seeds))
 
 
 def judge_mnist1d(config, m) -> dict:

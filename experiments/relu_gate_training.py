@@ -35,6 +35,8 @@ step size: |log10 of the error ratio|; baseline: the update at half the step siz
 worst-case attack (probability beta, label + theta sign(u . x), u orthogonal to w*): the RMS
 error over the last steps against the bound, and its growth with beta; baselines: four times
 the magnitude against the same bound, and attacks of constant beta * theta (no growth).
+No `precision` key: no flax model trains here (the update acts on one weight vector), and the
+rates are fitted above a float32 rounding floor, which a narrower dtype would raise.
 
 Run: python launch.py --config=experiments/relu_gate_training.py:quick --workdir=runs/relu_gate
 quick: 12 s wall, 16 CPU-s on 2 CPU cores with a cold compilation cache (8 s warm; the parts
@@ -53,6 +55,7 @@ import numpy as np
 from dl_theory import report
 from dl_theory.data.symmetric_inputs import check_distribution, sample_symmetric_inputs
 from dl_theory.experiment import ClaimSpec, Measured, Part, Published, config_from_presets
+from dl_theory.hitting_times import hitting_time
 from dl_theory.theory import relu_gate_bounds as bounds
 from dl_theory.train.relu_gate import (
     GateKnobs,
@@ -61,7 +64,6 @@ from dl_theory.train.relu_gate import (
     minibatch_stream,
     random_problem,
     steps_above_floor,
-    steps_to_tolerance,
     stream_errors_over_seeds,
 )
 from dl_theory.uncertainty import fit_loglog_slope, fit_semilog_slope
@@ -239,7 +241,8 @@ def judge_geometric(config, measurements) -> dict:
 
 def compute_data_size(config, log) -> dict:
     """Part "data_size": iterations to tolerance on a fixed Gaussian data set of D points
-    (the first D of one draw per seed), full batch and mini-batch."""
+    (the first D of one draw per seed), full batch and mini-batch; a seed that never gets there
+    counts as the run's length (its max steps + 1: censored, counted in "censored")."""
     c = config.data_size
     w0, w_star, u, key = random_problem(config.seeds, config.dim, salt=1)
     minibatch_eta = bounds.best_step_size(c.minibatch, _moments(config, "gaussian"))
@@ -255,8 +258,8 @@ def compute_data_size(config, log) -> dict:
                                   c.minibatch_max_steps, c.minibatch)
         mini = stream_errors_over_seeds("neuro_tron", GateKnobs(minibatch_eta), w0, w_star, u,
                                         stream)
-        out["full_batch_steps"].append(steps_to_tolerance(np.asarray(full), c.tolerance).tolist())
-        out["minibatch_steps"].append(steps_to_tolerance(np.asarray(mini), c.tolerance).tolist())
+        for name, errors in (("full_batch_steps", full), ("minibatch_steps", mini)):
+            out[name].append(hitting_time(errors, c.tolerance).astype(np.float64).tolist())
     out["censored"] = int(sum(s > c.max_steps for row in out["full_batch_steps"] for s in row)
                           + sum(s > c.minibatch_max_steps for row in out["minibatch_steps"]
                                 for s in row))

@@ -47,6 +47,9 @@ The random CNN's probe falls with depth (max pooling halves the width of untrain
 at each layer); the label-permuted CNN's first layer beats the random one (0.60 vs 0.56:
 training on noise still shapes first-layer filters), its last layer does not.
 
+Precision: `precision` (float32 by default) is the CNN's policy (training and the features it
+hands the probes); the probes fit those features in float32.
+
 Run: python launch.py --config=experiments/representation_learning.py:quick --workdir=runs/rl
 quick: 27-33 CPU-s (44 s wall at load average 5.7, 77 s at 8, on the 2 shared cores); the
 probes (L-BFGS over 4000 x 160 features for 9 members, ...) are most of it, the CNNs ~8 s. On
@@ -76,6 +79,7 @@ from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.linear_probe import probe_accuracies
 from dl_theory.train.losses import softmax_cross_entropy
+from dl_theory.train.precision import get_policy, make_loss_scale
 from dl_theory.train.state import create_train_states
 from dl_theory.uncertainty import Estimate, bootstrap_mean
 from dl_theory.user_errors import ConfigError
@@ -115,7 +119,7 @@ CLAIMS = (
 )
 
 _PRESETS = {
-    "quick": dict(seeds=3, steps=300, batch_size=100,
+    "quick": dict(seeds=3, precision="float32", steps=300, batch_size=100,
                   data=dict(seed=42, num_samples=5000, label_permutation_seed=1),
                   cnn=dict(channels=(8, 8, 8), kernel_size=5),
                   optimizer=optimizer_config(name="adam", learning_rate=1e-2),
@@ -145,8 +149,15 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
 
 
 def build_cnn(config: ml_collections.ConfigDict) -> nn.Module:
-    """The MNIST-1D CNN of `ARCHITECTURES` with `config.cnn`'s channels and kernel size."""
-    return ARCHITECTURES["cnn"].build(config.cnn, {})
+    """The MNIST-1D CNN of `ARCHITECTURES` with `config.cnn`'s channels and kernel size, in
+    the dtypes of `config.precision`."""
+    return ARCHITECTURES["cnn"].build(config.cnn, get_policy(config.precision).model_dtypes())
+
+
+def example_model(config: ml_collections.ConfigDict):
+    """(model, x_example, optimizer) of the probed CNN, for `launch.py --dtypes`."""
+    return (build_cnn(config), jnp.zeros((2, load_mnist1d()["train"]["x"].shape[1])),
+            build_optimizer(config.optimizer, total_steps=config.steps))
 
 
 def dft_magnitudes(x_NxL: np.ndarray) -> np.ndarray:
@@ -159,6 +170,7 @@ def _train_cnns(config, data, log):
     seeds 0..S-1, then the members trained on the true labels, then on labels permuted over the
     training set (trained member s starts from initialisation s)."""
     seeds = list(range(config.seeds))
+    policy = get_policy(config.precision)
     model = build_cnn(config)
     tx = build_optimizer(config.optimizer, total_steps=config.steps)
     x = jnp.asarray(data["train"]["x"])
@@ -167,25 +179,26 @@ def _train_cnns(config, data, log):
     train = {"x": jnp.stack([x] * (2 * len(seeds))),
              "y": jnp.stack([jnp.asarray(y)] * len(seeds) + [jnp.asarray(permuted)] * len(seeds))}
     with nn.intercept_methods(conv_as_matmul):
-        initial = create_train_states(model, tx, x[:2], seeds * 2)
+        initial = create_train_states(model, tx, x[:2], seeds * 2, make_loss_scale(policy))
         # Host copies: fit_grid may spread (and reuse) the members' buffers over devices.
         random = jax.tree.map(lambda a: np.array(a[:len(seeds)]), initial.params)
         trained, _ = fit_grid(initial, train, minibatches(config.batch_size),
                               loss=softmax_cross_entropy, steps=config.steps,
                               data_seeds=seeds * 2, data_axis=0,
-                              eval_every=max(1, config.steps // 3), log=log,
+                              eval_every=max(1, config.steps // 3), policy=policy, log=log,
                               tags={"model": "cnn"}, label="cnn x {true, permuted labels}")
     return model, jax.tree.map(lambda a, b: np.concatenate([a, np.asarray(b)]), random,
                                trained.params)
 
 
 def _layer_features(model, params_G, x_NxL) -> list[jax.Array]:
-    """Per layer (input first), the stacked features [G, N, D_l] of G parameter sets."""
+    """Per layer (input first), the stacked features [G, N, D_l] of G parameter sets, in
+    float32 whatever the CNN's compute dtype (the probes fit in float32)."""
     with nn.intercept_methods(conv_as_matmul):
         per_member = [cnn_layer_features(model, jax.tree.map(lambda a, g=g: a[g], params_G),
                                          x_NxL)
                       for g in range(jax.tree.leaves(params_G)[0].shape[0])]
-    return [jnp.stack(layer) for layer in zip(*per_member, strict=True)]
+    return [jnp.stack(layer).astype(jnp.float32) for layer in zip(*per_member, strict=True)]
 
 
 def _probe(config, train_GxNxD, test_GxMxD, data) -> tuple[np.ndarray, np.ndarray]:
@@ -285,7 +298,8 @@ def judge_probes(config: ml_collections.ConfigDict, m: dict) -> dict:
 
 PARTS = (
     Part("probes", compute_probes, judge_probes,
-         reads=("seeds", "steps", "batch_size", "data", "cnn", "optimizer", "probe")),
+         reads=("seeds", "precision", "steps", "batch_size", "data", "cnn", "optimizer",
+                "probe")),
 )
 
 

@@ -43,6 +43,10 @@ so its gradient is zero: the reference is W at distance `far` instead. (3) train
 fresh samples from W at distance `start` (unit rows); the column-wise distance of the
 row-normalised W to A* before and after; baseline: the same training from a random W.
 
+Precision: `precision` (float32 by default) is the training part's policy: the autoencoder's
+forward pass computes in its compute dtype, W and the SGD update stay float32 (no float16 loss
+scaling). The recovery and gradient parts are float32 Monte Carlo maths and ignore it.
+
 Run: python launch.py --config=experiments/sparse_coding_autoencoder.py:quick --workdir=runs/sca
 quick: 21 s wall, 24 CPU-s at load 2 on 2 shared cores (50 s at load 4.4).
 paper: h to 2048 (gradient) and 4096 (recovery), twice the Monte Carlo samples, 2000 SGD steps
@@ -56,12 +60,14 @@ import math
 import jax
 import ml_collections
 import numpy as np
+import optax
 
 from dl_theory import report
 from dl_theory.config_checks import check_choice
 from dl_theory.experiment import ClaimSpec, Measured, Part, Published, config_from_presets
 from dl_theory.theory import sparse_coding_sweeps
 from dl_theory.train import sparse_coding_fit
+from dl_theory.train.precision import get_policy
 from dl_theory.user_errors import ConfigError
 
 PAPER = "rangamani2018"
@@ -122,7 +128,7 @@ CLAIMS = (
 _VALUES = dict(low=1.0, high=2.0)
 _PRESETS = {
     "quick": dict(
-        seed=0, code_values=_VALUES,
+        seed=0, code_values=_VALUES, precision="float32",
         recovery=dict(n=512, p=0.2, p_out=0.4, p_values=(0.1, 0.15, 0.2, 0.25, 0.3, 0.35,
                                                           0.4, 0.45, 0.5),
                       samples=2000, batch=500, threshold=0.95, collapse_rate=0.5),
@@ -171,6 +177,14 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     """Preset "quick" (tests, seconds) or "paper" (larger h, more samples and steps)."""
     return config_from_presets(_PRESETS, preset, PARTS)
+
+
+def example_model(config: ml_collections.ConfigDict):
+    """(model, x_example, optimizer) of the trained autoencoder, for `launch.py --dtypes`."""
+    c = config.training
+    model = sparse_coding_fit.autoencoder(c, config.code_values, get_policy(config.precision))
+    learning_rate = sparse_coding_fit.training_problem(c, config.code_values)["learning_rate"]
+    return model, jax.numpy.zeros((2, c.n)), optax.sgd(learning_rate)
 
 
 def compute_recovery(config, log) -> dict:
@@ -225,7 +239,8 @@ def judge_gradient(config, m) -> dict:
 def compute_training(config, log) -> dict:
     """Part "training": SGD from a perturbed A* and from a random W."""
     return sparse_coding_fit.train_from_perturbation(config.training, config.code_values,
-                                                     jax.random.key(config.seed + 2), log)
+                                                     jax.random.key(config.seed + 2), log,
+                                                     get_policy(config.precision))
 
 
 PARTS = (
@@ -235,7 +250,7 @@ PARTS = (
          lambda config, m: {"training_moves_toward_dictionary": Measured(
              m["final"] / m["initial"], baseline=m["random_final"] / m["random_initial"],
              baseline_name="the same training from a random unit-row W")},
-         reads=("seed", "code_values", "training")),
+         reads=("seed", "code_values", "training", "precision")),
 )
 
 

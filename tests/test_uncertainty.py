@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from dl_theory.uncertainty import bootstrap_mean, fit_loglog_slope, wilson_interval
+from dl_theory.uncertainty import (
+    binomial_difference_se,
+    bootstrap_mean,
+    fit_loglog_slope,
+    wilson_interval,
+)
 
 
 def test_exact_power_law_gives_exact_slope_and_degenerate_interval():
@@ -72,3 +77,9 @@ def test_semilog_slope_of_an_exact_geometric_decay_is_its_log_rate():
     assert abs(est.value - np.log(0.8)) < 1e-12 and abs(est.hi - est.lo) < 1e-12
     spread = fit_semilog_slope(t, np.stack([2.0 * 0.8**t, 2.0 * 0.7**t]))
     assert spread.lo < (np.log(0.8) + np.log(0.7)) / 2 < spread.hi
+
+
+def test_binomial_difference_se_by_hand():
+    """p = 0.5 over 200 trials each: sqrt(2 * 0.25 / 200) = 0.05; p = 0 or 1 has none."""
+    assert binomial_difference_se(0.5, 200) == pytest.approx(0.05)
+    assert binomial_difference_se(1.0, 200) == 0.0

@@ -5,6 +5,8 @@
   constant C_f = int sup_x |omega . x| |f^(omega)| d omega = sum_k |a_k| ||w_k||_1 is known
   exactly (Barron 1993, eq. (3) with B the cube: sup_{x in B} |omega . x| = ||omega||_1).
 - `teacher_network`: a random ReLU network on Gaussian inputs (teacher-student set-ups).
+- `badly_scaled_sparse_regression`: a sparse linear model on features whose scales span many
+  decades (an ill-conditioned lasso; numpy arrays, float64).
 
 A `Target` draws train/test arrays deterministically from a seed, or fresh samples every
 training step (`Target.sampler`), which removes estimation error from a measurement.
@@ -18,6 +20,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from dl_theory.data.batching import Batch, Sampler
 
@@ -172,3 +175,19 @@ def noisy_teacher_task(task, num_train: int, num_test: int, seed: int) -> tuple[
         split["y"] = split["y"] + task.noise_std * jax.random.normal(
             jax.random.fold_in(noise_key, i), split["y"].shape)
     return train, test
+
+
+def badly_scaled_sparse_regression(num_examples: int, dim: int, num_nonzero: int,
+                                   scale_decades: float, seed: int):
+    """(x [N, dim], y [N]) in float64: feature j is Gaussian times 10^u_j, u_j uniform on
+    [-scale_decades / 2, scale_decades / 2], and y = x . w_true + 0.1 noise, where w_true has
+    `num_nonzero` non-zero entries (the first ones, Gaussian over their feature's scale, so
+    every term of x . w_true is of order 1): the Hessian x^T x / N is as ill-conditioned as
+    the scales are spread."""
+    rng = np.random.default_rng(seed)
+    scales = 10.0 ** rng.uniform(-scale_decades / 2, scale_decades / 2, dim)
+    x = rng.normal(size=(num_examples, dim)) * scales
+    w_true = np.zeros(dim)
+    w_true[:num_nonzero] = rng.normal(size=num_nonzero) / scales[:num_nonzero]
+    y = x @ w_true + 0.1 * rng.normal(size=num_examples)
+    return x, y

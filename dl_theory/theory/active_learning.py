@@ -24,6 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dl_theory.hitting_times import hitting_time
+
 STRATEGIES = ("uncertainty", "random")
 
 
@@ -36,6 +38,12 @@ def passive_width_second_moment(m):
     """E[width^2] after m uniform random labels, t* ~ U[0, 1]: 6 / ((m + 2)(m + 3))."""
     m = np.asarray(m, np.float64)
     return 6.0 / ((m + 2.0) * (m + 3.0))
+
+
+def passive_width_std(m):
+    """The standard deviation of the version-space width after m uniform random labels,
+    sqrt(E[width^2] - E[width]^2)."""
+    return np.sqrt(passive_width_second_moment(m) - expected_passive_width(m) ** 2)
 
 
 def bisection_widths(threshold: float, num_queries: int) -> np.ndarray:
@@ -71,10 +79,18 @@ def passive_widths(key: jax.Array, label_counts, num_draws: int) -> np.ndarray:
     return np.asarray(width_RxM[:, counts - 1], np.float64)
 
 
-def first_count_below(widths_RxM: np.ndarray, eps: float) -> np.ndarray:
-    """Per draw, the first label count m (1-based) with width <= eps; [R] (M + 1 if never)."""
-    below = np.asarray(widths_RxM) <= eps
-    return np.where(below.any(axis=1), below.argmax(axis=1) + 1, below.shape[1] + 1)
+def passive_labels_to_width(key: jax.Array, eps, horizon: float, num_draws: int) -> np.ndarray:
+    """Per Monte Carlo draw, the random uniform labels (1-based count) until the version-space
+    width is <= each of `eps`; [draws, len(eps)].
+
+    The widths are drawn after every count 1..M, M = horizon / min(eps); a draw that never
+    gets there counts as M + 1 (censored). P(width_M > eps) ~ (1 + horizon) e^-horizon, 2e-6
+    at horizon 16, so the counts are (almost surely) not censored; callers count the ones
+    above M.
+    """
+    counts = np.arange(1, int(horizon / min(eps)) + 1)
+    widths_RxM = passive_widths(key, counts, num_draws)
+    return np.stack([hitting_time(widths_RxM, e) + 1 for e in eps], 1)
 
 
 def erm_threshold(x_U: jax.Array, y_U: jax.Array, mask_U: jax.Array, lo: float, hi: float):
@@ -127,6 +143,46 @@ def run_pool_queries(x_SxU, y_SxU, order_SxU, *, num_start: int, num_queries: in
     run = jax.jit(jax.vmap(lambda x, y, o: _query_loop(x, y, o, num_start, num_queries,
                                                        strategy, lo, hi)))
     return np.asarray(run(x_SxU, y_SxU, order_SxU), np.float64)
+
+
+def mixture_query_runs(key: jax.Array, groups, order_SxU, *, num_start: int,
+                       num_queries: int, lo: float, hi: float):
+    """Pools from the interval mixture `groups` (`sample_interval_mixture`, one pool per row
+    of `order_SxU`) and, for each of STRATEGIES on those pools and orders (`run_pool_queries`),
+    the learned thresholds and their population errors (`interval_mixture_error`), each
+    [S, Q + 1]. Returns (x [S, U], {strategy: (thresholds, errors)})."""
+    x, y = sample_interval_mixture(key, groups, *np.shape(order_SxU))
+    runs = {s: run_pool_queries(x, y, order_SxU, num_start=num_start, num_queries=num_queries,
+                                strategy=s, lo=lo, hi=hi) for s in STRATEGIES}
+    return x, {s: (t, interval_mixture_error(t, groups)) for s, t in runs.items()}
+
+
+def random_orders(key: jax.Array, num_seeds: int, pool_size: int) -> jax.Array:
+    """A random labelling order (a permutation of the pool's indices) per seed; [S, U]."""
+    return jax.vmap(lambda k: jax.random.permutation(k, pool_size))(
+        jax.random.split(key, num_seeds))
+
+
+def start_hits_interval(x_SxU, order_SxU, num_start: int, left: float, right: float):
+    """Per seed, whether its labelled start (the first num_start points of its order) holds a
+    point of [left, right]; [S] booleans."""
+    start_x = np.take_along_axis(np.asarray(x_SxU), np.asarray(order_SxU[:, :num_start]), 1)
+    return np.any((start_x >= left) & (start_x <= right), axis=1)
+
+
+def best_threshold_error(groups, lo: float, hi: float, grid_points: int = 20001) -> float:
+    """The smallest population error of 1[x > t] on the interval mixture `groups` over a grid
+    of `grid_points` thresholds t in [lo, hi] (`interval_mixture_error`)."""
+    return float(interval_mixture_error(np.linspace(lo, hi, grid_points), groups).min())
+
+
+def interval_groups(masses, lefts, rights, labels) -> tuple:
+    """The mixture's groups as the (mass, left, right, label) tuples that
+    `interval_mixture_error` and `sample_interval_mixture` read, one per group."""
+    if not len(masses) == len(lefts) == len(rights) == len(labels):
+        raise ValueError(f"masses, lefts, rights, labels have lengths {len(masses)}, "
+                         f"{len(lefts)}, {len(rights)}, {len(labels)}; need one each per group")
+    return tuple(zip(masses, lefts, rights, labels))
 
 
 def interval_mixture_error(threshold, groups) -> np.ndarray:

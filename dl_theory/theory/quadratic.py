@@ -10,10 +10,16 @@
 - For linear regression y = w* . x + sigma eps, x ~ N(0, I_d), loss (w . x - y)^2, the gradient
   noise scale of McCandlish et al. 2018 ("An Empirical Model of Large-Batch Training", App. A)
   is B_simple = tr(Sigma) / |G|^2 = ((d + 1) |delta|^2 + d sigma^2) / |delta|^2, delta = w - w*.
+- Gradient descent preconditioned by diag(d) is plain gradient descent in the coordinates
+  D^(1/2) w, so its 1/L step is 1 / lambda_max(D^(-1/2) H D^(-1/2)); with a prox after each
+  step it is (preconditioned) proximal gradient, ISTA for an l1 penalty (Beck & Teboulle 2009),
+  run here as an iteration (`preconditioned_proximal_gradient`), not a closed form.
 """
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -36,10 +42,29 @@ def gd_loss_curve(eigenvalues_D, error_D, learning_rate: float, steps: int) -> n
         return 0.5 * (factor_TxD * (lam * err ** 2)[None, :]).sum(axis=1)
 
 
-def first_step_below(curve_T, level: float) -> int | None:
-    """The first index t with curve_T[t] <= level, or None if it never gets there."""
-    below = np.asarray(curve_T) <= level
-    return int(np.argmax(below)) if below.any() else None
+def preconditioned_step_size(hessian_DxD, preconditioner_D) -> float:
+    """1 / L for gradient descent preconditioned by diag(d) on a quadratic with Hessian H:
+    the step w <- w - eta D^-1 grad is gradient descent in the coordinates D^(1/2) w, whose
+    Hessian D^(-1/2) H D^(-1/2) has largest eigenvalue L (eta = 1 / L: monotone descent)."""
+    d = np.asarray(preconditioner_D)
+    return 1.0 / np.linalg.eigvalsh(hessian_DxD / np.sqrt(np.outer(d, d))).max()
+
+
+def preconditioned_proximal_gradient(hessian_DxD, linear_D, prox, preconditioner_D, tau_D,
+                                     step_size: float, iterations: int, reference_D):
+    """Proximal gradient on f(w) + R(w), f(w) = 1/2 w^T H w - b^T w, preconditioned by diag(d):
+    w <- prox(w - eta D^-1 (H w - b), tau) from w = 0, `prox(u, tau)` the map of R (e.g.
+    `dl_theory.optim.proximal.PROX_MAPS`), `iterations` steps by `lax.scan`. Returns (final
+    w [D], sup |w - reference| after every step [iterations]), in the caller's precision
+    (float64 under `jax.enable_x64`)."""
+    h, b = jnp.asarray(hessian_DxD), jnp.asarray(linear_D)
+    d, tau = jnp.asarray(preconditioner_D), jnp.asarray(tau_D)
+
+    def step(w, _):
+        w = prox(w - step_size * (h @ w - b) / d, tau)
+        return w, jnp.max(jnp.abs(w - reference_D))
+
+    return jax.lax.scan(step, jnp.zeros(h.shape[0]), None, length=iterations)
 
 
 def minibatch_gradient_variance(per_example_grads_NxP, batch_size: int) -> float:

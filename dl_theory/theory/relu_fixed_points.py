@@ -90,12 +90,6 @@ def tight_contraction(rng: np.random.Generator, dim: int, root: float) -> np.nda
     return root * p / p.sum(1, keepdims=True)
 
 
-def steps_to_tolerance(errors_K: np.ndarray, tol: float) -> int:
-    """The first k with errors[k] <= tol (len(errors) if none)."""
-    hits = np.flatnonzero(errors_K <= tol)
-    return int(hits[0]) if hits.size else len(errors_K)
-
-
 def feedforward_as_implicit(weights: list[np.ndarray], biases: list[np.ndarray],
                             u_BxP: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(A [N, N], injection [B, N]) of the ReLU net h_l = relu(W_l h_l-1 + b_l), h_0 = u,

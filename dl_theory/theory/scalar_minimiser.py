@@ -46,3 +46,14 @@ def brute_force_prox(u: np.ndarray, tau: np.ndarray, q: float, grid_points: int 
         lo, hi = np.where(falling, mid, lo), np.where(falling, hi, mid)
     x = np.where(brackets, 0.5 * (lo + hi), x)
     return np.sign(u) * x
+
+
+def random_preconditioned_prox_problems(seed: int, n: int):
+    """n random (u, d, lambda, eta) of a preconditioned prox step, float64, each log-uniform
+    over the decades a training run meets: |u| ~ N(0, 1) 10^U(-2, 1), d in [1e-4, 10],
+    lambda in [1e-4, 1], eta in [1e-3, 0.1]; tau = lambda eta / d spans 11 decades."""
+    rng = np.random.default_rng(seed)
+    u = rng.normal(size=n) * 10.0 ** rng.uniform(-2, 1, n)
+    d, lam = 10.0 ** rng.uniform(-4, 1, n), 10.0 ** rng.uniform(-4, 0, n)
+    eta = 10.0 ** rng.uniform(-3, -1, n)
+    return u, d, lam, eta

@@ -27,6 +27,14 @@ def magnitude_pruned(params: Any, sparsity: float) -> Any:
     return jax.tree.map(lambda a: jnp.where(jnp.abs(a) > cut, a, 0.0), params)
 
 
+def magnitude_pruned_members(params: Any, members: int, sparsity: float) -> Any:
+    """`magnitude_pruned` applied to each member of a stacked parameter tree (leading axis
+    `members`), stacked again."""
+    pruned = [magnitude_pruned(jax.tree.map(lambda a, i=i: a[i], params), sparsity)
+              for i in range(members)]
+    return jax.tree.map(lambda *a: jnp.stack(a), *pruned)
+
+
 def accuracy_at_sparsity(zero_fraction_K: np.ndarray, accuracy_K: np.ndarray,
                          target: float) -> float:
     """Accuracy linearly interpolated at `target` sparsity along a strength curve of K points

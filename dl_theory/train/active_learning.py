@@ -17,6 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from dl_theory.theory.active_learning import random_orders
+
 STRATEGIES = ("margin", "random")
 
 
@@ -95,6 +97,12 @@ def run_logistic_queries(x_SxUxD, y_SxU, order_SxU, x_test_SxNxD, y_test_SxN, *,
                                              y_test_SxN), np.float64)
 
 
+def errors_by_strategy(pools, **knobs) -> dict[str, np.ndarray]:
+    """`run_logistic_queries` on the same `pools` (`linear_gaussian_pools`) for each of
+    STRATEGIES, paired by seed: strategy -> test errors [S, Q + 1]."""
+    return {s: run_logistic_queries(*pools, strategy=s, **knobs) for s in STRATEGIES}
+
+
 def linear_gaussian_pools(key: jax.Array, num_seeds: int, pool_size: int, test_size: int,
                           dim: int):
     """Noise-free linearly separable pools: x ~ N(0, I_dim), y = 1[x_0 > 0] (the two classes
@@ -103,15 +111,6 @@ def linear_gaussian_pools(key: jax.Array, num_seeds: int, pool_size: int, test_s
     k_x, k_t, k_o = jax.random.split(key, 3)
     x = jax.random.normal(k_x, (num_seeds, pool_size, dim))
     x_test = jax.random.normal(k_t, (num_seeds, test_size, dim))
-    order = jax.vmap(lambda k: jax.random.permutation(k, pool_size))(
-        jax.random.split(k_o, num_seeds))
+    order = random_orders(k_o, num_seeds, pool_size)
     return (x, (x[..., 0] > 0).astype(jnp.float32), order, x_test,
             (x_test[..., 0] > 0).astype(jnp.float32))
-
-
-def labels_to_target(errors_SxQ: np.ndarray, num_start: int, target: float) -> np.ndarray:
-    """Per seed, the number of labels at the first round whose error is <= target; [S]
-    (num_start + Q, one past the budget, when never reached)."""
-    reached = np.asarray(errors_SxQ) <= target
-    first = np.where(reached.any(axis=1), reached.argmax(axis=1), reached.shape[1])
-    return first + num_start

@@ -15,14 +15,20 @@ import numpy as np
 import optax
 
 from dl_theory.models.mlp import MLP
+from dl_theory.train.precision import POLICIES, Policy
 
 STRATEGIES = ("uncertainty", "random")
 
 
 def softmax_margin(logits_NxC: jax.Array) -> jax.Array:
-    """Top-1 minus top-2 softmax probability per row; [N]. Small = uncertain."""
-    top2 = jax.lax.top_k(jax.nn.softmax(logits_NxC), 2)[0]
+    """Top-1 minus top-2 softmax probability per row, in float32; [N]. Small = uncertain."""
+    top2 = jax.lax.top_k(jax.nn.softmax(logits_NxC.astype(jnp.float32)), 2)[0]
     return top2[:, 0] - top2[:, 1]
+
+
+def mlp_classifier(widths, num_classes: int, policy: Policy = POLICIES["float32"]) -> MLP:
+    """The MLP that `run_mlp_queries` retrains every round, in `policy`'s dtypes."""
+    return MLP(widths=tuple(widths), out_dim=num_classes, **policy.model_dtypes())
 
 
 def _train(model, key, x_LxD, y_L, mask_L, steps, learning_rate):
@@ -31,7 +37,8 @@ def _train(model, key, x_LxD, y_L, mask_L, steps, learning_rate):
     tx = optax.adam(learning_rate)
 
     def loss(p):
-        losses = optax.softmax_cross_entropy_with_integer_labels(model.apply(p, x_LxD), y_L)
+        logits = model.apply(p, x_LxD).astype(jnp.float32)  # the loss reduces in float32
+        losses = optax.softmax_cross_entropy_with_integer_labels(logits, y_L)
         return jnp.sum(mask_L * losses) / jnp.maximum(mask_L.sum(), 1.0)
 
     def step(carry, _):
@@ -74,15 +81,16 @@ def _seed_loop(key, order_U, x_UxD, y_U, x_test, y_test, *, model, num_start, ba
 
 def run_mlp_queries(key, x_UxD, y_U, x_test, y_test, *, num_seeds: int, widths, num_start: int,
                     batch: int, rounds: int, steps: int, learning_rate: float,
-                    strategy: str) -> np.ndarray:
+                    strategy: str, policy: Policy = POLICIES["float32"]) -> np.ndarray:
     """Test accuracy per seed after num_start + r * batch labels, r = 0..rounds; [S, R + 1].
 
     Seed s draws its labelling order (and so its labelled start, shared by both strategies)
-    and its initialisations from `fold_in(key, s)`; the pool and test set are shared.
+    and its initialisations from `fold_in(key, s)`; the pool and test set are shared. The
+    MLP computes in `policy`'s dtypes (`mlp_classifier`); losses and margins are float32.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy={strategy!r}; known: {STRATEGIES}")
-    model = MLP(widths=tuple(widths), out_dim=int(np.max(y_U)) + 1)
+    model = mlp_classifier(widths, int(np.max(y_U)) + 1, policy)
     x_UxD, y_U, x_test, y_test = (jnp.asarray(a) for a in (x_UxD, y_U, x_test, y_test))
     keys = jax.vmap(lambda s: jax.random.fold_in(key, s))(jnp.arange(num_seeds))
     orders = jax.vmap(lambda k: jax.random.permutation(k, x_UxD.shape[0]))(
@@ -94,3 +102,12 @@ def run_mlp_queries(key, x_UxD, y_U, x_test, y_test, *, num_seeds: int, widths, 
                           learning_rate=learning_rate, strategy=strategy)
 
     return np.asarray(jax.jit(jax.vmap(one))(keys, orders), np.float64)
+
+
+def accuracy_by_strategy(key, data, **knobs) -> dict[str, np.ndarray]:
+    """`run_mlp_queries` on `data` ({"train": {"x", "y"}, "test": {"x", "y"}}: the train split
+    is the pool) for each of STRATEGIES from the same key, so the seeds share their labelled
+    start and initialisations: strategy -> test accuracy [S, R + 1]."""
+    pool, test = data["train"], data["test"]
+    return {s: run_mlp_queries(key, pool["x"], pool["y"], test["x"], test["y"], strategy=s,
+                               **knobs) for s in STRATEGIES}

@@ -31,6 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from dl_theory.theory.federated_quadratics import quadratic_client_loss
+
 METHODS = ("fedavg", "fedprox", "scaffold")
 
 
@@ -174,10 +176,49 @@ def run_rounds(round_fn: Callable, state: ServerState, client_data, key, rounds:
     return state, (trace if evaluate is not None else None)
 
 
-def rounds_to_target(accuracy_XxR, target: float) -> np.ndarray:
-    """Rounds until the test accuracy (last axis: rounds) first reaches `target`, 1-based; a
-    run that never reaches it counts as rounds + 1 (a lower bound, censored)."""
-    accuracy_XxR = np.asarray(accuracy_XxR)
-    reached = accuracy_XxR >= target
-    first = np.argmax(reached, axis=-1) + 1
-    return np.where(reached.any(axis=-1), first, accuracy_XxR.shape[-1] + 1)
+def quadratic_rounds(hessians_KxDxD, centres_KxD, method: str, learning_rate: float,
+                     local_steps: int, rounds: int, prox_mu: float = 0.0) -> np.ndarray:
+    """The global model [D] after `rounds` full-participation rounds of `method` (each client
+    `local_steps` full-batch GD steps at `learning_rate`; FedProx with `prox_mu`) from w = 0 on
+    the quadratic clients f_i(w) = 1/2 (w - b_i)^T A_i (w - b_i) of
+    `dl_theory.theory.federated_quadratics` (its closed forms give the fixed point). Float64
+    when the caller enables x64."""
+    num_clients, dim = np.shape(centres_KxD)
+    rule = LocalRule(method, learning_rate, local_steps, None, prox_mu=prox_mu)
+    data = {"a": jnp.asarray(hessians_KxDxD)[:, None], "b": jnp.asarray(centres_KxD)[:, None]}
+    state = init_server(jnp.zeros(dim), num_clients)
+    state, _ = run_rounds(make_round(quadratic_client_loss, rule, np.ones(num_clients)), state,
+                          data, jax.random.PRNGKey(0), rounds)
+    return np.asarray(state.params)
+
+
+def classifier_accuracy_traces(model, rule: LocalRule, learning_rates, client_data, test, *,
+                               rounds: int, seeds: int) -> np.ndarray:
+    """Test accuracy of the flax classifier `model` after every round, [learning rates,
+    seeds, rounds]: `rounds` rounds of `rule` at each learning rate, all runs one compiled
+    program (vmapped over rates and seeds). Every run starts from the same initialisation
+    (key 0); seed s samples clients and batches from the s-th split of key 1. The local loss
+    is the mean softmax cross-entropy of `client_data` {"x": [K, n, ...], "y": [K, n]} on
+    logits cast to float32 (the model may compute in a narrower dtype; the loss reduces in
+    float32); clients are weighted equally (n examples each)."""
+    params = model.init(jax.random.PRNGKey(0), test["x"][:1])
+
+    def loss(p, batch):
+        logits = model.apply(p, batch["x"]).astype(jnp.float32)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"]).mean()
+
+    def accuracy(p):
+        return jnp.mean(jnp.argmax(model.apply(p, test["x"]), -1) == test["y"])
+
+    num_clients, client_size = jax.tree.leaves(client_data)[0].shape[:2]
+    sizes = np.full(num_clients, client_size)
+
+    def one(lr, key):
+        round_fn = make_round(loss, dataclasses.replace(rule, learning_rate=lr), sizes)
+        return run_rounds(round_fn, init_server(params, num_clients), client_data, key,
+                          rounds, accuracy)[1]
+
+    keys = jax.random.split(jax.random.PRNGKey(1), seeds)
+    over_seeds = jax.vmap(one, in_axes=(None, 0))
+    return np.asarray(jax.jit(jax.vmap(over_seeds, in_axes=(0, None)))(
+        jnp.asarray(learning_rates, jnp.float32), keys))

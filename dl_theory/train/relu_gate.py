@@ -182,11 +182,3 @@ def steps_above_floor(errors_SxT: np.ndarray, floor: float) -> int:
     """Number of leading steps at which every seed's error is above `floor`."""
     above = np.all(errors_SxT > floor, axis=0)
     return int(np.argmin(above)) if not above.all() else above.size
-
-
-def steps_to_tolerance(errors_SxT: np.ndarray, tolerance: float) -> np.ndarray:
-    """First step with error <= tolerance per seed; a seed that never reaches it counts as
-    the run's length + 1 (a lower bound, reported as censored)."""
-    reached = errors_SxT <= tolerance
-    first = np.argmax(reached, axis=1).astype(np.float64)
-    return np.where(reached.any(axis=1), first, errors_SxT.shape[1])

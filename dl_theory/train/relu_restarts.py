@@ -39,3 +39,12 @@ def adam_restarts(x_DxN: np.ndarray, y_D: np.ndarray, starts: Params, *, steps: 
 
     starts = {k: jnp.asarray(v, jnp.float32) for k, v in starts.items()}
     return {k: np.asarray(v) for k, v in jax.jit(jax.vmap(run))(starts).items()}
+
+
+def restarts_above_optimum(losses_per_dataset, optima, scales, tol: float) -> tuple[int, int]:
+    """(restarts whose loss exceeds their data set's optimum by more than tol * scale, all
+    restarts), summed over data sets: losses_per_dataset[i] holds data set i's restart losses,
+    optima[i] its exact optimum, scales[i] its loss scale (mean(y^2))."""
+    misses = sum(int(np.sum(np.asarray(losses) - opt > tol * s))
+                 for losses, opt, s in zip(losses_per_dataset, optima, scales))
+    return misses, sum(len(losses) for losses in losses_per_dataset)

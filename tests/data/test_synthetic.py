@@ -47,3 +47,14 @@ def test_fresh_sampler_draws_new_points_every_key():
 def test_unknown_target_is_named():
     with pytest.raises(ValueError, match="known"):
         synthetic.smooth_1d("weierstrass")
+
+
+def test_badly_scaled_sparse_regression_is_deterministic_and_ill_conditioned():
+    """Same seed, same arrays; the Hessian's condition number grows with the scales' spread."""
+    x, y = synthetic.badly_scaled_sparse_regression(200, 10, 3, 2.0, seed=0)
+    x2, y2 = synthetic.badly_scaled_sparse_regression(200, 10, 3, 2.0, seed=0)
+    np.testing.assert_array_equal(x, x2)
+    np.testing.assert_array_equal(y, y2)
+    assert x.shape == (200, 10) and y.shape == (200,) and x.dtype == np.float64
+    flat, _ = synthetic.badly_scaled_sparse_regression(200, 10, 3, 0.0, seed=0)
+    assert np.linalg.cond(x.T @ x) > 100 * np.linalg.cond(flat.T @ flat)

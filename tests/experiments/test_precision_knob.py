@@ -23,7 +23,8 @@ TRAINING_EXPERIMENTS = (
     "gradient_clipping", "weight_averaging", "regularisation", "graph_learning",
     "language_model", "error_decomposition", "curse_of_dimensionality", "linear_regions",
     "residual_depth", "sequence_memory", "inductive_bias", "barron_rate", "proximal_sparsity",
-    "implicit_training",
+    "implicit_training", "sparse_coding_autoencoder", "federated_averaging", "active_learning",
+    "representation_learning",
 )
 
 

@@ -13,7 +13,11 @@ from dl_theory.optim.proximal import (
     preconditioned_prox,
     threshold,
 )
-from dl_theory.theory.scalar_minimiser import brute_force_prox, lq_objective
+from dl_theory.theory.scalar_minimiser import (
+    brute_force_prox,
+    lq_objective,
+    random_preconditioned_prox_problems,
+)
 from dl_theory.user_errors import ConfigError
 
 
@@ -151,3 +155,13 @@ def test_fit_with_a_prox_link_ends_with_exact_zeros_and_accumulation_matches_the
     accumulated = train(4, prox=dict(kind="l_half", strength=1e-3))
     for a, b in zip(prox, accumulated):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_random_prox_problems_span_their_stated_ranges():
+    u, d, lam, eta = random_preconditioned_prox_problems(0, 10_000)
+    assert u.shape == d.shape == lam.shape == eta.shape == (10_000,)
+    assert 1e-4 <= d.min() and d.max() <= 10 and 1e-4 <= lam.min() and lam.max() <= 1
+    assert 1e-3 <= eta.min() and eta.max() <= 0.1
+    tau = lam * eta / d
+    assert np.log10(tau.max() / tau.min()) > 9
+    np.testing.assert_array_equal(u, random_preconditioned_prox_problems(0, 10_000)[0])

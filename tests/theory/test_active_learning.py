@@ -33,9 +33,49 @@ def test_passive_monte_carlo_is_within_four_standard_errors_of_the_closed_form(m
     assert abs(widths.mean() - al.expected_passive_width(m)) < 4 * sd / np.sqrt(draws)
 
 
-def test_first_count_below_by_hand():
-    widths = np.array([[0.5, 0.3, 0.1], [0.9, 0.8, 0.7]])
-    np.testing.assert_array_equal(al.first_count_below(widths, 0.3), [2, 4])
+def test_passive_labels_to_width_are_one_based_and_bounded_by_the_horizon():
+    """Each count m is a label count (>= 1) whose width is <= eps while the width after m - 1
+    labels is not (checked against the same draws); no count exceeds M + 1 = horizon / eps + 1;
+    a smaller eps needs at least as many labels."""
+    key, eps, horizon = jax.random.PRNGKey(3), (0.25, 0.125), 4.0
+    labels = al.passive_labels_to_width(key, eps, horizon, 50)
+    widths = al.passive_widths(key, np.arange(1, 33), 50)
+    assert labels.shape == (50, 2) and labels.min() >= 1 and labels.max() <= 33
+    assert np.all(labels[:, 1] >= labels[:, 0])
+    for r, m in enumerate(labels[:, 0]):
+        if m <= 32:
+            assert widths[r, m - 1] <= 0.25 and (m == 1 or widths[r, m - 2] > 0.25)
+
+
+def test_interval_groups_zip_and_refuse_ragged_input():
+    assert al.interval_groups((0.5, 0.5), (0, 2), (1, 3), (0, 1)) == ((0.5, 0, 1, 0),
+                                                                      (0.5, 2, 3, 1))
+    with pytest.raises(ValueError, match="lengths 2, 2, 2, 1"):
+        al.interval_groups((0.5, 0.5), (0, 2), (1, 3), (0,))
+
+
+def test_best_threshold_error_on_the_hidden_mixture_is_the_third_groups_mass():
+    """The best threshold lies between groups 1 and 2 and errs on group 3 only (2.5 %)."""
+    assert al.best_threshold_error(HIDDEN, -0.5, 5.5) == pytest.approx(0.025)
+
+
+def test_start_hits_interval_reads_the_first_points_of_each_order():
+    x = np.array([[0.0, 1.0, 2.0, 3.0], [0.0, 1.0, 2.0, 3.0]])
+    order = np.array([[2, 0, 1, 3], [3, 0, 2, 1]])
+    np.testing.assert_array_equal(al.start_hits_interval(x, order, 2, 1.5, 2.5), [True, False])
+
+
+def test_random_orders_are_permutations_and_mixture_runs_share_them():
+    order = al.random_orders(jax.random.PRNGKey(0), 3, 50)
+    assert np.all(np.sort(np.asarray(order), axis=1) == np.arange(50))
+    x, runs = al.mixture_query_runs(jax.random.PRNGKey(1), HIDDEN, order, num_start=4,
+                                    num_queries=5, lo=-0.5, hi=5.5)
+    assert x.shape == (3, 50) and set(runs) == set(al.STRATEGIES)
+    for thresholds, errors in runs.values():
+        assert thresholds.shape == errors.shape == (3, 6)
+        np.testing.assert_array_equal(errors, al.interval_mixture_error(thresholds, HIDDEN))
+    # Round 0 is the ERM threshold of the shared labelled start: equal for both strategies.
+    np.testing.assert_array_equal(runs["uncertainty"][0][:, 0], runs["random"][0][:, 0])
 
 
 def test_erm_threshold_by_hand():

@@ -4,7 +4,12 @@ import math
 
 import numpy as np
 
-from dl_theory.theory.sparsity import accuracy_at_sparsity, magnitude_pruned, zero_fraction
+from dl_theory.theory.sparsity import (
+    accuracy_at_sparsity,
+    magnitude_pruned,
+    magnitude_pruned_members,
+    zero_fraction,
+)
 
 
 def test_zero_fraction_counts_exact_zeros_per_member():
@@ -23,3 +28,9 @@ def test_accuracy_is_interpolated_at_the_target_and_nan_outside_the_curve():
     zeros, accuracy = np.array([0.9, 0.5, 0.7]), np.array([0.4, 0.8, 0.6])
     assert math.isclose(accuracy_at_sparsity(zeros, accuracy, 0.8), 0.5)
     assert math.isnan(accuracy_at_sparsity(zeros, accuracy, 0.95))
+
+
+def test_magnitude_pruning_per_member_of_a_stacked_tree():
+    params = {"w": np.array([[1.0, -3.0, 2.0, 0.5], [4.0, 0.1, -0.2, 3.0]])}
+    pruned = magnitude_pruned_members(params, 2, 0.5)
+    np.testing.assert_array_equal(pruned["w"], [[0.0, -3.0, 2.0, 0.0], [4.0, 0.0, 0.0, 3.0]])

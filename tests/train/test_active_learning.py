@@ -22,9 +22,14 @@ def test_random_query_follows_the_order():
     assert int(al.next_query(params, jnp.zeros((4, 1)), mask, rank, "random")) == 3
 
 
-def test_labels_to_target_by_hand():
-    errors = np.array([[0.5, 0.1, 0.01], [0.5, 0.4, 0.3]])
-    np.testing.assert_array_equal(al.labels_to_target(errors, 4, 0.1), [5, 7])
+def test_errors_by_strategy_pairs_the_strategies_on_the_same_pools():
+    pools = al.linear_gaussian_pools(jax.random.PRNGKey(1), 3, 100, 200, 2)
+    kwargs = dict(num_start=4, num_queries=3, steps=5, learning_rate=0.1, l2=1e-4)
+    runs = al.errors_by_strategy(pools, **kwargs)
+    assert set(runs) == set(al.STRATEGIES)
+    for strategy, errors in runs.items():
+        np.testing.assert_array_equal(errors, al.run_logistic_queries(*pools, strategy=strategy,
+                                                                      **kwargs))
 
 
 def test_random_and_margin_share_the_start_and_margin_wins_on_separable_data():

@@ -135,3 +135,35 @@ def test_pathological_split_gives_most_clients_two_labels_and_iid_equal_shares()
     assert np.mean([len(set(labels[row])) for row in iid]) > 8
     with pytest.raises(ValueError, match="split='dirichlet'"):
         client_split("dirichlet", labels, 100, seed=0)
+
+
+def test_quadratic_rounds_reach_the_closed_form_fixed_point():
+    """E = 3 local steps on heterogeneous quadratic clients: the simulated fixed point equals
+    `federated_fixed_point` to float64 rounding, and differs from the global minimiser."""
+    a, b = fq.random_quadratic_clients(0, 4, 3, 0.2, 1.0)
+    weights = np.ones(4)
+    with jax.enable_x64(True):
+        sim = fed.quadratic_rounds(a, b, "fedavg", 0.3, 3, 400)
+        closed = fq.federated_fixed_point(a, b, weights, 0.3, 3)
+        w_opt = fq.global_minimiser(a, b, weights)
+    assert sim.dtype == np.float64
+    np.testing.assert_allclose(sim, closed, rtol=0, atol=1e-12)
+    assert np.linalg.norm(sim - w_opt) > 1e-4
+
+
+def test_classifier_accuracy_traces_shape_and_learning():
+    """Two separable classes over 4 clients: one trace per (learning rate, seed, round);
+    a zero learning rate keeps the initial accuracy, a positive one reaches 1."""
+    from dl_theory.models.mlp import MLP
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 48)
+    x = (rng.normal(size=(48, 2)) + 3.0 * (2 * y[:, None] - 1)).astype(np.float32)
+    clients = {"x": jnp.asarray(x[:40].reshape(4, 10, 2)), "y": jnp.asarray(y[:40].reshape(4, 10))}
+    test = {"x": jnp.asarray(x[40:]), "y": jnp.asarray(y[40:])}
+    rule = fed.LocalRule("fedavg", 0.0, 1, None)
+    traces = fed.classifier_accuracy_traces(MLP(widths=(8,), out_dim=2), rule, (0.0, 0.5),
+                                            clients, test, rounds=5, seeds=2)
+    assert traces.shape == (2, 2, 5)
+    assert np.all(traces[0] == traces[0, 0, 0])
+    assert np.all(traces[1, :, -1] == 1.0)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from dl_theory.theory.exact_erm import net_loss
-from dl_theory.train.relu_restarts import adam_restarts
+from dl_theory.train.relu_restarts import adam_restarts, restarts_above_optimum
 
 
 def _starts(rng, restarts):
@@ -39,3 +39,11 @@ def test_bad_steps_are_refused():
     with pytest.raises(ValueError, match="steps=0"):
         adam_restarts(np.zeros((2, 1)), np.zeros(2), _starts(np.random.default_rng(0), 1),
                       steps=0, learning_rate=0.1)
+
+
+def test_restarts_above_optimum_counts_misses_over_data_sets():
+    """Excess over the optimum compared with tol * scale per data set (strictly above)."""
+    losses = [[1.0, 1.05, 1.2], [2.0, 2.5]]
+    assert restarts_above_optimum(losses, [1.0, 2.0], [1.0, 4.0], 0.1) == (2, 5)
+    assert restarts_above_optimum(losses, [1.0, 2.0], [1.0, 4.0], 0.15) == (1, 5)  # 0.5 < 0.6
+    assert restarts_above_optimum(losses, [1.0, 2.0], [1.0, 4.0], 0.0) == (3, 5)
