@@ -24,7 +24,7 @@ TRAINING_EXPERIMENTS = (
     "language_model", "error_decomposition", "curse_of_dimensionality", "linear_regions",
     "residual_depth", "sequence_memory", "inductive_bias", "barron_rate", "proximal_sparsity",
     "implicit_training", "sparse_coding_autoencoder", "federated_averaging", "active_learning",
-    "representation_learning",
+    "representation_learning", "symbolic_integration",
 )
 
 
