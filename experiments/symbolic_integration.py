@@ -34,8 +34,9 @@ difference, Wilson on the discordant problems, at least one problem); FWD accura
 `ood_accuracy_fraction` of BWD accuracy (upper end of the ratio from both Wilson intervals);
 accuracy falls with problem length (shortest third minus longest third, Newcombe's interval
 at least one problem of a third). Tolerances are binomial errors over the test problems of
-one trained model: the seed spread is not measured; on another CPU the model's accuracies
-move by a few points, far inside every margin measured here.
+one trained model; the seed spread is not measured in the run. Two replicates with other
+seeds (below) moved the accuracies by a few points, far inside every margin, as another CPU's
+rounding would.
 
 Finding (quick preset). The recurrence matches all 28 cells (the unlabelled count misses 21);
 the sampler's p = 0.75 (count-blind: p underflows to 0); 570 of 570 writable trees round-trip
@@ -45,6 +46,9 @@ frequent answer and retrieval solve none. On 298 unseen FWD problems it solves 3
 0.15 of its BWD accuracy (the paper's BWD model: 27.5 % on FWD). Beam accuracy falls from
 the shortest third of the problems to the longest by 45 points. 180 answers were verified
 correct, 3,027 wrong (most rejected by the numeric screen), 316 malformed, no timeouts.
+Two replicates with seed = 1 and 2 (other data, initialisation and batch order; run by
+hand, not in the suite) give the same seven verdicts: greedy 33 / 39 %, beam minus greedy
+23 / 19 points, FWD over BWD 0.18 / 0.18, shortest minus longest third 46 / 35 points.
 
 Scale. Quick: a pool of ~3,600 problems (n = 1..4, at most 24 tokens), a d_model 64, 2 + 2
 layer model trained 1,000 steps of 64; the paper trains 40M BWD pairs (n <= 15) with a d_model
