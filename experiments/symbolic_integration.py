@@ -55,8 +55,11 @@ layer model trained 1,000 steps of 64; the paper trains 40M BWD pairs (n <= 15) 
 512, 6 + 6 layer model, some 10^5 times our data and 10^3 times our parameters. The pool's
 datasets ship with the package (`dl_theory/data/symbolic_cache`, regenerated exactly by a
 test), as sympy takes minutes to make them. Paper preset: n = 1..6, ~20,000 problems, d_model
-128, 3 + 3 layers, 6,000 steps, beam 10; its data are generated on first use (~15 CPU-min)
-into `data.cache_dir`; it was not timed on this machine.
+128, 3 + 3 layers, 6,000 steps, beam 10; its data are generated on first use into
+`integration.cache_dir`. Not run end to end here; estimated from its pieces, measured at load
+4-5 on this 2-core machine: sympy makes 20,600 pool pairs at 40-60 ms each (~17 CPU-min);
+training takes 0.40 s a step (600 steps in 239 s, so 6,000 in ~40 min); beam 10 decodes 200
+problems in 12 s (1,000: ~1 min). About an hour in all, less on an idle machine.
 
 Run: python launch.py --config=experiments/symbolic_integration.py:quick --workdir=runs/symb
 """
