@@ -234,9 +234,9 @@ def _train_architecture(name, config, original, shuffled, perm, log) -> dict:
         start = _initial_twins(name, config, original, shuffled, perm)
         model, variants, sources = start["model"], start["variants"], start["sources"]
 
-        def stacked(split):
-            return {k: jnp.stack([sources[v][split][k] for v in variants for _ in seeds])
-                    for k in ("x", "y")}
+        def stacked(split):  # in host memory: no stacking program to compile per shape
+            return {k: jnp.asarray(np.stack([sources[v][split][k] for v in variants
+                                             for _ in seeds])) for k in ("x", "y")}
 
         train, test = stacked("train"), stacked("test")
         states, _ = fit_grid(
