@@ -48,7 +48,8 @@ Convolutions run as patches @ kernel (`conv_as_matmul`): XLA:CPU
 runs `lax.conv` gradients ~10-20x slower inside a scan.
 
 Run: python launch.py --config=experiments/inductive_bias.py:quick --workdir=runs/ib
-quick: 2 seeds, 500 steps; 68 s wall in a quiet CI run on 2 CPU cores (cold cache).
+quick: 2 seeds, 500 steps; 55 s wall (100 CPU-s) on 2 otherwise idle CPU cores (load ~2,
+cold cache).
 paper: 5 seeds, 6000 steps of batch 100 at lr 1e-2 (the mnist1d package's training
 arguments), MLP 100-100, CNN 3 x 25 channels (the paper's sizes), ~20 min (not run).
 """
@@ -167,7 +168,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
-    """Preset "quick" (tests, ~70 s on 2 cores) or "paper" (the paper's budget)."""
+    """Preset "quick" (tests, ~55 s on 2 cores) or "paper" (the paper's budget)."""
     return config_from_presets(_PRESETS, preset, PARTS)
 
 

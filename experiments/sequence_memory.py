@@ -41,8 +41,9 @@ every T. Controls: at T = 12 the RNN is 0.75 above chance and the gated cells le
 the untrained transformer recalls 0.26 at T = 160 (chance 0.25).
 
 Run: python launch.py --config=experiments/sequence_memory.py:quick --workdir=runs/sm
-quick: ~80 s on 2 CPU cores (T = 12, 80, 160; 500 steps; 2 seeds). paper: T up to 512,
-3 seeds, 5,000 steps (not timed here; expect tens of minutes).
+quick: T = 12, 80, 160; 500 steps; 2 seeds; 59 s wall (110 CPU-s) on 2 otherwise idle CPU
+cores (load ~2, cold cache). paper: T up to 512, 3 seeds, 5,000 steps (not timed here;
+expect tens of minutes).
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ _PRESETS = {
 
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
-    """Preset "quick" (tests, ~80 s on 2 cores) or "paper" (delays up to 512)."""
+    """Preset "quick" (tests, ~60 s on 2 cores) or "paper" (delays up to 512)."""
     return config_from_presets(_PRESETS, preset, PARTS)
 
 
@@ -199,7 +200,8 @@ def _train(config, architecture: str, seq_len: int, log, initial: bool
 def _accuracies(config, architectures, log, initial: bool = False) -> dict:
     """{"trained" (and "initial" if `initial`): {architecture: test accuracies
     [len(lengths), S]}}, every delay of `task.lengths`. The (architecture, delay) runs are
-    independent: two at a time, longest delay first (`run_jobs`; same results as in turn)."""
+    independent: one per core at a time, longest delay first (`run_jobs`: same results as
+    in turn)."""
     cases = sorted(((a, t) for a in architectures for t in config.task.lengths),
                    key=lambda case: -case[1])
     results = run_jobs([functools.partial(_train, config, a, t, log, initial)
