@@ -48,12 +48,15 @@ Convolutions run as patches @ kernel (`conv_as_matmul`): XLA:CPU
 runs `lax.conv` gradients ~10-20x slower inside a scan.
 
 Run: python launch.py --config=experiments/inductive_bias.py:quick --workdir=runs/ib
-quick: 2 seeds, 500 steps; 68 s wall in a quiet CI run on 2 CPU cores (cold cache).
+quick: 2 seeds, 500 steps; 55 s wall (100 CPU-s) on 2 otherwise idle CPU cores (load ~2,
+cold cache).
 paper: 5 seeds, 6000 steps of batch 100 at lr 1e-2 (the mnist1d package's training
 arguments), MLP 100-100, CNN 3 x 25 channels (the paper's sizes), ~20 min (not run).
 """
 
 from __future__ import annotations
+
+import functools
 
 import flax.linen as nn
 import jax
@@ -75,6 +78,7 @@ from dl_theory.theory.equivariant_twins import (
     trained_twin_distances,
     twin_initialisations,
 )
+from dl_theory.train.concurrent_jobs import run_jobs
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import softmax_cross_entropy
 from dl_theory.train.precision import get_policy, make_loss_scale
@@ -120,6 +124,9 @@ CLAIMS = (
 
 INVARIANT = ("logreg", "mlp", "transformer")
 LOCAL = ("cnn", "gru")
+# Every architecture, by the time its training takes (quick preset, load 4: transformer 42 s,
+# GRU and CNN 12 s, MLP 4 s, logistic regression 2 s; the paper preset's others guessed).
+_LONGEST_FIRST = ("transformer", "hybrid", "rcnn", "gru", "cnn", "mlp", "logreg")
 
 
 _CLAIMED_MODELS = dict(
@@ -161,7 +168,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
-    """Preset "quick" (tests, ~70 s on 2 cores) or "paper" (the paper's budget)."""
+    """Preset "quick" (tests, ~55 s on 2 cores) or "paper" (the paper's budget)."""
     return config_from_presets(_PRESETS, preset, PARTS)
 
 
@@ -180,11 +187,12 @@ def example_model(config: ml_collections.ConfigDict):
             build_optimizer(config.optimizer, total_steps=config.steps))
 
 
-def _train_architecture(name, config, original, shuffled, perm, log) -> dict:
-    """Test accuracies [S] of `name` on original and shuffled data, its parameter count, and
-    for invariant models the twins' distances from the original: after one step and after
-    training, for the aligned twin (shuffled data), the unaligned one ("shuffled") and a twin
-    whose initial parameters are one ulp up (original data)."""
+def _initial_twins(name, config, original, shuffled, perm) -> dict:
+    """What both jobs of one architecture start from: the model, optimizer, precision
+    policy, variants ("original", "shuffled" [, "aligned", "ulp" for invariant models]), each
+    variant's train and test data, and the initial states [variants x seeds] (for invariant
+    models with the twins' parameters). Called by both jobs: the initialisation is one
+    compiled program, so the second call computes the same bits from JAX's cache."""
     arch, seeds = ARCHITECTURES[name], list(range(config.seeds))
     model = build_model(name, config)
     policy = get_policy(config.precision)
@@ -193,42 +201,85 @@ def _train_architecture(name, config, original, shuffled, perm, log) -> dict:
     sources = {v: {k: {"x": architecture_inputs(name, d["x"]), "y": jnp.asarray(d["y"])}
                    for k, d in (shuffled if v in ("shuffled", "aligned") else original).items()
                    if k in ("train", "test")} for v in variants}
-    size, out = len(seeds), {}
-    with nn.intercept_methods(conv_as_matmul):
-        states = create_train_states(model, tx, sources["original"]["train"]["x"][:2],
-                                     seeds * len(variants), make_loss_scale(policy))
-        if arch.align is not None:
-            twins = twin_initialisations(jax.tree.map(lambda a: a[:size], states.params),
-                                         arch.align, perm)
-            out["one_step_rel_diff"] = one_step_relative_differences(
-                lambda p, x: model.apply({"params": p}, x), softmax_cross_entropy, tx,
-                {v: twins[v] for v in variants}, sources, config.batch_size)
-            # Adam's moments start at zero whatever the parameters: the state stays valid.
-            states = states.replace(params=jax.tree.map(
-                lambda *a: jnp.concatenate(a), *[twins[v] for v in variants]))
+    states = create_train_states(model, tx, sources["original"]["train"]["x"][:2],
+                                 seeds * len(variants), make_loss_scale(policy))
+    twins = None
+    if arch.align is not None:
+        twins = twin_initialisations(jax.tree.map(lambda a: a[:len(seeds)], states.params),
+                                     arch.align, perm)
+        # Adam's moments start at zero whatever the parameters: the state stays valid.
+        states = states.replace(params=jax.tree.map(
+            lambda *a: jnp.concatenate(a), *[twins[v] for v in variants]))
+    return dict(model=model, tx=tx, policy=policy, variants=variants, sources=sources,
+                states=states, twins=twins)
 
-        def stacked(split):
-            return {k: jnp.stack([sources[v][split][k] for v in variants for _ in seeds])
-                    for k in ("x", "y")}
+
+def _one_step_twins(name, config, original, shuffled, perm) -> dict[str, float]:
+    """An invariant model's twins' largest test-logit differences from the original after
+    one Adam step on the same batch (`one_step_relative_differences`, op by op)."""
+    with nn.intercept_methods(conv_as_matmul):
+        start = _initial_twins(name, config, original, shuffled, perm)
+        model, variants = start["model"], start["variants"]
+        return one_step_relative_differences(
+            lambda p, x: model.apply({"params": p}, x), softmax_cross_entropy, start["tx"],
+            {v: start["twins"][v] for v in variants}, start["sources"], config.batch_size)
+
+
+def _train_architecture(name, config, original, shuffled, perm, log) -> dict:
+    """Test accuracies [S] of `name` on original and shuffled data, its parameter count, and
+    for invariant models the trained twins' distances from the original: the aligned twin
+    (shuffled data), the unaligned one ("shuffled") and a twin whose initial parameters are
+    one ulp up (original data)."""
+    seeds = list(range(config.seeds))
+    with nn.intercept_methods(conv_as_matmul):
+        start = _initial_twins(name, config, original, shuffled, perm)
+        model, variants, sources = start["model"], start["variants"], start["sources"]
+
+        def stacked(split):  # in host memory: no stacking program to compile per shape
+            return {k: jnp.asarray(np.stack([sources[v][split][k] for v in variants
+                                             for _ in seeds])) for k in ("x", "y")}
 
         train, test = stacked("train"), stacked("test")
         states, _ = fit_grid(
-            states, train, minibatches(config.batch_size), loss=softmax_cross_entropy,
+            start["states"], train, minibatches(config.batch_size), loss=softmax_cross_entropy,
             steps=config.steps, data_seeds=seeds * len(variants), data_axis=0,
             eval_every=max(1, config.steps // 4),
-            accumulate_steps=config.optimizer.accumulate_steps, policy=policy, log=log,
-            tags={"model": name}, label=f"{name} x {variants}")
+            accumulate_steps=config.optimizer.accumulate_steps, policy=start["policy"],
+            log=log, tags={"model": name}, label=f"{name} x {variants}")
         logits = np.asarray(jax.lax.map(
             lambda member: model.apply({"params": member[0]}, member[1]).astype(jnp.float32),
             (states.params, test["x"])), np.float64)
     acc = (logits.argmax(-1) == np.asarray(test["y"])).mean(-1)
+    size = len(seeds)
     by_variant = {v: slice(i * size, (i + 1) * size) for i, v in enumerate(variants)}
-    out.update({v: acc[sl] for v, sl in by_variant.items()})
+    out = {v: acc[sl] for v, sl in by_variant.items()}
     out["params"] = sum(int(np.prod(a.shape[1:])) for a in jax.tree.leaves(states.params))
-    if arch.align is not None:
+    if start["twins"] is not None:
         out["trained_rms_distance"] = trained_twin_distances(
             {v: logits[sl] for v, sl in by_variant.items()})
     return out
+
+
+def _train_all(config, original, shuffled, perm, log) -> dict:
+    """`_train_architecture` of every model of `config.models`, plus "one_step_rel_diff"
+    (`_one_step_twins`) for the invariant ones. The jobs are independent and run one per
+    core (`run_jobs`: the same results as in turn), the longest training first
+    (`_LONGEST_FIRST`); an invariant model's one-step check (op by op, mostly compilation)
+    goes after the next model's training, so that it finds its initialisation compiled."""
+    names = sorted(config.models, key=_LONGEST_FIRST.index)
+    data = (original, shuffled, perm)
+    jobs, kinds = [], []
+    for before, name in zip([None, *names], [*names, None], strict=True):
+        if name is not None:
+            jobs.append(functools.partial(_train_architecture, name, config, *data, log))
+            kinds.append(("train", name))
+        if before is not None and ARCHITECTURES[before].align is not None:
+            jobs.append(functools.partial(_one_step_twins, before, config, *data))
+            kinds.append(("one_step", before))
+    done = dict(zip(kinds, run_jobs(jobs), strict=True))
+    return {n: {**done["train", n], **({"one_step_rel_diff": done["one_step", n]}
+                                        if ("one_step", n) in done else {})}
+            for n in config.models}
 
 
 def _seed_std(model_results: dict) -> float:
@@ -258,8 +309,7 @@ def compute_architectures(config: ml_collections.ConfigDict, log) -> dict:
     shuffled = load_mnist1d(seed=d.seed, num_samples=d.num_samples, shuffled=True,
                             permutation_seed=d.permutation_seed)
     perm = position_permutation(d.permutation_seed)
-    results = {name: _train_architecture(name, config, original, shuffled, perm, log)
-               for name in config.models}
+    results = _train_all(config, original, shuffled, perm, log)
     mlp = results["mlp"]["original"]
     margin = bootstrap_mean(results["cnn"]["original"] - mlp)
     drop = {n: r["original"].mean() - r["shuffled"].mean() for n, r in results.items()}

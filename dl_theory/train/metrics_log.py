@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import pathlib
 import re
+import threading
 from typing import Any
 
 import jax
@@ -34,11 +35,14 @@ def plain(value: Any) -> Any:
 
 class MetricsLog:
     """Appends records to `path` (created with its parent directory on first write). In a
-    multi-process run only process 0 writes, as only it owns the run directory."""
+    multi-process run only process 0 writes, as only it owns the run directory. Jobs on
+    several threads may share one log (`dl_theory.train.concurrent_jobs`): a record is
+    written whole, and the event file is opened once."""
 
     def __init__(self, path: str | pathlib.Path):
         self.path = pathlib.Path(path)
         self._events = None
+        self._lock = threading.Lock()
 
     @classmethod
     def in_workdir(cls, workdir: str | pathlib.Path) -> MetricsLog:
@@ -47,11 +51,13 @@ class MetricsLog:
     def write(self, record: dict[str, Any]) -> None:
         if jax.process_index() != 0:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as f:
-            f.write(json.dumps(plain(record)) + "\n")
-        if "step" in record:
-            self._write_events(record)
+        line = json.dumps(plain(record)) + "\n"
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a") as f:
+                f.write(line)
+            if "step" in record:
+                self._write_events(record)
 
     def _write_events(self, record: dict[str, Any]) -> None:
         """Every measured entry (a float or an array) as a scalar tagged `label/key`: the mean
@@ -76,9 +82,10 @@ class MetricsLog:
 
     def close(self) -> None:
         """Flushes and closes the event file (metrics.jsonl is closed after every record)."""
-        if self._events is not None:
-            self._events.close()
-            self._events = None
+        with self._lock:
+            if self._events is not None:
+                self._events.close()
+                self._events = None
 
 
 def _is_measured(value: Any) -> bool:

@@ -21,7 +21,6 @@ the host loop three things: `advance(num_steps)` (per-step metrics as numpy, [n]
 from __future__ import annotations
 
 import concurrent.futures
-import os
 from typing import Any
 
 import jax
@@ -29,6 +28,7 @@ import numpy as np
 
 from dl_theory.data.batching import Batch
 from dl_theory.train import chunk as chunk_lib
+from dl_theory.train.concurrent_jobs import usable_cores
 from dl_theory.train.state import TrainState, stack_members
 
 # Measured on the 2-core CPU (a jitted scan of 2,000 full-batch Adam steps of a 1-hidden-layer
@@ -41,8 +41,7 @@ SMALL_MEMBER_WORK = 2**22
 def default_workers(member: TrainState, batch_rows: int) -> int:
     """How many members to run at once: every core this process may use if one member's
     step (parameters x examples per batch) is below `SMALL_MEMBER_WORK`, else one."""
-    cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-             else os.cpu_count())
+    cores = usable_cores()
     params = sum(int(np.prod(np.shape(leaf))) for leaf in jax.tree.leaves(member.params))
     return cores if params * batch_rows < SMALL_MEMBER_WORK else 1
 
