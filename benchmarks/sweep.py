@@ -10,6 +10,9 @@ measures fixed cost alone. Ways, each timed end to end, compilation included:
             one member's program at a time, like the hand-written loop;
   cores     the same with the default workers: two members' programs at once (both cores)
             when a member is small (`dl_theory.train.runners.default_workers`);
+  jobs      the widths as independent jobs (`dl_theory.train.concurrent_jobs.run_jobs`, one
+            thread per core, widest first), one member at a time within a job: one width's
+            compilation overlaps another's training, as an experiment's sweep runs;
   vmap      `fit_grid(strategy="vmap")` (10-step sweep only: its compile cost is the point).
 
 "first" is the first sweep in a process (every cache cleared with `program_memory.release()`
@@ -24,6 +27,7 @@ Not a test: run it by hand, on an idle machine if you can (`uptime` is printed).
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 
@@ -37,6 +41,7 @@ from dl_theory.data import batching, synthetic
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer
 from dl_theory.train import program_memory
+from dl_theory.train.concurrent_jobs import run_jobs
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.state import create_train_states
@@ -93,6 +98,23 @@ def library(data, widths, seeds, steps, strategy="sequential", workers=None) -> 
     return float(np.mean(losses))
 
 
+def library_jobs(data, widths, seeds, steps) -> float:
+    """`library` with each width a job of `run_jobs` (widest first, one thread per core);
+    the same losses as `library`, in the same order."""
+    tx = build_optimizer(ml_collections.ConfigDict(dict(name="adam",
+                                                        learning_rate=_LEARNING_RATE)))
+
+    def job(width):
+        states = create_train_states(MLP(widths=(width,)), tx, data["x"][:1], seeds)
+        _, history = fit_grid(states, data, batching.full_batch(), loss=mean_squared_error,
+                              steps=steps, data_seeds=seeds, workers=1, verbose=False)
+        return history["loss"][:, -1].tolist()
+
+    order = sorted(widths, reverse=True)
+    by_width = dict(zip(order, run_jobs([functools.partial(job, w) for w in order])))
+    return float(np.mean([loss for width in widths for loss in by_width[width]]))
+
+
 def _timed(fn, *args, fresh: bool, **kwargs) -> tuple[float, float]:
     if fresh:
         program_memory.release()
@@ -114,7 +136,7 @@ def main(argv):
     rows = {}
     for steps in (_STEPS.value, _SHORT_STEPS.value):
         ways = [("hand", hand_written, {}), ("library", library, {"workers": 1}),
-                ("cores", library, {})]
+                ("cores", library, {}), ("jobs", library_jobs, {})]
         if steps == _SHORT_STEPS.value:
             ways.append(("vmap", library, {"strategy": "vmap"}))
         for name, fn, kwargs in ways:
@@ -133,6 +155,10 @@ def main(argv):
         "hand / library on both cores, first call (speed-up)": (hand[0], rows[("cores", long)][0]),
         "hand / library on both cores, second call (speed-up)": (hand[1],
                                                                  rows[("cores", long)][1]),
+        "hand / library, widths as jobs, first call (speed-up)": (hand[0],
+                                                                  rows[("jobs", long)][0]),
+        "hand / library, widths as jobs, second call (speed-up)": (hand[1],
+                                                                   rows[("jobs", long)][1]),
         f"library / hand, {short}-step sweep, first call": (rows[("library", short)][0],
                                                             rows[("hand", short)][0]),
         f"library / hand, {short}-step sweep, second call": (rows[("library", short)][1],
