@@ -84,34 +84,33 @@ def hand_written(data, widths, seeds, steps) -> float:
     return float(np.mean(losses))
 
 
+def _adam():
+    return build_optimizer(ml_collections.ConfigDict(dict(name="adam",
+                                                          learning_rate=_LEARNING_RATE)))
+
+
+def _final_losses(data, width, seeds, steps, tx, **fit_options) -> list[float]:
+    """One width through the library: `create_train_states` + `fit_grid`; final losses."""
+    states = create_train_states(MLP(widths=(width,)), tx, data["x"][:1], seeds)
+    _, history = fit_grid(states, data, batching.full_batch(), loss=mean_squared_error,
+                          steps=steps, data_seeds=seeds, verbose=False, **fit_options)
+    return history["loss"][:, -1].tolist()
+
+
 def library(data, widths, seeds, steps, strategy="sequential", workers=None) -> float:
     """Final training loss averaged over the sweep; one fit_grid call per width."""
-    losses = []
-    tx = build_optimizer(ml_collections.ConfigDict(dict(name="adam",
-                                                        learning_rate=_LEARNING_RATE)))
-    for width in widths:
-        states = create_train_states(MLP(widths=(width,)), tx, data["x"][:1], seeds)
-        _, history = fit_grid(states, data, batching.full_batch(), loss=mean_squared_error,
-                              steps=steps, data_seeds=seeds, strategy=strategy,
-                              workers=workers, verbose=False)
-        losses.extend(history["loss"][:, -1].tolist())
-    return float(np.mean(losses))
+    tx = _adam()
+    return float(np.mean([loss for width in widths for loss in _final_losses(
+        data, width, seeds, steps, tx, strategy=strategy, workers=workers)]))
 
 
 def library_jobs(data, widths, seeds, steps) -> float:
-    """`library` with each width a job of `run_jobs` (widest first, one thread per core);
-    the same losses as `library`, in the same order."""
-    tx = build_optimizer(ml_collections.ConfigDict(dict(name="adam",
-                                                        learning_rate=_LEARNING_RATE)))
-
-    def job(width):
-        states = create_train_states(MLP(widths=(width,)), tx, data["x"][:1], seeds)
-        _, history = fit_grid(states, data, batching.full_batch(), loss=mean_squared_error,
-                              steps=steps, data_seeds=seeds, workers=1, verbose=False)
-        return history["loss"][:, -1].tolist()
-
-    order = sorted(widths, reverse=True)
-    by_width = dict(zip(order, run_jobs([functools.partial(job, w) for w in order])))
+    """`library` with each width a job of `run_jobs` (widest first, one thread per core),
+    one member at a time within a job; the same losses as `library`."""
+    tx, order = _adam(), sorted(widths, reverse=True)
+    jobs = [functools.partial(_final_losses, data, w, seeds, steps, tx, workers=1)
+            for w in order]
+    by_width = dict(zip(order, run_jobs(jobs)))
     return float(np.mean([loss for width in widths for loss in by_width[width]]))
 
 
