@@ -298,6 +298,16 @@ def cached_pairs(method: str, config: GenerationConfig, seed: int, count: int,
     return dataset
 
 
+def answer_verdict(integrand: sympy.Expr, answer, seconds: float = 1.0) -> str:
+    """"malformed" if `answer` (prefix tokens, or None) is not one prefix expression, else
+    `check_integral(integrand, answer)`: "correct", "wrong" or "timeout"."""
+    try:
+        expr = None if answer is None else to_sympy(answer)
+    except PrefixError:
+        expr = None
+    return "malformed" if expr is None else check_integral(integrand, expr, seconds)
+
+
 def verify_answers(problems, hypotheses, seconds: float = 1.0) -> tuple[np.ndarray, dict]:
     """Which problems are solved: problems is a list of prefix token sequences (integrands),
     hypotheses a list (one per problem) of candidate token sequences (None = malformed).
@@ -309,11 +319,7 @@ def verify_answers(problems, hypotheses, seconds: float = 1.0) -> tuple[np.ndarr
     for i, (problem, candidates) in enumerate(zip(problems, hypotheses)):
         integrand = to_sympy(problem)
         for candidate in candidates:
-            try:
-                expr = None if candidate is None else to_sympy(candidate)
-            except PrefixError:
-                expr = None
-            verdict = "malformed" if expr is None else check_integral(integrand, expr, seconds)
+            verdict = answer_verdict(integrand, candidate, seconds)
             counts[verdict] += 1
             if verdict == "correct":
                 solved[i] = True

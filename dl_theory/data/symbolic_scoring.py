@@ -10,10 +10,10 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from dl_theory.data.symbolic import check_integral
+from dl_theory.data.symbolic import answer_verdict
 from dl_theory.data.symbolic_baselines import most_frequent_answer, nearest_neighbour_answers
 from dl_theory.data.symbolic_batches import BOS_ID, EOS_ID, PAD_ID, decode_ids, encode_batch
-from dl_theory.data.symbolic_prefix import PrefixError, to_sympy
+from dl_theory.data.symbolic_prefix import to_sympy
 from dl_theory.models.seq2seq_decoding import beam_search, greedy_decode
 from dl_theory.uncertainty import Estimate, wilson_interval
 
@@ -27,18 +27,17 @@ class Verifier:
         self.seconds = seconds
         self.counts = dict.fromkeys(("correct", "wrong", "malformed", "timeout"), 0)
         self._verdicts: dict = {}
+        self._integrands: dict = {}
 
     def verdict(self, problem: tuple[str, ...], answer: tuple[str, ...] | None) -> str:
         """"correct", "wrong", "malformed" or "timeout" for one answer to one problem."""
         key = (problem, answer)
         if key not in self._verdicts:
-            try:
-                expr = None if answer is None else to_sympy(answer)
-            except PrefixError:
-                expr = None
-            self._verdicts[key] = ("malformed" if expr is None else
-                                   check_integral(to_sympy(problem), expr, self.seconds))
-            self.counts[self._verdicts[key]] += 1
+            if problem not in self._integrands:
+                self._integrands[problem] = to_sympy(problem)
+            verdict = answer_verdict(self._integrands[problem], answer, self.seconds)
+            self._verdicts[key] = verdict
+            self.counts[verdict] += 1
         return self._verdicts[key]
 
     def solved(self, problem: tuple[str, ...], answers) -> bool:
