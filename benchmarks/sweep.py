@@ -18,8 +18,13 @@ measures fixed cost alone. Ways, each timed end to end, compilation included:
 "first" is the first sweep in a process (every cache cleared with `program_memory.release()`
 before it, so each way pays its own tracing and compilation); "second" repeats the sweep
 and shows what a later call with the same shapes costs. The persistent compilation cache is
-off here. Ratios are taken within one run, so other load on the machine affects both sides.
-Not a test: run it by hand, on an idle machine if you can (`uptime` is printed).
+off here. Ratios are taken within one run, so other load on the machine affects both sides;
+still, on the 2-core CI VM the same way timed minutes apart differs by up to ~20 %, so repeat
+the run before reading a ratio near a target. How much both cores can give is bounded: XLA:CPU
+already spreads one compilation over about 1.5 cores and the widest width's matmuls over both
+(under `taskset -c 0` they take 1.4-1.5x longer), so only the small widths' training and the
+gaps between programs are left to fill. Not a test: run it by hand, on an idle machine if you
+can (`uptime` is printed).
 
   PYTHONPATH=$PWD python benchmarks/sweep.py
   PYTHONPATH=$PWD python benchmarks/sweep.py --widths=8,64,512 --steps=200   # a quick look

@@ -188,13 +188,43 @@ def _assert_one_clear_line(out, tmp, message):
     assert not list(tmp.rglob("results.json"))
 
 
+def run_cases(cases, root: pathlib.Path, base: pathlib.Path, timeout_s: float = 600,
+              workers: int | None = None) -> dict:
+    """Case id -> (completed process, or None if still running after `timeout_s`; its
+    directory under `base`), each case in a fresh directory, `workers` launches at a time
+    (default: one per usable core; a launch that fails before training is mostly Python
+    start-up and imports on one core)."""
+    def one(case):
+        name, args, _ = case
+        tmp = base / name
+        tmp.mkdir(parents=True)
+        _setup(tmp)
+        try:
+            return name, (launch(args, tmp, root, timeout_s), tmp)
+        except subprocess.TimeoutExpired:
+            return name, (None, tmp)
+
+    with concurrent.futures.ThreadPoolExecutor(workers or len(os.sched_getaffinity(0))) as pool:
+        return dict(pool.map(one, cases))
+
+
+@pytest.fixture(scope="module")
+def launched(request, tmp_path_factory):
+    """The bad-input cases this session selected, launched once, concurrently: case id ->
+    (completed process, its directory)."""
+    selected = {item.callspec.params["case"] for item in request.session.items
+                if item.originalname == "test_bad_input_fails_before_training_with_one_clear_line"}
+    return run_cases([c for c in CASES if c[0] in selected], ROOT,
+                     tmp_path_factory.mktemp("bad_input"))
+
+
 @pytest.mark.parametrize("case, args, message", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_fails_before_training_with_one_clear_line(case, args, message, tmp_path):
-    _setup(tmp_path)
-    out = launch(args, tmp_path)
-    _assert_one_clear_line(out, tmp_path, message)
+def test_bad_input_fails_before_training_with_one_clear_line(case, args, message, launched):
+    out, tmp = launched[case]
+    assert out is not None, f"{case}: still running after 600 s"
+    _assert_one_clear_line(out, tmp, message)
     assert out.stdout == "", out.stdout  # no training progress: it failed before training
-    assert not list(tmp_path.rglob("metrics.jsonl"))
+    assert not list(tmp.rglob("metrics.jsonl"))
 
 
 @pytest.mark.experiment
@@ -222,24 +252,20 @@ def test_a_coordinator_that_never_starts_ends_launch_with_one_line(tmp_path):
 
 
 def _sweep(root: pathlib.Path, workers: int, timeout_s: float) -> None:
-    def one(case):
-        name, args, message = case
-        with tempfile.TemporaryDirectory() as tmp:
-            tmp = pathlib.Path(tmp)
-            _setup(tmp)
-            try:
-                out = launch(args, tmp, root, timeout_s)
-            except subprocess.TimeoutExpired:
-                return name, "silent", f"still training after {timeout_s} s"
-            lines = error_lines(out.stderr)
-            return name, classify(out, tmp, message), (lines[-1] if lines else "")[:150]
-
     counts = collections.Counter()
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        for name, outcome, last in pool.map(one, CASES + DIVERGENCE_CASES):
+    with tempfile.TemporaryDirectory() as base:
+        cases = CASES + DIVERGENCE_CASES
+        launched = run_cases(cases, root, pathlib.Path(base), timeout_s, workers)
+        for name, _, message in cases:
+            out, tmp = launched[name]
+            if out is None:
+                outcome, last = "silent", f"still training after {timeout_s} s"
+            else:
+                lines = error_lines(out.stderr)
+                outcome, last = classify(out, tmp, message), (lines[-1] if lines else "")[:150]
             counts[outcome] += 1
             print(f"{outcome:9} {name:28} {last}", flush=True)
-    print(f"{len(CASES) + len(DIVERGENCE_CASES)} cases against {root}: " + ", ".join(
+    print(f"{len(cases)} cases against {root}: " + ", ".join(
         f"{counts[k]} {k}" for k in ("clean", "unnamed", "noisy", "traceback", "silent")))
 
 
