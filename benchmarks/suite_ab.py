@@ -1,0 +1,129 @@
+"""The test suite's wall time at two commits, on the tests both have, back to back.
+
+A suite that gains tests cannot be timed against its old self as a whole, and on a shared
+VM the same run timed an hour apart differs by 15-20 %. So this script checks out both
+commits (git worktrees under --workdir), collects each one's test node ids, keeps the ids
+both have, and runs exactly those at each commit, one after the other (--rounds alternates
+them), each in its own process with a cold persistent compilation cache. It prints the wall
+times, their ratio, and a table per test file and per experiment's quick preset (the largest
+setup entry of its test module: the fixture that runs the preset) from `--durations=0`.
+
+The same test can do more work at the later commit (a claim that gained a baseline, say);
+the per-file table shows where.
+
+  python benchmarks/suite_ab.py --before=7527f5c                   # the whole suite, ~40 min
+  python benchmarks/suite_ab.py --before=7527f5c --paths=tests/train/test_losses.py  # a look
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+from absl import app, flags
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+_BEFORE = flags.DEFINE_string("before", None, "The earlier commit.", required=True)
+_AFTER = flags.DEFINE_string("after", "HEAD", "The later commit.")
+_PATHS = flags.DEFINE_list("paths", ["tests"], "What pytest collects at both commits.")
+_ROUNDS = flags.DEFINE_integer("rounds", 1, "Before-then-after pairs, alternating.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Where the checkouts and logs go (default: a "
+                               "fresh temporary directory, removed at the end).")
+_DURATION = re.compile(r"^\s*([\d.]+)s (setup|call|teardown)\s+(.+?)\s*$", re.M)
+_RUN_IDS = "import sys, pytest; sys.exit(pytest.main(sys.argv[1:]))"
+
+
+def _checkout(rev: str, where: pathlib.Path) -> pathlib.Path:
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-f", str(where),
+                    rev], check=True, capture_output=True)
+    return where
+
+
+def _env(checkout: pathlib.Path) -> dict:
+    """The checkout's own code first; its conftest's cache directory (inside the checkout)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
+    return {**env, "PYTHONPATH": str(checkout)}
+
+
+def _collect(checkout: pathlib.Path, paths: list[str]) -> list[str]:
+    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                          "-p", "no:cacheprovider", *paths], cwd=checkout, env=_env(checkout),
+                         capture_output=True, text=True)
+    ids = [line for line in out.stdout.splitlines() if "::" in line]
+    if not ids:
+        raise RuntimeError(f"no tests collected at {checkout}:\n{out.stdout[-2000:]}")
+    return ids
+
+
+def _run(checkout: pathlib.Path, ids: list[str], log: pathlib.Path) -> float:
+    """Runs `ids` at `checkout` with a cold compilation cache; wall seconds."""
+    subprocess.run(["rm", "-rf", str(checkout / ".jax_cache")], check=True)
+    start = time.perf_counter()
+    with open(log, "w") as out:
+        subprocess.run([sys.executable, "-c", _RUN_IDS, "-p", "no:cacheprovider",
+                        "--durations=0", *ids], cwd=checkout, env=_env(checkout),
+                       stdout=out, stderr=subprocess.STDOUT)
+    return time.perf_counter() - start
+
+
+def _per_file(log: pathlib.Path) -> tuple[collections.Counter, dict]:
+    """Summed durations per test file; each experiment test module's largest setup."""
+    files, presets = collections.Counter(), {}
+    for seconds, kind, node in _DURATION.findall(log.read_text(errors="replace")):
+        file = node.split("::")[0]
+        files[file] += float(seconds)
+        name = re.fullmatch(r"tests/experiments/test_(\w+)\.py", file)
+        if kind == "setup" and name:
+            presets[name.group(1)] = max(presets.get(name.group(1), 0.0), float(seconds))
+    return files, presets
+
+
+def _table(title: str, before: dict, after: dict, minimum: float = 0.0) -> None:
+    print(f"\n| {title} | before, s | after, s | after/before |\n|---|---|---|---|")
+    for key in sorted(before, key=lambda k: -before[k]):
+        if before[key] + after.get(key, 0.0) >= minimum and before[key] > 0:
+            print(f"| {key} | {before[key]:.1f} | {after.get(key, 0.0):.1f} | "
+                  f"{after.get(key, 0.0) / before[key]:.2f} |")
+
+
+def main(argv):
+    del argv
+    base = pathlib.Path(_WORKDIR.value or tempfile.mkdtemp(prefix="suite_ab-"))
+    revs = {"before": _BEFORE.value, "after": _AFTER.value}
+    checkouts = {k: _checkout(rev, base / k) for k, rev in revs.items()}
+    try:
+        collected = {k: _collect(c, _PATHS.value) for k, c in checkouts.items()}
+        ids = sorted(set(collected["before"]) & set(collected["after"]))
+        print(f"{len(ids)} tests at both commits ({len(collected['before'])} at "
+              f"{revs['before']}, {len(collected['after'])} at {revs['after']}); load "
+              f"{os.getloadavg()[0]:.2f}", flush=True)
+        walls = collections.defaultdict(list)
+        for r in range(_ROUNDS.value):
+            for k in ("before", "after"):
+                log = base / f"{k}-{r}.log"
+                walls[k].append(_run(checkouts[k], ids, log))
+                summary = re.findall(r"^=+ (.*) =+$", log.read_text(errors="replace"), re.M)
+                print(f"round {r} {k:6s} {walls[k][-1]:7.1f} s  {summary[-1:]}  (log {log})",
+                      flush=True)
+        before, after = sum(walls["before"]), sum(walls["after"])
+        print(f"\nwall, summed over {_ROUNDS.value} round(s): before {before:.0f} s, after "
+              f"{after:.0f} s, after/before {after / before:.2f}")
+        (bf, bp), (af, ap) = (_per_file(base / f"{k}-0.log") for k in ("before", "after"))
+        _table("quick preset (round 0)", bp, ap)
+        _table("test file (round 0)", bf, af, minimum=5.0)
+    finally:
+        for checkout in checkouts.values():
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
+                            str(checkout)], capture_output=True)
+        if not _WORKDIR.value:
+            subprocess.run(["rm", "-rf", str(base)])
+
+
+if __name__ == "__main__":
+    app.run(main)
