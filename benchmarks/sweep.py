@@ -13,9 +13,6 @@ measures fixed cost alone. Ways, each timed end to end, compilation included:
   jobs      the widths as independent jobs (`dl_theory.train.concurrent_jobs.run_jobs`, one
             thread per core, widest first), one member at a time within a job: one width's
             compilation overlaps another's training, as an experiment's sweep runs;
-  phases    the jobs way in two phases: every width's programs compiled first
-            (`fit_grid(..., compile_only=True)`, widths as jobs), then every width trained
-            (widths as jobs), so that no job's compilation competes with another's training;
   vmap      `fit_grid(strategy="vmap")` (10-step sweep only: its compile cost is the point).
 
 "first" is the first sweep in a process (every cache cleared with `program_memory.release()`
@@ -97,22 +94,12 @@ def _adam():
                                                           learning_rate=_LEARNING_RATE)))
 
 
-def _fit(data, states, seeds, steps, **fit_options):
-    return fit_grid(states, data, batching.full_batch(), loss=mean_squared_error, steps=steps,
-                    data_seeds=seeds, verbose=False, **fit_options)
-
-
 def _final_losses(data, width, seeds, steps, tx, **fit_options) -> list[float]:
     """One width through the library: `create_train_states` + `fit_grid`; final losses."""
     states = create_train_states(MLP(widths=(width,)), tx, data["x"][:1], seeds)
-    return _fit(data, states, seeds, steps, **fit_options)[1]["loss"][:, -1].tolist()
-
-
-def _compiled_states(data, width, seeds, steps, tx):
-    """One width's states, with every program its `fit_grid` will run compiled."""
-    states = create_train_states(MLP(widths=(width,)), tx, data["x"][:1], seeds)
-    _fit(data, states, seeds, steps, workers=1, compile_only=True)
-    return states
+    _, history = fit_grid(states, data, batching.full_batch(), loss=mean_squared_error,
+                          steps=steps, data_seeds=seeds, verbose=False, **fit_options)
+    return history["loss"][:, -1].tolist()
 
 
 def library(data, widths, seeds, steps, strategy="sequential", workers=None) -> float:
@@ -129,19 +116,6 @@ def library_jobs(data, widths, seeds, steps) -> float:
     jobs = [functools.partial(_final_losses, data, w, seeds, steps, tx, workers=1)
             for w in order]
     by_width = dict(zip(order, run_jobs(jobs)))
-    return float(np.mean([loss for width in widths for loss in by_width[width]]))
-
-
-def library_phases(data, widths, seeds, steps) -> float:
-    """`library_jobs` in two phases: every width's programs compiled first (`fit_grid`'s
-    `compile_only`), then every width trained, each phase with the widths as jobs; the
-    same losses as `library`."""
-    tx, order = _adam(), sorted(widths, reverse=True)
-    states = run_jobs([functools.partial(_compiled_states, data, w, seeds, steps, tx)
-                       for w in order])
-    histories = run_jobs([functools.partial(_fit, data, s, seeds, steps, workers=1)
-                          for s in states])
-    by_width = {w: h["loss"][:, -1].tolist() for w, (_, h) in zip(order, histories)}
     return float(np.mean([loss for width in widths for loss in by_width[width]]))
 
 
@@ -166,8 +140,7 @@ def main(argv):
     rows = {}
     for steps in (_STEPS.value, _SHORT_STEPS.value):
         ways = [("hand", hand_written, {}), ("library", library, {"workers": 1}),
-                ("cores", library, {}), ("jobs", library_jobs, {}),
-                ("phases", library_phases, {})]
+                ("cores", library, {}), ("jobs", library_jobs, {})]
         if steps == _SHORT_STEPS.value:
             ways.append(("vmap", library, {"strategy": "vmap"}))
         for name, fn, kwargs in ways:
@@ -190,10 +163,6 @@ def main(argv):
                                                                   rows[("jobs", long)][0]),
         "hand / library, widths as jobs, second call (speed-up)": (hand[1],
                                                                    rows[("jobs", long)][1]),
-        "hand / library, compile then train, first call (speed-up)": (
-            hand[0], rows[("phases", long)][0]),
-        "hand / library, compile then train, second call (speed-up)": (
-            hand[1], rows[("phases", long)][1]),
         f"library / hand, {short}-step sweep, first call": (rows[("library", short)][0],
                                                             rows[("hand", short)][0]),
         f"library / hand, {short}-step sweep, second call": (rows[("library", short)][1],

@@ -23,7 +23,7 @@ from dl_theory.train.chunk import Chunk
 from dl_theory.train.early_stopping import EarlyStopping
 from dl_theory.train.history import History
 from dl_theory.train.hooks import DIVERGENCE_FACTOR, NonFiniteLossError
-from dl_theory.train.loop import GRID_STRATEGIES, FitOptions, compile_loop, default_hooks, run_loop
+from dl_theory.train.loop import GRID_STRATEGIES, FitOptions, default_hooks, run_loop
 from dl_theory.train.losses import Loss
 from dl_theory.train.metrics_log import MetricsLog
 from dl_theory.train.parallel import make_mesh, replicate, shard_grid, shard_sampler
@@ -100,9 +100,6 @@ def train(state: TrainState, data: Batch, sampler: Sampler, data_keys: jax.Array
         stop_early.best_state = state
     done = int(np.asarray(state.step).reshape(-1)[0]) - first_step
     runner = _runner(state, data, data_keys, sampler, loss, options, grid)
-    if options.compile_only:
-        compile_loop(runner, options, eval_data, options.evaluation(loss), done)
-        return state, {}
     if stop_early is None or stop_early.early_stopping.stopped_step is None:
         run_loop(runner, options, eval_data, options.evaluation(loss), hooks, history,
                  first_step, done)
@@ -169,7 +166,7 @@ def fit_grid(states: TrainState, data: Batch, sample_batch: Sampler, *, loss: Lo
              policy: Policy | None = None, log: MetricsLog | None = None,
              tags: Mapping[str, Any] | None = None, label: str = "grid",
              allow_nonfinite: bool = False, verbose: bool = True, workers: int | None = None,
-             grad_norm: bool = False, compile_only: bool = False):
+             grad_norm: bool = False):
     """Trains G stacked models (see `create_train_states`) as one XLA program.
 
     Member g draws its batches from key(data_seeds[g]) exactly as `fit` with
@@ -184,11 +181,6 @@ def fit_grid(states: TrainState, data: Batch, sample_batch: Sampler, *, loss: Lo
     run slower there than G separate ones once a member is larger than a few dozen units).
     History arrays gain a leading member axis [G, ...]. With `allow_nonfinite`, diverged
     members carry NaN losses and the others train on.
-
-    compile_only: compile every program this call would run and train nothing; returns
-    (states, {}). The same call without it then compiles nothing, so a sweep can compile all
-    its widths' programs first (on every core, `concurrent_jobs.run_jobs`) and then train
-    them, instead of mixing one job's compilation with another's training.
     """
     if strategy is None:
         strategy = "vmap" if jax.device_count() > 1 else "sequential"
@@ -201,6 +193,6 @@ def fit_grid(states: TrainState, data: Batch, sample_batch: Sampler, *, loss: Lo
         accumulate_steps=accumulate_steps, checkpointer=checkpointer,
         checkpoint_every=checkpoint_every, policy=policy, log=log, tags=tags, label=label,
         allow_nonfinite=allow_nonfinite, verbose=verbose, data_axis=data_axis,
-        strategy=strategy, workers=workers, grad_norm=grad_norm, compile_only=compile_only)
+        strategy=strategy, workers=workers, grad_norm=grad_norm)
     return train(states, data, sample_batch, data_keys, loss=loss, options=options,
                  eval_data=eval_data, grid=True)

@@ -58,7 +58,6 @@ class FitOptions:
     strategy: str | None = None
     workers: int | None = None
     grad_norm: bool = False
-    compile_only: bool = False
 
     @property
     def chunk_steps(self) -> int:
@@ -108,20 +107,6 @@ def default_hooks(options: FitOptions) -> tuple[list[Callable], hooks_lib.StopEa
                                          stop_early)
         hooks.append(save)
     return hooks, stop_early, save
-
-
-def compile_loop(runner, options: FitOptions, eval_data: Batch | None,
-                 evaluation: Evaluation, done: int) -> None:
-    """Compiles every program `run_loop` would run from `done` (a chunk of `eval_every`
-    steps, the shorter last chunk, the evaluation), running none of them."""
-    remaining = options.steps - done
-    sizes = {options.chunk_steps} if remaining >= options.chunk_steps else set()
-    if remaining % options.chunk_steps:
-        sizes.add(remaining % options.chunk_steps)
-    for num_steps in sorted(sizes):
-        runner.compile(num_steps)
-    if eval_data is not None and remaining > 0:
-        runner.compile_evaluation(eval_data, evaluation)
 
 
 def run_loop(runner, options: FitOptions, eval_data: Batch | None, evaluation: Evaluation,

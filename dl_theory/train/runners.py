@@ -2,10 +2,7 @@
 
 A runner holds one model or a grid of G members in the form its strategy needs, and offers
 the host loop three things: `advance(num_steps)` (per-step metrics as numpy, [n] or [G, n]),
-`evaluate(batch)` and `state` (stacked [G, ...] for a grid); `compile(num_steps)` and
-`compile_evaluation(batch)` compile the programs of the first two without running them
-(lower().compile() fills the jit's own cache, so the later call compiles nothing). The
-strategies:
+`evaluate(batch)` and `state` (stacked [G, ...] for a grid). The strategies:
 
 - `SingleModel`: `fit`'s one model, one program per chunk.
 - `VmappedGrid`: the members batched into one program (wins on accelerators, and on a CPU
@@ -90,17 +87,10 @@ class SingleModel:
                  chunk: chunk_lib.Chunk):
         self.state, self._data, self._key, self._chunk = state, data, data_key, chunk
 
-    def compile(self, num_steps: int) -> None:
-        chunk_lib.train_chunk.lower(self.state, self._data, self._key, chunk=self._chunk,
-                                    num_steps=num_steps).compile()
-
     def advance(self, num_steps: int) -> dict[str, np.ndarray]:
         self.state, metrics = chunk_lib.train_chunk(self.state, self._data, self._key,
                                                     chunk=self._chunk, num_steps=num_steps)
         return jax.device_get(metrics)
-
-    def compile_evaluation(self, batch: Batch, evaluation: chunk_lib.Evaluation) -> None:
-        chunk_lib.evaluate.lower(self.state, batch, evaluation=evaluation).compile()
 
     def evaluate(self, batch: Batch, evaluation: chunk_lib.Evaluation) -> dict[str, Any]:
         return jax.device_get(chunk_lib.evaluate(self.state, batch, evaluation=evaluation))
@@ -114,19 +104,11 @@ class VmappedGrid:
         self.state, self._data, self._keys = states, data, data_keys
         self._chunk, self._data_axis = chunk, data_axis
 
-    def compile(self, num_steps: int) -> None:
-        chunk_lib.train_chunk_vmapped.lower(
-            self.state, self._data, self._keys, chunk=self._chunk, num_steps=num_steps,
-            data_axis=self._data_axis).compile()
-
     def advance(self, num_steps: int) -> dict[str, np.ndarray]:
         self.state, metrics = chunk_lib.train_chunk_vmapped(
             self.state, self._data, self._keys, chunk=self._chunk, num_steps=num_steps,
             data_axis=self._data_axis)
         return jax.device_get(metrics)
-
-    def compile_evaluation(self, batch: Batch, evaluation: chunk_lib.Evaluation) -> None:
-        chunk_lib.evaluate_stacked.lower(self.state, batch, evaluation=evaluation).compile()
 
     def evaluate(self, batch: Batch, evaluation: chunk_lib.Evaluation) -> dict[str, Any]:
         return jax.device_get(chunk_lib.evaluate_stacked(self.state, batch,
@@ -157,23 +139,16 @@ class ConcurrentMembers:
             num_steps=num_steps)
         return jax.device_get(metrics)  # waits in this thread, not the host loop's
 
-    def _chunk_signature(self, num_steps: int) -> tuple:
-        return (self._chunk, num_steps, _signature(self._members[0]),
-                _signature(self._data[0]), _signature(self._keys[0]))
-
-    def compile(self, num_steps: int) -> None:
-        chunk_lib.train_chunk.lower(self._members[0], self._data[0], self._keys[0],
-                                    chunk=self._chunk, num_steps=num_steps).compile()
-        _STARTED.add(self._chunk_signature(num_steps))
-
     def advance(self, num_steps: int) -> dict[str, np.ndarray]:
-        signature = self._chunk_signature(num_steps)
+        signature = (self._chunk, num_steps, _signature(self._members[0]),
+                     _signature(self._data[0]), _signature(self._keys[0]))
         if signature not in _STARTED and self._workers > 1:
             # Compiled once, ahead of the members (lower().compile() fills the jit's own
             # cache): started together, every thread would trace and compile the same program.
             # (The signature only schedules: a program it wrongly deems compiled is compiled
             # twice at worst, never wrong.)
-            self.compile(num_steps)
+            chunk_lib.train_chunk.lower(self._members[0], self._data[0], self._keys[0],
+                                        chunk=self._chunk, num_steps=num_steps).compile()
         _STARTED.add(signature)
         members = range(len(self._members))
         if self._workers == 1:
@@ -182,9 +157,6 @@ class ConcurrentMembers:
             with concurrent.futures.ThreadPoolExecutor(self._workers) as pool:
                 per_member = list(pool.map(lambda g: self._run(g, num_steps), members))
         return {k: np.stack([m[k] for m in per_member]) for k in per_member[0]}
-
-    def compile_evaluation(self, batch: Batch, evaluation: chunk_lib.Evaluation) -> None:
-        chunk_lib.evaluate_members.lower(self._members, batch, evaluation=evaluation).compile()
 
     def evaluate(self, batch: Batch, evaluation: chunk_lib.Evaluation) -> dict[str, Any]:
         return jax.device_get(chunk_lib.evaluate_members(self._members, batch,

@@ -52,36 +52,6 @@ def test_second_identical_call_traces_and_compiles_nothing(strategy):
     assert _counts[_COMPILE] > 0
 
 
-@pytest.mark.parametrize("strategy", ["sequential", "vmap"])
-def test_compile_only_compiles_every_program_of_the_call_and_trains_nothing(strategy):
-    """25 steps at eval_every=10 run chunks of 10 and 5 steps and an evaluation: compiled
-    ahead, the real call compiles nothing and trains exactly as without compiling ahead."""
-    from dl_theory.train import program_memory
-
-    train, test = _data()
-
-    def call(**kwargs):
-        tx = build_optimizer(ml_collections.ConfigDict(dict(name="adam", learning_rate=1e-2)))
-        states = create_train_states(MLP(widths=(19,)), tx, train["x"][:1], [0, 1, 2])
-        return states, fit_lib.fit_grid(
-            states, train, batching.minibatches(16), loss=mean_squared_error, steps=25,
-            eval_every=10, eval_data=test, data_seeds=[0, 1, 2], strategy=strategy,
-            verbose=False, **kwargs)
-
-    program_memory.release()
-    _, (reference_state, reference) = call()
-    program_memory.release()
-    _counts.clear()
-    initial, (returned, history) = call(compile_only=True)
-    assert _counts[_COMPILE] > 0 and history == {}
-    chex.assert_trees_all_equal(returned.params, initial.params)
-    _counts.clear()
-    _, (state, trained) = call()
-    assert _counts[_TRACE] == 0 and _counts[_COMPILE] == 0, dict(_counts)
-    chex.assert_trees_all_equal(state.params, reference_state.params)
-    np.testing.assert_array_equal(trained["eval_loss"], reference["eval_loss"])
-
-
 def test_fit_reuses_its_program_across_calls():
     train, test = _data()
 
