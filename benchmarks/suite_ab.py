@@ -21,6 +21,7 @@ import collections
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -63,7 +64,7 @@ def _collect(checkout: pathlib.Path, paths: list[str]) -> list[str]:
 
 def _run(checkout: pathlib.Path, ids: list[str], log: pathlib.Path) -> float:
     """Runs `ids` at `checkout` with a cold compilation cache; wall seconds."""
-    subprocess.run(["rm", "-rf", str(checkout / ".jax_cache")], check=True)
+    shutil.rmtree(checkout / ".jax_cache", ignore_errors=True)
     start = time.perf_counter()
     with open(log, "w") as out:
         subprocess.run([sys.executable, "-c", _RUN_IDS, "-p", "no:cacheprovider",
@@ -72,14 +73,15 @@ def _run(checkout: pathlib.Path, ids: list[str], log: pathlib.Path) -> float:
     return time.perf_counter() - start
 
 
-def _per_file(log: pathlib.Path) -> tuple[collections.Counter, dict]:
-    """Summed durations per test file; each experiment test module's largest setup."""
+def _per_file(log: pathlib.Path, checkout: pathlib.Path) -> tuple[collections.Counter, dict]:
+    """Summed durations per test file; the largest setup entry of each experiment's own test
+    module (tests/experiments/test_NAME.py with an experiments/NAME.py at `checkout`)."""
     files, presets = collections.Counter(), {}
     for seconds, kind, node in _DURATION.findall(log.read_text(errors="replace")):
         file = node.split("::")[0]
         files[file] += float(seconds)
         name = re.fullmatch(r"tests/experiments/test_(\w+)\.py", file)
-        if kind == "setup" and name:
+        if kind == "setup" and name and (checkout / "experiments" / f"{name.group(1)}.py").exists():
             presets[name.group(1)] = max(presets.get(name.group(1), 0.0), float(seconds))
     return files, presets
 
@@ -96,8 +98,10 @@ def main(argv):
     del argv
     base = pathlib.Path(_WORKDIR.value or tempfile.mkdtemp(prefix="suite_ab-"))
     revs = {"before": _BEFORE.value, "after": _AFTER.value}
-    checkouts = {k: _checkout(rev, base / k) for k, rev in revs.items()}
+    checkouts = {}
     try:
+        for k, rev in revs.items():
+            checkouts[k] = _checkout(rev, base / k)
         collected = {k: _collect(c, _PATHS.value) for k, c in checkouts.items()}
         ids = sorted(set(collected["before"]) & set(collected["after"]))
         print(f"{len(ids)} tests at both commits ({len(collected['before'])} at "
@@ -114,7 +118,8 @@ def main(argv):
         before, after = sum(walls["before"]), sum(walls["after"])
         print(f"\nwall, summed over {_ROUNDS.value} round(s): before {before:.0f} s, after "
               f"{after:.0f} s, after/before {after / before:.2f}")
-        (bf, bp), (af, ap) = (_per_file(base / f"{k}-0.log") for k in ("before", "after"))
+        (bf, bp), (af, ap) = (_per_file(base / f"{k}-0.log", checkouts[k])
+                              for k in ("before", "after"))
         _table("quick preset (round 0)", bp, ap)
         _table("test file (round 0)", bf, af, minimum=5.0)
     finally:
@@ -122,7 +127,7 @@ def main(argv):
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
                             str(checkout)], capture_output=True)
         if not _WORKDIR.value:
-            subprocess.run(["rm", "-rf", str(base)])
+            shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":
