@@ -5,11 +5,18 @@ from __future__ import annotations
 import json
 import pathlib
 
+import jax
 import pytest
 
 from dl_theory import experiment, report, run_directory
 from dl_theory.config_checks import validate_experiment_config
 from dl_theory.user_errors import ConfigError
+
+
+def make_jax_strict() -> None:
+    """Silent broadcasting of rank-mismatched arrays hides shape bugs; make it an error (in the
+    test process and in the quick-preset workers alike)."""
+    jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
 def set_dotted(config, overrides: dict):
