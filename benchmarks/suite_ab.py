@@ -5,8 +5,10 @@ VM the same run timed an hour apart differs by 15-20 %. So this script checks ou
 commits (git worktrees under --workdir), collects each one's test node ids, keeps the ids
 both have, and runs exactly those at each commit, one after the other (--rounds alternates
 them), each in its own process with a cold persistent compilation cache. It prints the wall
-times, their ratio, and a table per test file and per experiment's quick preset (the largest
-setup entry of its test module: the fixture that runs the preset) from `--durations=0`.
+times, their ratio, a table per test file from `--durations=0`, and a table per experiment's
+quick preset: its own wall time, `wall_s` of the results.json it wrote under the run's
+--basetemp (since the presets run in a background worker beside the other tests, a test
+module's setup time says how long it waited, not how long its preset took).
 
 The same test can do more work at the later commit (a claim that gained a baseline, say);
 the per-file table shows where.
@@ -18,6 +20,7 @@ the per-file table shows where.
 from __future__ import annotations
 
 import collections
+import json
 import os
 import pathlib
 import re
@@ -63,27 +66,34 @@ def _collect(checkout: pathlib.Path, paths: list[str]) -> list[str]:
 
 
 def _run(checkout: pathlib.Path, ids: list[str], log: pathlib.Path) -> float:
-    """Runs `ids` at `checkout` with a cold compilation cache; wall seconds."""
+    """Runs `ids` at `checkout` with a cold compilation cache, its tmp_path directories under
+    `log` without its suffix; wall seconds."""
     shutil.rmtree(checkout / ".jax_cache", ignore_errors=True)
     start = time.perf_counter()
     with open(log, "w") as out:
         subprocess.run([sys.executable, "-c", _RUN_IDS, "-p", "no:cacheprovider",
-                        "--durations=0", *ids], cwd=checkout, env=_env(checkout),
-                       stdout=out, stderr=subprocess.STDOUT)
+                        "--durations=0", f"--basetemp={log.with_suffix('')}", *ids],
+                       cwd=checkout, env=_env(checkout), stdout=out, stderr=subprocess.STDOUT)
     return time.perf_counter() - start
 
 
-def _per_file(log: pathlib.Path, checkout: pathlib.Path) -> tuple[collections.Counter, dict]:
-    """Summed durations per test file; the largest setup entry of each experiment's own test
-    module (tests/experiments/test_NAME.py with an experiments/NAME.py at `checkout`)."""
-    files, presets = collections.Counter(), {}
-    for seconds, kind, node in _DURATION.findall(log.read_text(errors="replace")):
-        file = node.split("::")[0]
-        files[file] += float(seconds)
-        name = re.fullmatch(r"tests/experiments/test_(\w+)\.py", file)
-        if kind == "setup" and name and (checkout / "experiments" / f"{name.group(1)}.py").exists():
-            presets[name.group(1)] = max(presets.get(name.group(1), 0.0), float(seconds))
-    return files, presets
+def _per_file(log: pathlib.Path) -> collections.Counter:
+    """Summed durations per test file."""
+    files = collections.Counter()
+    for seconds, _, node in _DURATION.findall(log.read_text(errors="replace")):
+        files[node.split("::")[0]] += float(seconds)
+    return files
+
+
+def _presets(log: pathlib.Path, checkout: pathlib.Path) -> dict[str, float]:
+    """Experiment name -> wall_s of the quick preset its test module read (the results.json
+    in <basetemp>/<name>0, the directory `tmp_path_factory.mktemp(name)` makes)."""
+    walls = {}
+    for results in sorted(log.with_suffix("").glob("*0/results.json")):
+        name = results.parent.name[:-1]
+        if (checkout / "experiments" / f"{name}.py").exists():
+            walls[name] = json.loads(results.read_text()).get("wall_s", 0.0)
+    return walls
 
 
 def _table(title: str, before: dict, after: dict, minimum: float = 0.0) -> None:
@@ -118,10 +128,11 @@ def main(argv):
         before, after = sum(walls["before"]), sum(walls["after"])
         print(f"\nwall, summed over {_ROUNDS.value} round(s): before {before:.0f} s, after "
               f"{after:.0f} s, after/before {after / before:.2f}")
-        (bf, bp), (af, ap) = (_per_file(base / f"{k}-0.log", checkouts[k])
-                              for k in ("before", "after"))
-        _table("quick preset (round 0)", bp, ap)
-        _table("test file (round 0)", bf, af, minimum=5.0)
+        logs = {k: base / f"{k}-0.log" for k in revs}
+        _table("quick preset, its results.json wall_s (round 0)",
+               *(_presets(logs[k], checkouts[k]) for k in ("before", "after")))
+        _table("test file (round 0)", *(_per_file(logs[k]) for k in ("before", "after")),
+               minimum=5.0)
     finally:
         for checkout in checkouts.values():
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
