@@ -116,7 +116,8 @@ class QuickPresets:
         self._workdirs = {name: tmp_path_factory.mktemp(name) for name in names}
         self._pending = list(names)  # the test process takes from the front, workers the back
         self._running: set[str] = set()
-        self._errors: dict[str, str | None] = {}  # finished in a worker: traceback or None
+        # name -> None (complete) or its traceback, for presets a worker has finished
+        self._worker_outcomes: dict[str, str | None] = {}
         self._results: dict[str, tuple[dict, pathlib.Path]] = {}
         self._changed = threading.Condition()
         self._stopping = False
@@ -128,6 +129,9 @@ class QuickPresets:
             thread.start()
 
     def get(self, name: str) -> tuple[dict, pathlib.Path]:
+        """(results.json payload, workdir) of `name`'s quick preset: read from the workdir
+        when a worker completed it (after waiting while one runs it), run here otherwise.
+        A preset that failed in a worker fails the caller with the worker's traceback."""
         from harness import run_quick_preset
         if name in self._results:
             return self._results[name]
@@ -135,16 +139,16 @@ class QuickPresets:
             if name in self._pending:
                 self._pending.remove(name)
             elif name in self._running:
-                self._changed.wait_for(lambda: name in self._errors)
-            here = name not in self._errors
+                self._changed.wait_for(lambda: name in self._worker_outcomes)
+            here = name not in self._worker_outcomes
         if name not in self._workdirs:  # a name no selected test was seen to read
             self._workdirs[name] = self._tmp_path_factory.mktemp(name)
         workdir = self._workdirs[name]
         if here:
             payload = run_quick_preset(name, workdir)
-        elif self._errors[name] is not None:
+        elif self._worker_outcomes[name] is not None:
             pytest.fail(f"the quick preset of {name} failed in a background worker "
-                        f"(workdir {workdir}):\n{self._errors[name]}", pytrace=False)
+                        f"(workdir {workdir}):\n{self._worker_outcomes[name]}", pytrace=False)
         else:
             payload = json.loads((workdir / "results.json").read_text())
         self._results[name] = payload, workdir
@@ -176,7 +180,7 @@ class QuickPresets:
                     error = traceback.format_exc()
                 with self._changed:
                     self._running.discard(name)
-                    self._errors[name] = error
+                    self._worker_outcomes[name] = error
                     self._changed.notify_all()
                 if worker.process.poll() is not None:
                     break

@@ -45,7 +45,7 @@ def test_modules_that_read_presets_run_after_the_others(request):
 
 def _wait_for_worker(presets: QuickPresets, name: str) -> None:
     with presets._changed:
-        presets._changed.wait_for(lambda: name in presets._errors)
+        presets._changed.wait_for(lambda: name in presets._worker_outcomes)
 
 
 @pytest.mark.experiment
@@ -57,7 +57,7 @@ def test_a_preset_run_in_a_worker_gives_the_results_of_one_run_here(tmp_path_fac
         worker_payload, worker_dir = in_worker.get(name)
     finally:
         in_worker.close()
-    assert in_worker._errors[name] is None
+    assert in_worker._worker_outcomes[name] is None
     payload, workdir = QuickPresets([name], tmp_path_factory, workers=0).get(name)
     assert worker_dir != workdir
     for key in ("claims", "metrics", "figures"):  # not wall_s, nor env's cache counts
