@@ -30,7 +30,10 @@ import sys
 import threading
 import traceback
 
+import harness
 import pytest
+
+from dl_theory.train.concurrent_jobs import usable_cores
 
 MAX_WORKERS = 3  # each worker holds an experiment's programs and arrays: a few GB
 WORKERS_VARIABLE = "DL_THEORY_PRESET_WORKERS"
@@ -45,7 +48,6 @@ def background_workers(presets: int) -> int:
                              "worker processes (0 runs every preset in the test process)")
         wanted = int(text)
     else:
-        from dl_theory.train.concurrent_jobs import usable_cores
         wanted = min(usable_cores() - 1, MAX_WORKERS)
     return max(0, min(wanted, presets - 1))
 
@@ -132,7 +134,6 @@ class QuickPresets:
         """(results.json payload, workdir) of `name`'s quick preset: read from the workdir
         when a worker completed it (after waiting while one runs it), run here otherwise.
         A preset that failed in a worker fails the caller with the worker's traceback."""
-        from harness import run_quick_preset
         if name in self._results:
             return self._results[name]
         with self._changed:
@@ -145,7 +146,7 @@ class QuickPresets:
             self._workdirs[name] = self._tmp_path_factory.mktemp(name)
         workdir = self._workdirs[name]
         if here:
-            payload = run_quick_preset(name, workdir)
+            payload = harness.run_quick_preset(name, workdir)
         elif self._worker_outcomes[name] is not None:
             pytest.fail(f"the quick preset of {name} failed in a background worker "
                         f"(workdir {workdir}):\n{self._worker_outcomes[name]}", pytrace=False)
@@ -189,7 +190,6 @@ class QuickPresets:
 
 
 def _serve(answer_fd: int) -> None:
-    import harness
     harness.make_jax_strict()
     with os.fdopen(answer_fd, "w") as answers:
         for line in sys.stdin:
