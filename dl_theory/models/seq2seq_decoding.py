@@ -23,7 +23,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from dl_theory.models.transformer import Seq2SeqTransformer
+from dl_theory.models.seq2seq import Seq2SeqTransformer
 
 
 def _encode(model: Seq2SeqTransformer, variables, src, src_mask):

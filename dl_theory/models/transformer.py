@@ -13,9 +13,8 @@ real (non-padding) positions; they mask attention keys, so padding is never atte
 
 Models return [B, K] (classifiers) or [B, T, V] (language models) in the compute `dtype`.
 The causal LM decodes with flax's `cache` collection (`decode=True`); `init_cache` and
-`generate` are in `dl_theory.models.transformer_decoding`. The encoder-decoder
-(`Seq2SeqTransformer`) is trained with teacher forcing; its decoder has the same cache, which
-`dl_theory.models.seq2seq_decoding` uses for greedy and beam-search decoding. The hybrid
+`generate` are in `dl_theory.models.transformer_decoding`. The encoder-decoder built from
+these blocks is `dl_theory.models.seq2seq.Seq2SeqTransformer`. The hybrid
 classifier puts a 1-D conv stem under the encoder (in the spirit of Gulati et al. 2020 and of
 ViT's hybrid model, Dosovitskiy et al. 2021).
 """
@@ -33,7 +32,7 @@ from dl_theory.models.size_checks import check_sizes
 from dl_theory.user_errors import ConfigError
 
 
-def _check_heads(owner: str, d_model: int, num_heads: int, num_layers: int, mlp_dim: int,
+def check_heads(owner: str, d_model: int, num_heads: int, num_layers: int, mlp_dim: int,
                  max_len: int, vocab_size: int | None) -> None:
     check_sizes(owner, d_model=d_model, num_heads=num_heads, num_layers=num_layers,
                 mlp_dim=mlp_dim, max_len=max_len, vocab_size=vocab_size)
@@ -227,7 +226,7 @@ class TransformerClassifier(nn.Module):
     param_dtype: Any = jnp.float32
 
     def __post_init__(self) -> None:
-        _check_heads("TransformerClassifier", self.d_model, self.num_heads, self.num_layers,
+        check_heads("TransformerClassifier", self.d_model, self.num_heads, self.num_layers,
                      self.mlp_dim, self.max_len, self.vocab_size)
         super().__post_init__()
 
@@ -267,7 +266,7 @@ class ConvTransformerClassifier(nn.Module):
     param_dtype: Any = jnp.float32
 
     def __post_init__(self) -> None:
-        _check_heads("ConvTransformerClassifier", self.d_model, self.num_heads, self.num_layers,
+        check_heads("ConvTransformerClassifier", self.d_model, self.num_heads, self.num_layers,
                      self.mlp_dim, self.max_len, None)
         check_sizes("ConvTransformerClassifier", conv_channels=tuple(self.conv_channels),
                     kernel_size=self.kernel_size, conv_stride=self.conv_stride)
@@ -309,7 +308,7 @@ class CausalLM(nn.Module):
     param_dtype: Any = jnp.float32
 
     def __post_init__(self) -> None:
-        _check_heads("CausalLM", self.d_model, self.num_heads, self.num_layers,
+        check_heads("CausalLM", self.d_model, self.num_heads, self.num_layers,
                      self.mlp_dim, self.max_len, self.vocab_size)
         super().__post_init__()
 
@@ -332,77 +331,3 @@ class CausalLM(nn.Module):
             return token_embed.attend(h)
         return nn.Dense(self.vocab_size, dtype=self.dtype, param_dtype=self.param_dtype,
                         name="head")(h)
-
-
-class Seq2SeqTransformer(nn.Module):
-    """Encoder-decoder (Vaswani et al. 2017), pre-LN: x = (src [B, S], tgt [B, T]) -> [B, T, V].
-
-    The encoder reads src (padding hidden by `src_mask`, [B, S]); the decoder reads tgt,
-    the target shifted right by the caller (teacher forcing), causally, and cross-attends
-    to the encoder output. Logit t depends on all of src and on tgt[:, :t+1].
-    With `src_pad_id` set, a call without `src_mask` hides the source positions holding
-    that id (so `fit`, which passes x alone, trains on padded batches correctly). With
-    `decode=True`, `decoder_logits` takes one target token [B, 1] per call and reads and extends the
-    decoder's key/value cache (flax's `cache` collection), as `CausalLM` does.
-    """
-
-    src_vocab_size: int
-    tgt_vocab_size: int
-    d_model: int = 64
-    num_heads: int = 4
-    num_layers: int = 2
-    mlp_dim: int = 128
-    max_len: int = 256
-    dropout_rate: float = 0.0
-    src_pad_id: int | None = None
-    decode: bool = False
-    dtype: Any = jnp.float32
-    param_dtype: Any = jnp.float32
-
-    def __post_init__(self) -> None:
-        if self.src_pad_id is not None and not 0 <= self.src_pad_id < self.src_vocab_size:
-            raise ValueError(f"Seq2SeqTransformer: src_pad_id={self.src_pad_id}; must be in "
-                             f"[0, src_vocab_size={self.src_vocab_size})")
-        _check_heads("Seq2SeqTransformer", self.d_model, self.num_heads, self.num_layers,
-                     self.mlp_dim, self.max_len, self.src_vocab_size)
-        check_sizes("Seq2SeqTransformer", tgt_vocab_size=self.tgt_vocab_size)
-        super().__post_init__()
-
-    def setup(self) -> None:
-        common = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-        stack = dict(num_layers=self.num_layers, num_heads=self.num_heads,
-                     mlp_dim=self.mlp_dim, dropout_rate=self.dropout_rate, **common)
-        self.src_embed = InputEmbedding(self.d_model, self.max_len, self.src_vocab_size,
-                                        **common)
-        self.encoder = TransformerStack(**stack)
-        self.tgt_embed = InputEmbedding(self.d_model, self.max_len, self.tgt_vocab_size,
-                                        self.decode, **common)
-        self.decoder = TransformerStack(**stack, causal=True, decode=self.decode)
-        self.head = nn.Dense(self.tgt_vocab_size, **common)
-        self.dropout = nn.Dropout(self.dropout_rate)
-
-    def source_mask(self, src: jax.Array, src_mask: jax.Array | None) -> jax.Array | None:
-        """`src_mask`, or with `src_pad_id` set and no mask given, src != src_pad_id."""
-        if src_mask is None and self.src_pad_id is not None:
-            return src != self.src_pad_id
-        return src_mask
-
-    def encode(self, src: jax.Array, src_mask: jax.Array | None = None,
-               train: bool = False) -> jax.Array:
-        """The encoder output [B, S, D] (decoding reuses it at every step)."""
-        h = self.dropout(self.src_embed(src), deterministic=not train)
-        return self.encoder(h, train, self.source_mask(src, src_mask))
-
-    def decoder_logits(self, tgt: jax.Array, encoded: jax.Array, src_mask: jax.Array | None,
-               train: bool = False) -> jax.Array:
-        """Logits [B, T, V] of the decoder on tgt, cross-attending to `encoded` (the
-        `encode` output for a source whose padding `src_mask` hides; None hides nothing)."""
-        h = self.dropout(self.tgt_embed(tgt), deterministic=not train)
-        h = self.decoder(h, train, context=encoded, context_mask=src_mask)
-        return self.head(h)
-
-    def __call__(self, x: tuple[jax.Array, jax.Array], train: bool = False,
-                 src_mask: jax.Array | None = None) -> jax.Array:
-        src, tgt = x
-        src_mask = self.source_mask(src, src_mask)
-        return self.decoder_logits(tgt, self.encode(src, src_mask, train), src_mask, train)

@@ -16,7 +16,7 @@ import numpy as np
 
 from dl_theory.data.batching import minibatches
 from dl_theory.data.symbolic_batches import PAD_ID, VOCAB_SIZE, decoder_inputs, encode_batch
-from dl_theory.models.transformer import Seq2SeqTransformer
+from dl_theory.models.seq2seq import Seq2SeqTransformer
 from dl_theory.optim import build_optimizer, optimizer_config
 from dl_theory.train.fit import fit
 from dl_theory.train.losses import PaddedTokenCrossEntropy

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from dl_theory.models.seq2seq import Seq2SeqTransformer
 from dl_theory.models.seq2seq_decoding import beam_search, greedy_decode, sequence_log_prob
-from dl_theory.models.transformer import Seq2SeqTransformer
 
 PAD, BOS, EOS = 0, 1, 2
 SMALL = dict(d_model=16, num_heads=2, num_layers=2, mlp_dim=32)

@@ -1,5 +1,6 @@
-"""Tests for dl_theory/models/transformer.py: shapes and dtypes, masks, causality, dropout,
-bad sizes (decoding is tested in test_transformer_decoding.py)."""
+"""Tests for dl_theory/models/transformer.py and seq2seq.py: shapes and dtypes, masks,
+causality, dropout, bad sizes (decoding is tested in test_transformer_decoding.py and
+test_seq2seq_decoding.py)."""
 
 import jax
 import jax.numpy as jnp
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 from dl_theory.models import transformer as tf
+from dl_theory.models.seq2seq import Seq2SeqTransformer
 
 KEY = jax.random.key(0)
 SMALL = dict(d_model=8, num_heads=2, num_layers=2, mlp_dim=16)
@@ -26,7 +28,7 @@ CASES = {
     "lm_tied": (tf.CausalLM(11, max_len=8, **SMALL), _tokens((2, 6), 11), (2, 6, 11)),
     "lm_untied": (tf.CausalLM(11, max_len=8, tie_embeddings=False, **SMALL), _tokens((2, 6), 11),
                   (2, 6, 11)),
-    "seq2seq": (tf.Seq2SeqTransformer(7, 11, max_len=8, **SMALL),
+    "seq2seq": (Seq2SeqTransformer(7, 11, max_len=8, **SMALL),
                 (_tokens((2, 5), 7), _tokens((2, 6), 11)), (2, 6, 11)),
 }
 
@@ -91,7 +93,7 @@ def test_classifier_padding_mask():
 
 
 def test_seq2seq_source_mask_and_target_causality():
-    model = tf.Seq2SeqTransformer(7, 11, max_len=8, **SMALL)
+    model = Seq2SeqTransformer(7, 11, max_len=8, **SMALL)
     src, tgt = _tokens((2, 6), 7), _tokens((2, 5), 11, seed=2)
     src_mask = jnp.array([[True] * 3 + [False] * 3, [True] * 6])
     params = model.init(KEY, (src, tgt))
@@ -140,7 +142,7 @@ def test_seq2seq_src_pad_id_masks_like_an_explicit_mask():
     """With src_pad_id = 0 a call without src_mask hides the positions holding 0, exactly as
     the explicit mask does; encode then decode is the call; an out-of-vocabulary pad id is
     refused."""
-    model = tf.Seq2SeqTransformer(7, 11, max_len=8, src_pad_id=0, **SMALL)
+    model = Seq2SeqTransformer(7, 11, max_len=8, src_pad_id=0, **SMALL)
     src = jnp.array([[3, 4, 5, 0, 0, 0], [1, 2, 3, 4, 5, 6]])
     tgt = _tokens((2, 5), 11, seed=2)
     params = model.init(KEY, (src, tgt))
@@ -153,4 +155,4 @@ def test_seq2seq_src_pad_id_masks_like_an_explicit_mask():
     assert not np.allclose(implicit, model.apply(params, (src, tgt), src_mask=src >= 0),
                            atol=1e-4)
     with pytest.raises(ValueError, match="src_pad_id=7; must be in"):
-        tf.Seq2SeqTransformer(7, 11, max_len=8, src_pad_id=7, **SMALL)
+        Seq2SeqTransformer(7, 11, max_len=8, src_pad_id=7, **SMALL)
