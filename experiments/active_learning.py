@@ -49,7 +49,8 @@ Tolerances, fixed before the runs: 4 standard errors for the closed form (10 lab
 whole bootstrap interval for the slope, 2 or 3 paired standard errors for seed-paired gaps.
 
 Precision: `precision` (float32 by default) is the MNIST-1D MLP's compute policy (parameters,
-Adam and the loss stay float32; no float16 loss scaling); the other parts ignore it.
+Adam and the loss stay float32; float16 is refused, as there is no loss scaling); the other
+parts ignore it.
 
 Run: python launch.py --config=experiments/active_learning.py:quick --workdir=runs/active
 quick: 21 s wall in the quiet CI run (cold compilation cache; MNIST-1D is two thirds of it).
@@ -76,6 +77,7 @@ import numpy as np
 import optax
 
 from dl_theory import report
+from dl_theory.config_checks import check_precision_without_loss_scaling
 from dl_theory.data.mnist1d import NUM_CLASSES, SEQ_LEN, load_mnist1d
 from dl_theory.experiment import ClaimSpec, Measured, Part, Published, config_from_presets
 from dl_theory.hitting_times import hitting_time
@@ -174,7 +176,9 @@ _PRESETS["paper"] = {
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
-    """eps in (0, 1); the hidden-cluster masses positive and summing to 1; labels 0 or 1."""
+    """eps in (0, 1); the hidden-cluster masses positive and summing to 1; labels 0 or 1; no
+    float16 (the MNIST-1D rounds have no loss scaling)."""
+    check_precision_without_loss_scaling(config)
     eps = tuple(config.thresholds.eps)
     if not all(0.0 < e < 1.0 for e in eps):
         raise ConfigError(f"thresholds.eps={eps}; allowed: numbers in (0, 1)")

@@ -40,7 +40,8 @@ and Table 2 numbers were not read here (only the abstract's 10-100x is recorded)
 
 Precision: `precision` (float32 by default) is the MNIST-1D MLP's policy, applied through the
 model's dtypes (parameters, the local SGD updates and the server average stay float32; the
-loss is taken on float32 logits); there is no float16 loss scaling in the federated rounds.
+loss is taken on float32 logits); float16 is refused, as the federated rounds have no loss
+scaling.
 The quadratic part is float64 maths and ignores it.
 
 quick: 50 s wall, 22 CPU-s at load 7 on 2 CPU cores (the MNIST-1D part is ~90% of it).
@@ -58,6 +59,7 @@ import numpy as np
 import optax
 
 from dl_theory import report
+from dl_theory.config_checks import check_precision_without_loss_scaling
 from dl_theory.data.federated_splits import SPLITS, client_split
 from dl_theory.data.mnist1d import NUM_CLASSES, load_mnist1d
 from dl_theory.experiment import ClaimSpec, Measured, Part, Published, config_from_presets
@@ -169,7 +171,9 @@ _PRESETS["paper"] = dict(
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
-    """Stable local steps, a target accuracy in (0, 1), fractions in (0, 1]."""
+    """Stable local steps, a target accuracy in (0, 1), fractions in (0, 1]; no float16
+    (the federated rounds have no loss scaling)."""
+    check_precision_without_loss_scaling(config)
     q = config.quadratic
     worst = q.learning_rate * (q.eigenvalue_high + max(q.prox_mus))
     if not 0 < worst < 2:

@@ -20,6 +20,7 @@ import numpy as np
 import optax
 
 from dl_theory import report
+from dl_theory.config_checks import check_precision_without_loss_scaling
 from dl_theory.data.batching import minibatches
 from dl_theory.data.synthetic import noisy_teacher_task
 from dl_theory.experiment import ClaimSpec, Measured, Part, config_from_presets
@@ -58,6 +59,11 @@ _PRESETS = {
     ),
 }
 _PRESETS["paper"] = {**_PRESETS["quick"], "seeds": 5}
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+    """No float16: the hand-written SGD loop has no loss scaling."""
+    check_precision_without_loss_scaling(config)
 
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
@@ -103,7 +109,8 @@ def compute_clipping(config, log) -> dict:
     c = config.clipping
     train, _ = noisy_teacher_task(config.task, c.num_train, 1, seed=2)
     # The hand-written SGD loop below applies the policy through the model's dtypes alone
-    # (parameters and so gradients stay float32); it has no float16 loss scaling.
+    # (parameters and so gradients stay float32); it has no loss scaling, so validate_config
+    # refuses float16.
     model = MLP(widths=tuple(c.widths), activation="relu",
                 **get_policy(config.precision).model_dtypes())
     seeds = list(range(config.seeds))

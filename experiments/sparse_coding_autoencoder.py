@@ -44,8 +44,9 @@ fresh samples from W at distance `start` (unit rows); the column-wise distance o
 row-normalised W to A* before and after; baseline: the same training from a random W.
 
 Precision: `precision` (float32 by default) is the training part's policy: the autoencoder's
-forward pass computes in its compute dtype, W and the SGD update stay float32 (no float16 loss
-scaling). The recovery and gradient parts are float32 Monte Carlo maths and ignore it.
+forward pass computes in its compute dtype, W and the SGD update stay float32; float16 is
+refused, as the SGD loop has no loss scaling. The recovery and gradient parts are float32
+Monte Carlo maths and ignore it.
 
 Run: python launch.py --config=experiments/sparse_coding_autoencoder.py:quick --workdir=runs/sca
 quick: 21 s wall, 24 CPU-s at load 2 on 2 shared cores (50 s at load 4.4).
@@ -63,7 +64,7 @@ import numpy as np
 import optax
 
 from dl_theory import report
-from dl_theory.config_checks import check_choice
+from dl_theory.config_checks import check_choice, check_precision_without_loss_scaling
 from dl_theory.experiment import ClaimSpec, Measured, Part, Published, config_from_presets
 from dl_theory.theory import sparse_coding_sweeps
 from dl_theory.train import sparse_coding_fit
@@ -152,7 +153,8 @@ _PRESETS["paper"] = {
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """Dictionary sizes are powers of two (Hadamard), sparsities in (0, 1), distances in [0, 2],
-    values 0 < low <= high."""
+    values 0 < low <= high; no float16 (the SGD loop has no loss scaling)."""
+    check_precision_without_loss_scaling(config)
     sizes = {"recovery.n": (config.recovery.n,), "training.n": (config.training.n,),
              "gradient.n_values": tuple(config.gradient.n_values)}
     for key, values in sizes.items():

@@ -121,6 +121,8 @@ CASES = [
     ("tt_dropout_above_one", [RG, "--config.regularisation.dropout_rate=1.5"],
      "regularisation.dropout_rate=1.5"),
     ("tt_num_test_zero", [GC, "--config.task.num_test=0"], "task.num_test=0"),
+    ("tt_float16_without_loss_scaling", [GC, "--config.precision=float16"],
+     "precision='float16'; allowed here: ['bfloat16', 'float32']"),
     ("tt_batch_sizes_zero", [BS, "--config.minibatch.batch_sizes=(0, 1)"],
      "minibatch.batch_sizes"),
     ("tt_seeds_zero", [RG, "--config.seeds=0"], "seeds=0"),

@@ -85,3 +85,25 @@ def test_validate_reports_every_problem_in_one_line_and_runs_the_experiment_hook
     config.head_dim = 5  # a value only the experiment's own hook can judge
     with pytest.raises(ConfigError, match="head_dim=5"):
         config_checks.validate_experiment_config(module, config, "quick")
+
+
+# Experiments whose training has no float16 loss scaling (the others build their states with
+# `make_loss_scale`, or train no flax model and have no precision key).
+WITHOUT_LOSS_SCALING = ("active_learning", "federated_averaging", "gradient_clipping",
+                        "sparse_coding_autoencoder")
+
+
+@pytest.mark.parametrize("name", [name for name in experiment.available_experiments()
+                                  if "precision" in experiment.load_experiment(name)
+                                  .get_config("quick")])
+def test_float16_is_refused_exactly_where_training_has_no_loss_scaling(name):
+    module = experiment.load_experiment(name)
+    config = module.get_config("quick")
+    config.precision = "float16"
+    if name not in WITHOUT_LOSS_SCALING:
+        config_checks.validate_experiment_config(module, config, "quick")
+        return
+    with pytest.raises(ConfigError, match=r"precision='float16'; allowed here: "
+                       r"\['bfloat16', 'float32'\] \(this experiment's training has no "
+                       r"float16 loss scaling\)"):
+        config_checks.validate_experiment_config(module, config, "quick")
