@@ -23,8 +23,11 @@ still, on the 2-core CI VM the same way timed minutes apart differs by up to ~20
 the run before reading a ratio near a target. How much both cores can give is bounded: XLA:CPU
 already spreads one compilation over about 1.5 cores and the widest width's matmuls over both
 (under `taskset -c 0` they take 1.4-1.5x longer), so only the small widths' training and the
-gaps between programs are left to fill. Not a test: run it by hand, on an idle machine if you
-can (`uptime` is printed).
+gaps between programs are left to fill. Each way's cores busy on average (its CPU seconds over
+its wall seconds) is printed beside its time, and from the hand-written sweep's the most any
+both-cores way could gain on it without doing less work (usable cores x wall / CPU seconds):
+a machine where the hand-written sweep already keeps ~1.7 of 2 cores busy leaves ~1.15x to
+win. Not a test: run it by hand, on an idle machine if you can (the load average is printed).
 
   PYTHONPATH=$PWD python benchmarks/sweep.py
   PYTHONPATH=$PWD python benchmarks/sweep.py --widths=8,64,512 --steps=200   # a quick look
@@ -46,7 +49,7 @@ from dl_theory.data import batching, synthetic
 from dl_theory.models.mlp import MLP
 from dl_theory.optim import build_optimizer
 from dl_theory.train import program_memory
-from dl_theory.train.concurrent_jobs import run_jobs
+from dl_theory.train.concurrent_jobs import run_jobs, usable_cores
 from dl_theory.train.fit import fit_grid
 from dl_theory.train.losses import mean_squared_error
 from dl_theory.train.state import create_train_states
@@ -119,12 +122,19 @@ def library_jobs(data, widths, seeds, steps) -> float:
     return float(np.mean([loss for width in widths for loss in by_width[width]]))
 
 
-def _timed(fn, *args, fresh: bool, **kwargs) -> tuple[float, float]:
+def _cpu_seconds() -> float:
+    """User and system CPU time of this process, all threads."""
+    times = os.times()
+    return times.user + times.system
+
+
+def _timed(fn, *args, fresh: bool, **kwargs) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, result) of fn(*args, **kwargs)."""
     if fresh:
         program_memory.release()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_seconds()
     loss = fn(*args, **kwargs)
-    return time.perf_counter() - start, loss
+    return time.perf_counter() - start, _cpu_seconds() - cpu, loss
 
 
 def _load() -> str:
@@ -147,9 +157,9 @@ def main(argv):
             first = _timed(fn, data, widths, seeds, steps, fresh=True, **kwargs)
             second = _timed(fn, data, widths, seeds, steps, fresh=False, **kwargs)
             rows[(name, steps)] = (first, second)
-            print(f"{steps:5d} steps  {name:8s} first {first[0]:7.2f} s  second "
-                  f"{second[0]:7.2f} s  final loss {first[1]:.5g}  (load {_load()})",
-                  flush=True)
+            print(f"{steps:5d} steps  {name:8s} first {first[0]:7.2f} s ({first[1] / first[0]:.2f}"
+                  f" cores)  second {second[0]:7.2f} s ({second[1] / second[0]:.2f} cores)  "
+                  f"final loss {first[2]:.5g}  (load {_load()})", flush=True)
     print()
     long, short = _STEPS.value, _SHORT_STEPS.value
     hand = rows[("hand", long)]
@@ -171,6 +181,12 @@ def main(argv):
                                                          rows[("hand", short)][0]),
     }.items():
         print(f"{label:58s} {num[0] / den[0]:6.2f}")
+    # The same CPU work spread perfectly over every core finishes in cpu / cores seconds:
+    # the most any both-cores way can gain over the hand-written sweep without doing less work.
+    wall, cpu = hand[0][:2]
+    print(f"{'hand, first call: cores busy on average (CPU s / wall s)':58s} {cpu / wall:6.2f}")
+    print(f"{'most both cores can gain on it (cores x wall / CPU s)':58s} "
+          f"{usable_cores() * wall / cpu:6.2f}")
     print(f"load average at end {_load()}")
 
 
