@@ -32,7 +32,14 @@ convergence is linear (steps ~ log(1/eps)), far better than the worst case.
 De et al. (Sec. 5) also report that on autoencoders Adam with beta1 = 0.99 reaches lower
 training and test losses than a tuned NAG. Here: an MLP autoencoder on MNIST-1D inputs, each
 optimizer at its best rate from a grid (lowest final training loss, seed mean), reported
-whichever wins.
+whichever wins. The test-loss claim once asked only for a ratio below 1, and measured 0.9965
+with 2 seeds: 0.5 standard errors, a verdict another CPU's rounding could flip. 8 seeds at the
+quick budget gave paired log ratios (Adam 0.99 / NAG, test) -0.009, 0.002, -0.034, -0.004,
+-0.052, -0.016, -0.007, 0.003: mean -0.0146, standard error 0.0068 (ratio of means 0.985; Adam
+0.9 / NAG 1.015). So the claim now asks for z = 3 standard errors, with sigma = 0.035 (the
+upper 95 % limit of that seed spread, chi-square with 7 d.o.f.) fixed before the run: a bound
+of 0.929 at 2 seeds. The effect is real in sign but not resolved at this budget: a negative
+result. The paper preset reuses sigma (its spread was not measured).
 
 Measured. (1) x_t and R_t / t of projected Adam and AMSGrad (`build_optimizer`, inverse_sqrt
 schedule; the rounds run in `dl_theory.theory.reddi_counterexample`), each the other's
@@ -110,10 +117,15 @@ CLAIMS = (
               "training loss than NAG (ratio Adam / NAG).", DE_EMPIRICAL, at_most=1.0,
               expected_holds=False,
               why="measured: NAG reaches the lower training loss here, against the paper"),
+    # Bound fixed before the run: exp(-z sigma / sqrt(S)), sigma = autoencoder.test_seed_std.
     ClaimSpec("adam099_beats_nag_test",
               "At the same tuned rates, Adam with beta1 = 0.99 ends with a lower test "
-              "reconstruction loss than NAG (ratio Adam / NAG); Adam with beta1 = 0.9 does "
-              "not.", DE_EMPIRICAL, at_most=1.0),
+              "reconstruction loss than NAG (ratio Adam / NAG of seed means), by more than "
+              "z = 3 standard errors of the seeds' log ratio; Adam with beta1 = 0.9 does not.",
+              DE_EMPIRICAL, expected_holds=False,
+              why="not resolved at this budget: 8 seeds measured 0.985, 2.1 standard errors "
+                  "below 1 (paired log ratios, seed standard error 0.0068), short of z = 3; "
+                  "the quick preset's 2 seeds measure 0.9965 against a bound of 0.929"),
 )
 
 # Rate grids bracket each optimizer's best rate at the quick budget (the best rate must not sit
@@ -146,7 +158,8 @@ _PRESETS = {
                       problem_seeds=(0, 1, 2, 3), bound_exponent=-2.0,
                       noisy=dict(noise_fraction=0.3, lr_factor=10.0, steps=100_000)),
         autoencoder=dict(widths=(64, 32), code_dim=8, activation="relu", batch_size=128,
-                         steps=1500, accumulate_steps=1, optimizers=_AE_OPTIMIZERS)),
+                         steps=1500, accumulate_steps=1, optimizers=_AE_OPTIMIZERS,
+                         test_seed_std=0.035, noise_z=3.0)),
     "paper": dict(
         seeds=3, precision="float32",
         reddi=dict(C=3.0, alpha=0.5, rounds=300_000, x_init=1.0, eps=1e-8,
@@ -159,7 +172,8 @@ _PRESETS = {
                       noisy=dict(noise_fraction=0.3, lr_factor=10.0, steps=600_000)),
         autoencoder=dict(
             widths=(128, 64, 32), code_dim=8, activation="relu", batch_size=128, steps=6000,
-            accumulate_steps=1, optimizers=_half_decades(_AE_OPTIMIZERS))),
+            accumulate_steps=1, optimizers=_half_decades(_AE_OPTIMIZERS),
+            test_seed_std=0.035, noise_z=3.0)),  # the seed spread measured at the quick budget
 }
 
 
@@ -337,14 +351,18 @@ def compute_autoencoder(config, log) -> dict:
 
 
 def judge_autoencoder(config, m) -> dict:
-    """Adam (beta1 = 0.99) / NAG loss ratios, against Adam at the usual beta1 = 0.9."""
-    def ratio(split):
-        return Measured(m["adam_b1_0p99"][split] / m["nag"][split],
+    """Adam (beta1 = 0.99) / NAG loss ratios, against Adam at the usual beta1 = 0.9. The test
+    ratio must be below 1 by z standard errors: exp(-z sigma / sqrt(S)), with sigma the seed
+    spread of the log ratio fixed before the run (`autoencoder.test_seed_std`)."""
+    def ratio(split, at_most=None):
+        return Measured(m["adam_b1_0p99"][split] / m["nag"][split], at_most=at_most,
                         baseline=m["adam_b1_0p9"][split] / m["nag"][split],
                         baseline_name="Adam with beta1 = 0.9 / NAG")
 
+    c = config.autoencoder
+    test_bound = float(np.exp(-c.noise_z * c.test_seed_std / np.sqrt(config.seeds)))
     return {"adam099_beats_nag_train": ratio("best_train"),
-            "adam099_beats_nag_test": ratio("best_test")}
+            "adam099_beats_nag_test": ratio("best_test", at_most=test_bound)}
 
 
 PARTS = (

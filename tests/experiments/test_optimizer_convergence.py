@@ -1,8 +1,9 @@
 """The optimizer-convergence experiment's quick preset, end to end.
 
-One claim fails at the quick budget and is kept failing (a measured result, not a bug):
-De et al. report that Adam with beta1 = 0.99 beats a tuned NAG on autoencoders; here NAG's
-tuned training loss is lower (Adam / NAG = 1.05) while Adam's test loss is lower.
+Two claims fail at the quick budget and are kept failing (measured results, not bugs): De
+et al. report that Adam with beta1 = 0.99 beats a tuned NAG on autoencoders; here NAG's tuned
+training loss is lower (Adam / NAG = 1.06), and Adam's test loss is lower (0.9965) by far less
+than the 3 seed standard errors the claim asks for (bound 0.929 at 2 seeds).
 """
 
 
@@ -12,7 +13,7 @@ from harness import assert_every_claim_has_a_failing_baseline, assert_every_clai
 
 EXPERIMENT = "optimizer_convergence"
 pytestmark = pytest.mark.experiment
-EXPECTED_TO_FAIL = {"adam099_beats_nag_train"}
+EXPECTED_TO_FAIL = {"adam099_beats_nag_train", "adam099_beats_nag_test"}
 
 
 def test_verdicts_are_the_recorded_ones(quick_run):
