@@ -46,7 +46,7 @@ class Seq2SeqTransformer(nn.Module):
             raise ValueError(f"Seq2SeqTransformer: src_pad_id={self.src_pad_id}; must be in "
                              f"[0, src_vocab_size={self.src_vocab_size})")
         check_heads("Seq2SeqTransformer", self.d_model, self.num_heads, self.num_layers,
-                     self.mlp_dim, self.max_len, self.src_vocab_size)
+                    self.mlp_dim, self.max_len, self.src_vocab_size)
         check_sizes("Seq2SeqTransformer", tgt_vocab_size=self.tgt_vocab_size)
         super().__post_init__()
 

@@ -34,6 +34,8 @@ from dl_theory.user_errors import ConfigError
 
 def check_heads(owner: str, d_model: int, num_heads: int, num_layers: int, mlp_dim: int,
                  max_len: int, vocab_size: int | None) -> None:
+    """Raises `ConfigError` naming `owner` unless the sizes are positive and `num_heads`
+    divides `d_model` (every transformer here checks its sizes with it)."""
     check_sizes(owner, d_model=d_model, num_heads=num_heads, num_layers=num_layers,
                 mlp_dim=mlp_dim, max_len=max_len, vocab_size=vocab_size)
     if d_model % num_heads:
@@ -227,7 +229,7 @@ class TransformerClassifier(nn.Module):
 
     def __post_init__(self) -> None:
         check_heads("TransformerClassifier", self.d_model, self.num_heads, self.num_layers,
-                     self.mlp_dim, self.max_len, self.vocab_size)
+                    self.mlp_dim, self.max_len, self.vocab_size)
         super().__post_init__()
 
     @nn.compact
@@ -267,7 +269,7 @@ class ConvTransformerClassifier(nn.Module):
 
     def __post_init__(self) -> None:
         check_heads("ConvTransformerClassifier", self.d_model, self.num_heads, self.num_layers,
-                     self.mlp_dim, self.max_len, None)
+                    self.mlp_dim, self.max_len, None)
         check_sizes("ConvTransformerClassifier", conv_channels=tuple(self.conv_channels),
                     kernel_size=self.kernel_size, conv_stride=self.conv_stride)
         get_activation(self.activation)
@@ -309,7 +311,7 @@ class CausalLM(nn.Module):
 
     def __post_init__(self) -> None:
         check_heads("CausalLM", self.d_model, self.num_heads, self.num_layers,
-                     self.mlp_dim, self.max_len, self.vocab_size)
+                    self.mlp_dim, self.max_len, self.vocab_size)
         super().__post_init__()
 
     @nn.compact
