@@ -33,7 +33,7 @@ from dl_theory.user_errors import ConfigError
 
 
 def check_heads(owner: str, d_model: int, num_heads: int, num_layers: int, mlp_dim: int,
-                 max_len: int, vocab_size: int | None) -> None:
+                max_len: int, vocab_size: int | None) -> None:
     """Raises `ConfigError` naming `owner` unless the sizes are positive and `num_heads`
     divides `d_model` (every transformer here checks its sizes with it)."""
     check_sizes(owner, d_model=d_model, num_heads=num_heads, num_layers=num_layers,
