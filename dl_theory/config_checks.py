@@ -222,16 +222,19 @@ def check_choice(config: ml_collections.ConfigDict, dotted_key: str, known) -> N
         raise ConfigError(f"{dotted_key}={value!r}; known: {sorted(known)}")
 
 
-def check_precision_without_loss_scaling(config: ml_collections.ConfigDict,
-                                         dotted_key: str = "precision") -> None:
-    """Raises `ConfigError` if `dotted_key` asks for float16 compute in an experiment whose
-    training has no loss scaling: small float16 gradients would underflow to zero silently
+def check_precision_without_loss_scaling(config: ml_collections.ConfigDict) -> None:
+    """Raises `ConfigError` if the top-level `precision` or a part's own `SECTION.precision`
+    asks for float16 compute in an experiment whose training has no loss scaling: small
+    float16 gradients would underflow to zero silently
     (`dl_theory.train.precision.make_loss_scale` is what `fit` uses)."""
-    value = lookup(config, dotted_key)
-    if value == "float16":
-        allowed = sorted(name for name in POLICIES if name != "float16")
-        raise ConfigError(f"{dotted_key}='float16'; allowed here: {allowed} (this "
-                          "experiment's training has no float16 loss scaling)")
+    keys = ["precision"] if "precision" in config else []
+    keys += [f"{name}.precision" for name, section in config.items()
+             if isinstance(section, ml_collections.ConfigDict) and "precision" in section]
+    for key in keys:
+        if lookup(config, key) == "float16":
+            allowed = sorted(name for name in POLICIES if name != "float16")
+            raise ConfigError(f"{key}='float16'; allowed here: {allowed} (this experiment's "
+                              "training has no float16 loss scaling)")
 
 
 def validate_experiment_config(module: types.ModuleType, config: ml_collections.ConfigDict,

@@ -107,3 +107,11 @@ def test_float16_is_refused_exactly_where_training_has_no_loss_scaling(name):
                        r"\['bfloat16', 'float32'\] \(this experiment's training has no "
                        r"float16 loss scaling\)"):
         config_checks.validate_experiment_config(module, config, "quick")
+
+
+def test_a_part_of_its_own_may_not_ask_for_float16_either():
+    module = experiment.load_experiment("federated_averaging")
+    config = module.get_config("quick")
+    config.mnist1d.precision = "float16"
+    with pytest.raises(ConfigError, match=r"^mnist1d\.precision='float16'; allowed here"):
+        config_checks.validate_experiment_config(module, config, "quick")
