@@ -49,8 +49,7 @@ Tolerances, fixed before the runs: 4 standard errors for the closed form (10 lab
 whole bootstrap interval for the slope, 2 or 3 paired standard errors for seed-paired gaps.
 
 Precision: `precision` (float32 by default) is the MNIST-1D MLP's compute policy (parameters,
-Adam and the loss stay float32; float16 is refused, as there is no loss scaling); the other
-parts ignore it.
+Adam and the loss stay float32; float16 is refused: no loss scaling); other parts ignore it.
 
 Run: python launch.py --config=experiments/active_learning.py:quick --workdir=runs/active
 quick: 21 s wall in the quiet CI run (cold compilation cache; MNIST-1D is two thirds of it).

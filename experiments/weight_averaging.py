@@ -188,12 +188,16 @@ def _squared_errors(model, params, model_state, data) -> np.ndarray:
     return np.mean((np.asarray(pred, np.float64) - np.asarray(data["y"], np.float64)) ** 2, -1)
 
 
+def _log_gains(errors: dict, weights: str) -> np.ndarray:
+    """log(mse(running statistics) / mse(recomputed statistics)) of `weights` ("swa" or
+    "iterate") per seed (trailing axes kept). `errors` maps the four (weights, statistics)
+    pairs to mean squared errors [S, ...]."""
+    return np.log(errors[f"{weights}_stale"] / errors[f"{weights}_recomputed"])
+
+
 def _log_gain_differences(errors: dict) -> np.ndarray:
-    """d_s = log(SWA gain) - log(iterate gain) of each seed (trailing axes kept), a gain being
-    mse(running statistics) / mse(recomputed statistics). `errors` maps the four (weights,
-    statistics) pairs to mean squared errors [S, ...]."""
-    return (np.log(errors["swa_stale"] / errors["swa_recomputed"])
-            - np.log(errors["iterate_stale"] / errors["iterate_recomputed"]))
+    """d_s = log(SWA gain) - log(iterate gain) of each seed (see `_log_gains`)."""
+    return _log_gains(errors, "swa") - _log_gains(errors, "iterate")
 
 
 def _log_gain_difference_stderrs(errors: dict, num_resamples: int) -> tuple[float, float]:
@@ -281,8 +285,7 @@ def compute_swa(config, log) -> dict:
                 train["y"], np.float64).mean(axis=0)) ** 2)),
             "bn_iterate_stale_ratio": float(bn_iterate.mean() / bn_iterate_recomputed.mean()),
             "bn_log_gain_differences": _log_gain_differences(mean_errors).tolist(),
-            "bn_iterate_log_gains": np.log(mean_errors["iterate_stale"]
-                                           / mean_errors["iterate_recomputed"]).tolist(),
+            "bn_iterate_log_gains": _log_gains(mean_errors, "iterate").tolist(),
             "bn_seed_stderr": seed_stderr, "bn_test_stderr": test_stderr,
             "bn_iterate_recomputed_ratio": float(bn_iterate_recomputed.mean()
                                                  / bn_iterate.mean())}

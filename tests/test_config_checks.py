@@ -93,12 +93,14 @@ WITHOUT_LOSS_SCALING = ("active_learning", "federated_averaging", "gradient_clip
                         "sparse_coding_autoencoder")
 
 
-@pytest.mark.parametrize("name", [name for name in experiment.available_experiments()
-                                  if "precision" in experiment.load_experiment(name)
-                                  .get_config("quick")])
+@pytest.mark.parametrize("name", experiment.available_experiments())
 def test_float16_is_refused_exactly_where_training_has_no_loss_scaling(name):
+    """Experiments are loaded here, not at collection (loading all of them takes seconds)."""
     module = experiment.load_experiment(name)
     config = module.get_config("quick")
+    if "precision" not in config:  # nothing to refuse: no flax model trains under a policy
+        assert name not in WITHOUT_LOSS_SCALING
+        return
     config.precision = "float16"
     if name not in WITHOUT_LOSS_SCALING:
         config_checks.validate_experiment_config(module, config, "quick")
