@@ -14,6 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import optax
+from jax.interpreters import partial_eval
 
 from dl_theory.optim.build import current_hyperparam
 from dl_theory.train.losses import Loss
@@ -37,6 +38,14 @@ def micro_batch_share(batch: Batch) -> jax.Array | float:
     return total / batch["normalizer"]
 
 
+def _depends_on(fn: Callable[[jax.Array], Any], key: jax.Array) -> bool:
+    """Whether fn(key)'s outputs depend on `key`: fn traced to a jaxpr and its dead code
+    removed (no compilation; e.g. a model without dropout ignores its dropout key)."""
+    closed = jax.make_jaxpr(fn)(key)
+    _, used = partial_eval.dce_jaxpr(closed.jaxpr, [True] * len(closed.jaxpr.outvars))
+    return used[0]
+
+
 def _keep_if(finite: jax.Array, new: Any, old: Any) -> Any:
     return jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
 
@@ -50,22 +59,32 @@ def make_train_step(loss: Loss, policy: Policy | None = None, grad_norm: bool = 
     the prediction to the output dtype, and the loss reduces in float32; gradients arrive in
     the parameter dtype, so the optimizer state stays float32. With `state.loss_scale` (float16),
     the gradient of S * loss is divided by S; a non-finite gradient skips the update (params,
-    opt_state and model_state unchanged; step and rng advance) and lowers S.
+    opt_state and model_state unchanged; step and any drawn key advance) and lowers S.
+
+    The state's key is split into a new key and a dropout key only when the model's training
+    forward pass draws from it (found by tracing, `_depends_on`); a model that draws nothing
+    keeps its key, and its program compiles and runs no random-number code.
 
     Metrics: "loss" (before the update), "grad_norm" (if `grad_norm`), "learning_rate" when
     injected, and with a loss scale "loss_scale" (the S used) and "grads_finite" (1.0 or 0.0).
     """
 
     def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
-        rng, dropout_rng = jax.random.split(state.rng)
         # flax returns (out, updates) for any mutable other than False, even an empty list.
         mutable = list(state.model_state) or False
         x = batch["x"] if policy is None else policy.cast_to_compute(batch["x"])
 
-        def objective(params):
+        def forward(params, dropout_key):
             variables = {"params": params, **state.model_state}
-            out = state.apply_fn(variables, x, train=True, rngs={"dropout": dropout_rng},
-                                 mutable=mutable)
+            return state.apply_fn(variables, x, train=True, rngs={"dropout": dropout_key},
+                                  mutable=mutable)
+
+        rng = dropout_rng = state.rng
+        if _depends_on(lambda key: forward(state.params, key), state.rng):
+            rng, dropout_rng = jax.random.split(state.rng)
+
+        def objective(params):
+            out = forward(params, dropout_rng)
             pred, new_model_state = out if mutable else (out, state.model_state)
             if policy is not None:
                 pred = policy.cast_to_output(pred)

@@ -144,7 +144,8 @@ def test_deep_stacks_are_initialised_op_by_op_with_the_compiled_bits():
     grid = create_train_states(deep, tx, x, [3, 5])
     assert state_lib._init_one._cache_size() == programs
     for g, seed in enumerate([3, 5]):
-        compiled = state_lib._init_one(x, np.int32(seed), None, model=deep, tx=tx, active=())
+        compiled = state_lib._init_one(x, state_lib._seed_keys(np.int32(seed)), None,
+                                       model=deep, tx=tx, active=())
         chex.assert_trees_all_equal(jax.tree.map(lambda a, g=g: a[g], grid), compiled)
 
 

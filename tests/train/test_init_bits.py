@@ -1,11 +1,13 @@
 """The compiled initialisation (`dl_theory.train.state._init_one`, compiled without XLA's
-algebraic simplifier) gives the very bits of the op-by-op initialisation every recorded result
-was measured with: dense, convolutional, recurrent and transformer models (the causal LM and
-the hybrid share the transformer's blocks and embeddings, the RCNN the CNN's layers), and under
-float16 dtypes with a loss scale. (Compiled with the simplifier, or with LLVM at level 0, the
-bits move and this test fails.)"""
+algebraic simplifier, its keys split by the shared `_seed_keys` program) gives the very bits
+of the op-by-op initialisation every recorded result was measured with: dense,
+convolutional, recurrent and transformer models (the causal LM and the hybrid share the
+transformer's blocks and embeddings, the RCNN the CNN's layers), and under float16 dtypes
+with a loss scale. (Compiled with the simplifier, or with LLVM at level 0, the bits move and
+this test fails.)"""
 
 import chex
+import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -45,6 +47,8 @@ _CASES = [("float32", *case) for case in _models(get_policy("float32").model_dty
 def test_the_compiled_initialisation_gives_the_op_by_op_bits(precision, name, model, x):
     tx = build_optimizer(ml_collections.ConfigDict(dict(name="adam", learning_rate=1e-2)))
     loss_scale = make_loss_scale(get_policy(precision))
-    compiled = state_lib._init_one(x, np.int32(3), loss_scale, model=model, tx=tx, active=())
-    op_by_op = state_lib._init_state(model, tx, x, jnp.int32(3), loss_scale)
+    compiled = state_lib._init_one(x, state_lib._seed_keys(np.int32(3)), loss_scale,
+                                   model=model, tx=tx, active=())
+    keys = jax.random.split(jax.random.PRNGKey(jnp.int32(3)), 3)
+    op_by_op = state_lib._init_state(model, tx, x, keys, loss_scale)
     chex.assert_trees_all_equal(compiled, op_by_op)
