@@ -64,7 +64,8 @@ _STEPS = flags.DEFINE_integer("steps", 2000, "Adam steps per model.")
 _SHORT_STEPS = flags.DEFINE_integer("short_steps", 10, "Steps of the overhead-only sweep.")
 _POINTS = flags.DEFINE_integer("points", 1024, "Training points (full batch).")
 _DIM = flags.DEFINE_integer("dim", 8, "Input dimension.")
-_BOUND = flags.DEFINE_bool("bound", True, "Time the hand-written sweep pinned to one core.")
+_BOUND = flags.DEFINE_bool("bound", hasattr(os, "sched_setaffinity"),  # Linux only
+                           "Time the hand-written sweep pinned to one core.")
 _ONE_CORE_CHILD = flags.DEFINE_bool("one_core_child", False, "Internal: be that child.")
 _LEARNING_RATE = 1e-3
 
