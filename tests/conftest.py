@@ -15,9 +15,12 @@ from quick_presets import QuickPresets, background_workers, preset_names  # noqa
 make_jax_strict()
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items):
     """Test modules that read quick presets run after all the others, so that background
-    workers (tests/quick_presets.py) run presets while the test process runs the rest."""
+    workers (tests/quick_presets.py) run presets while the test process runs the rest.
+    Runs last, after `-m` and `-k` have deselected: a module whose reading tests are all
+    deselected reads nothing and keeps its place among the others."""
     reading = {item.module for item in items if preset_names([item])}
     items.sort(key=lambda item: getattr(item, "module", None) in reading)
 
