@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -66,18 +67,32 @@ def time_limit(seconds: float):
     delivers signals); a long call inside C code is interrupted when it returns to Python.
 
     The timer re-fires every max(seconds / 4, 10 ms) until the body ends: Python swallows an
-    exception raised while it runs a garbage-collector callback (JAX registers one), and the
-    next firing must then still stop the body.
+    exception raised while it runs a finaliser or a garbage-collector callback (JAX registers
+    one), and the next firing must then still stop the body. Python hands such a swallowed
+    exception to `sys.unraisablehook`; in the body a swallowed SympyTimeout is dropped there
+    (it is this limit at work, not an error), and any other is passed on to the hook in place
+    before, with the timer held off so that a firing cannot break that hook in turn.
     """
     if threading.current_thread() is not threading.main_thread():
         raise RuntimeError("time_limit needs the main thread (it uses SIGPROF)")
     armed = [True]
+    previous_hook = sys.unraisablehook
 
     def _raise(signum, frame):
         if armed[0]:
             raise SympyTimeout(f"sympy call exceeded {seconds} s of CPU time")
 
+    def _report_unraisable(unraisable):
+        if isinstance(unraisable.exc_value, SympyTimeout):
+            return
+        was_armed, armed[0] = armed[0], False
+        try:
+            previous_hook(unraisable)
+        finally:
+            armed[0] = was_armed
+
     previous = signal.signal(signal.SIGPROF, _raise)
+    sys.unraisablehook = _report_unraisable
     signal.setitimer(signal.ITIMER_PROF, seconds, max(seconds / 4, 0.01))
     try:
         yield
@@ -85,6 +100,7 @@ def time_limit(seconds: float):
         armed[0] = False
         signal.setitimer(signal.ITIMER_PROF, 0)
         signal.signal(signal.SIGPROF, previous)
+        sys.unraisablehook = previous_hook
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """BWD / FWD integration pairs, the integral check, sympy time limits and the on-disk cache."""
 
+import sys
 import time
 
 import pytest
@@ -73,6 +74,59 @@ def test_a_swallowed_timeout_fires_again():
                     if swallowed > 1:
                         raise
     assert swallowed == 2
+
+
+def _spin(seconds: float) -> None:
+    """Burns `seconds` of this process's CPU time in Python code (where signals land)."""
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+class _SlowFinaliser:
+    """Runs Python code for `seconds` of CPU time when collected, then raises `error`."""
+
+    def __init__(self, seconds: float, error: Exception | None = None):
+        self.seconds, self.error = seconds, error
+
+    def __del__(self):
+        _spin(self.seconds)
+        if self.error is not None:
+            raise self.error
+
+
+def test_a_timeout_swallowed_in_a_finaliser_is_not_reported_and_the_body_still_stops(
+        monkeypatch):
+    """The first firing lands in a finaliser, where Python swallows it and reports it to
+    sys.unraisablehook; that is the limit at work, so nothing is reported, and the next
+    firing stops the body. (CI once failed here: pytest's hook, handed the swallowed
+    SympyTimeout, was itself broken by the next firing.)"""
+    reported = []
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)
+    with pytest.raises(SympyTimeout):
+        with time_limit(0.01):
+            _SlowFinaliser(0.1)  # collected at once: the first firing lands in __del__
+            _spin(5.0)
+    assert reported == []
+    assert sys.unraisablehook == reported.append
+
+
+def test_another_error_in_a_finaliser_reaches_the_hook_with_the_timer_held_off(monkeypatch):
+    """An error that is not the limit's goes on to the hook in place before, and a hook
+    slower than the limit runs to its end (the timer is held off while it runs)."""
+    reported = []
+
+    def slow_hook(unraisable):
+        _spin(0.1)
+        reported.append(unraisable.exc_value)
+
+    monkeypatch.setattr(sys, "unraisablehook", slow_hook)
+    error = ValueError("from a finaliser")
+    with pytest.raises(SympyTimeout):
+        with time_limit(0.05):
+            _SlowFinaliser(0.0, error)
+            _spin(5.0)
+    assert reported == [error]
 
 
 def test_no_timeout_after_the_body_ends():
